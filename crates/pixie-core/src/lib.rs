@@ -1,0 +1,22 @@
+//! pixie's protocol core: OAuth 2.1 / PKCE decisions as plain functions, with no I/O.
+//!
+//! Like `quinn-proto`, this crate opens no socket, reads no clock and touches no
+//! database: time and randomness are passed in by the caller, so every rule of the
+//! contract can be tested exhaustively and deterministically.
+//!
+//! - [`pkce`]: RFC 7636 values (`code_verifier`, `code_challenge`, methods) that can
+//!   only hold valid data, the S256/plain transform and a constant-time check.
+//! - [`policy`]: an environment's and a client's PKCE policy, with validation.
+//! - [`decision`]: the authorization-time and token-time PKCE decisions, in the
+//!   contract's order.
+//! - [`error`]: OAuth error codes named as in the RFCs.
+
+pub mod decision;
+pub mod error;
+pub mod pkce;
+pub mod policy;
+
+pub use decision::{authorize_pkce, token_pkce, AuthorizePkce, PkceParams, PkceRejection, PkceRule};
+pub use error::{ErrorCode, OAuthError};
+pub use pkce::{ChallengeMethod, CodeChallenge, CodeVerifier, PkceFormatError};
+pub use policy::{ClientPkcePolicy, EnvPkcePolicy, MethodSet, PolicyError, PolicyMode};
