@@ -9,12 +9,16 @@
 //! - [`policy`]: an environment's and a client's PKCE policy, with validation.
 //! - [`decision`]: the authorization-time and token-time PKCE decisions, in the
 //!   contract's order.
+//! - [`client`]: client metadata (RFC 7591), its validation and redirect URI matching.
 //! - [`error`]: OAuth error codes named as in the RFCs.
+//! - [`wire`]: the JSON bodies shared by the server, the CLI and the tests.
 
+pub mod client;
 pub mod decision;
 pub mod error;
 pub mod pkce;
 pub mod policy;
+pub mod wire;
 
 pub use decision::{authorize_pkce, token_pkce, AuthorizePkce, PkceParams, PkceRejection, PkceRule};
 pub use error::{ErrorCode, OAuthError};

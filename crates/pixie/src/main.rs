@@ -1,10 +1,12 @@
 //! `pixie`: the command-line front of the pixie authorization server.
 
 mod pkce_cmd;
+mod store_cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use pixie_server::{ServeConfig, Settings};
 
 /// pixie: an OAuth 2.1 / OpenID Connect authorization server with PKCE done right.
 #[derive(Parser)]
@@ -16,14 +18,111 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs the authorization server.
+    Serve(ServeArgs),
+    /// Environments (tenants): `pixie env create ID`.
+    #[command(subcommand)]
+    Env(store_cmd::EnvCommand),
+    /// Applications (clients): `pixie app create --env ID …`.
+    #[command(subcommand)]
+    App(store_cmd::AppCommand),
+    /// Users: `pixie user create --env ID --username U --password-stdin`.
+    #[command(subcommand)]
+    User(store_cmd::UserCommand),
     /// PKCE tools: generate and verify verifier/challenge pairs.
     #[command(subcommand)]
     Pkce(pkce_cmd::PkceCommand),
 }
 
+/// Where the store is: shared by `serve` and the store commands.
+#[derive(Args, Clone)]
+pub struct StoreArgs {
+    /// Directory of the embedded store, master key and admin token.
+    #[arg(long, env = "PIXIE_DATA_DIR")]
+    data_dir: Option<std::path::PathBuf>,
+    /// `sqlite://…` (default: `<data-dir>/pixie.db`) or `postgres://…`.
+    #[arg(long, env = "PIXIE_DATABASE_URL")]
+    database_url: Option<String>,
+    /// The public base URL; issuers are `<public-url>/<env>`.
+    #[arg(long, env = "PIXIE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// A TOML file with the same keys (listen, public_url, data_dir, database_url, admin_token, master_key).
+    #[arg(long, env = "PIXIE_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    /// The master key that seals signing keys (default: `<data-dir>/master.key`).
+    #[arg(long, env = "PIXIE_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
+}
+
+impl StoreArgs {
+    /// Resolves flags and variables over the config file and the defaults.
+    fn resolve(&self, extra: Settings) -> Result<ServeConfig, String> {
+        let given = Settings {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            public_url: self.public_url.clone(),
+            master_key: self.master_key.clone(),
+            ..Settings::default()
+        }
+        .or(extra);
+        let file = match &self.config {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        Ok(ServeConfig::from_settings(given.or(file)))
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PIXIE_LISTEN")]
+    listen: Option<String>,
+    /// The admin API bearer token (default: generated into `<data-dir>/admin-token`).
+    #[arg(long, env = "PIXIE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    pixie_server::init_logging();
+    let cfg = args.store.resolve(Settings {
+        listen: args.listen,
+        admin_token: args.admin_token,
+        ..Settings::default()
+    })?;
+    runtime()?.block_on(async move {
+        let running = pixie_server::serve_until_signal(cfg).await.map_err(|e| e.to_string())?;
+        if let Some(path) = &running.admin_token_file {
+            eprintln!("pixie: admin token in {}", path.display());
+        }
+        println!("pixie listening on {}", running.public_url);
+        running.wait().await.map_err(|e| e.to_string())
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Pkce(cmd) => pkce_cmd::run(cmd),
+    let result = match cli.command {
+        Command::Pkce(cmd) => return pkce_cmd::run(cmd),
+        Command::Serve(args) => serve(args),
+        Command::Env(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::env(cmd))),
+        Command::App(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::app(cmd))),
+        Command::User(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::user(cmd))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pixie: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

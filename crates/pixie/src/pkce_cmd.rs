@@ -20,11 +20,11 @@ pub enum PkceCommand {
     },
     /// Exits 0 when the verifier transforms to the challenge, 1 with a reason otherwise.
     Verify {
-        /// The `code_verifier`.
-        #[arg(long)]
+        /// The `code_verifier` (may start with `-`: base64url's alphabet has it).
+        #[arg(long, allow_hyphen_values = true)]
         verifier: String,
         /// The `code_challenge`.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         challenge: String,
         /// The `code_challenge_method`: `S256` or `plain`.
         #[arg(long, value_parser = parse_method)]

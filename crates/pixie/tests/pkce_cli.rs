@@ -98,6 +98,14 @@ fn rfc7636_appendix_b_through_the_cli() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+/// Base64url values may start with '-': they are values, not flags.
+#[test]
+fn values_starting_with_a_hyphen() {
+    let v = "-BjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let out = pixie(&["pkce", "verify", "--verifier", v, "--challenge", v, "--method", "plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// The S256 challenge agrees with `openssl dgst -sha256 -binary | basenc --base64url`.
 #[test]
 fn s256_agrees_with_openssl() {

@@ -1,0 +1,426 @@
+//! Client metadata (RFC 7591) as pixie stores it: validation and redirect URI matching.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorCode;
+use crate::pkce::ChallengeMethod;
+use crate::policy::{ClientPkcePolicy, EnvPkcePolicy};
+
+/// An OAuth grant type a client may register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// `authorization_code`.
+    AuthorizationCode,
+    /// `refresh_token`.
+    RefreshToken,
+    /// `client_credentials`.
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// How a client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// `none`: a public client, identified by `client_id` only.
+    None,
+    /// `client_secret_basic`: HTTP Basic (RFC 7591's default).
+    #[default]
+    ClientSecretBasic,
+    /// `client_secret_post`: `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
+/// A JWS algorithm pixie signs with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, the OpenID Connect default for ID tokens.
+    #[default]
+    RS256,
+    /// ECDSA with P-256 and SHA-256.
+    ES256,
+}
+
+impl SigningAlg {
+    /// The JWS `alg` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+        }
+    }
+}
+
+fn default_grant_types() -> Vec<GrantType> {
+    vec![GrantType::AuthorizationCode]
+}
+
+fn default_response_types() -> Vec<String> {
+    vec!["code".into()]
+}
+
+/// The scopes a client gets when its registration names none.
+pub const DEFAULT_CLIENT_SCOPE: &str = "openid profile email";
+
+fn default_scope() -> String {
+    DEFAULT_CLIENT_SCOPE.into()
+}
+
+/// A client's registered metadata (RFC 7591 §2, plus pixie's PKCE fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientMetadata {
+    /// A name to show people.
+    #[serde(default)]
+    pub client_name: String,
+    /// Redirect URIs, matched exactly (loopback: any port).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Grants the client may use.
+    #[serde(default = "default_grant_types")]
+    pub grant_types: Vec<GrantType>,
+    /// Response types; only `code`.
+    #[serde(default = "default_response_types")]
+    pub response_types: Vec<String>,
+    /// Token endpoint authentication.
+    #[serde(default)]
+    pub token_endpoint_auth_method: AuthMethod,
+    /// The scopes the client may ask for, space-separated.
+    #[serde(default = "default_scope")]
+    pub scope: String,
+    /// When set, the client must send exactly this PKCE method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_challenge_method: Option<ChallengeMethod>,
+    /// The client must send PKCE.
+    #[serde(default)]
+    pub require_pkce: bool,
+    /// The algorithm of the client's ID tokens.
+    #[serde(default)]
+    pub id_token_signed_response_alg: SigningAlg,
+}
+
+/// A metadata field that is invalid: RFC 7591 §3.2.2 error code, field and reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct MetadataError {
+    /// `invalid_redirect_uri` or `invalid_client_metadata`.
+    pub code: ErrorCode,
+    /// The field at fault.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl MetadataError {
+    fn metadata(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::InvalidClientMetadata,
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Whether `s` is a valid RFC 6749 §3.3 scope token.
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+impl ClientMetadata {
+    /// Whether the client is public (authenticates with `none`).
+    pub fn is_public(&self) -> bool {
+        self.token_endpoint_auth_method == AuthMethod::None
+    }
+
+    /// The client's PKCE policy.
+    pub fn pkce_policy(&self) -> ClientPkcePolicy {
+        ClientPkcePolicy {
+            code_challenge_method: self.code_challenge_method,
+            require_pkce: self.require_pkce,
+        }
+    }
+
+    /// Whether the client registered `grant`.
+    pub fn has_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Whether the client may ask for `scope`.
+    pub fn allows_scope(&self, scope: &str) -> bool {
+        self.scope.split(' ').any(|s| s == scope)
+    }
+
+    /// Checks the metadata on its own and against its environment's PKCE policy.
+    pub fn validate(&self, env: &EnvPkcePolicy) -> Result<(), MetadataError> {
+        if self.client_name.chars().count() > 200 || self.client_name.chars().any(char::is_control) {
+            return Err(MetadataError::metadata(
+                "client_name",
+                "must be at most 200 characters, without control characters",
+            ));
+        }
+        if self.grant_types.is_empty() {
+            return Err(MetadataError::metadata(
+                "grant_types",
+                "must list at least one grant type",
+            ));
+        }
+        for (i, g) in self.grant_types.iter().enumerate() {
+            if self.grant_types[..i].contains(g) {
+                return Err(MetadataError::metadata(
+                    "grant_types",
+                    format!("{} is listed twice", g.as_str()),
+                ));
+            }
+        }
+        if self.has_grant(GrantType::RefreshToken) && !self.has_grant(GrantType::AuthorizationCode) {
+            return Err(MetadataError::metadata(
+                "grant_types",
+                "refresh_token needs authorization_code: refresh tokens are only issued with codes",
+            ));
+        }
+        if self.is_public() && self.has_grant(GrantType::ClientCredentials) {
+            return Err(MetadataError::metadata(
+                "grant_types",
+                "client_credentials needs a confidential client (token_endpoint_auth_method other than none)",
+            ));
+        }
+        if self.response_types.iter().any(|r| r != "code") {
+            return Err(MetadataError::metadata("response_types", "only \"code\" is supported"));
+        }
+        if self.has_grant(GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
+            return Err(MetadataError {
+                code: ErrorCode::InvalidRedirectUri,
+                field: "redirect_uris",
+                message: "at least one redirect URI is required for authorization_code".into(),
+            });
+        }
+        if self.redirect_uris.len() > 50 {
+            return Err(MetadataError {
+                code: ErrorCode::InvalidRedirectUri,
+                field: "redirect_uris",
+                message: "at most 50 redirect URIs".into(),
+            });
+        }
+        for uri in &self.redirect_uris {
+            validate_redirect_uri(uri).map_err(|message| MetadataError {
+                code: ErrorCode::InvalidRedirectUri,
+                field: "redirect_uris",
+                message,
+            })?;
+        }
+        let scopes: Vec<&str> = self.scope.split(' ').collect();
+        if scopes.len() > 50 || !scopes.iter().all(|s| is_scope_token(s)) {
+            return Err(MetadataError::metadata(
+                "scope",
+                "must be at most 50 space-separated scope tokens (RFC 6749 §3.3)",
+            ));
+        }
+        self.pkce_policy()
+            .validate(env)
+            .map_err(|e| MetadataError::metadata(e.field(), e.to_string()))
+    }
+}
+
+/// Checks a redirect URI: absolute, no fragment, no spaces or control characters,
+/// and for http(s) a host.
+pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
+    if uri.is_empty() || uri.len() > 2000 {
+        return Err("a redirect URI must be 1-2000 characters".into());
+    }
+    if uri.bytes().any(|b| b <= b' ' || b == 0x7F) {
+        return Err("a redirect URI must not contain spaces or control characters".into());
+    }
+    if uri.contains('#') {
+        return Err("a redirect URI must not contain a fragment (RFC 6749 §3.1.2)".into());
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return Err("a redirect URI must be absolute (scheme:...)".into());
+    };
+    let scheme_ok = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !scheme_ok {
+        return Err("a redirect URI must start with a valid scheme".into());
+    }
+    if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
+        let authority = rest
+            .strip_prefix("//")
+            .map(|r| r.split(['/', '?']).next().unwrap_or(""));
+        match authority {
+            Some(a) if !a.is_empty() && !a.contains('@') => {}
+            _ => return Err("an http(s) redirect URI must have a host and no user information".into()),
+        }
+    }
+    if rest.is_empty() {
+        return Err("a redirect URI must have more than a scheme".into());
+    }
+    Ok(())
+}
+
+/// A loopback `http` URI split into host and the part after the authority.
+fn split_loopback(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("http://")?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let close = v6.find(']')?;
+        (&authority[..close + 2], &v6[close + 1..])
+    } else {
+        match authority.rfind(':') {
+            Some(i) => (&authority[..i], &authority[i..]),
+            None => (authority, ""),
+        }
+    };
+    if !matches!(host, "127.0.0.1" | "[::1]" | "localhost") {
+        return None;
+    }
+    if let Some(digits) = port.strip_prefix(':') {
+        if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+    } else if !port.is_empty() {
+        return None;
+    }
+    // An empty path and "/" are the same resource.
+    Some((host, if tail.is_empty() { "/" } else { tail }))
+}
+
+/// Whether a requested redirect URI matches a registered one: the exact string, or for
+/// a registered loopback `http` URI the same host, path and query on any port (RFC 8252 §7.3).
+pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    match (split_loopback(registered), split_loopback(requested)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(json: &str) -> ClientMetadata {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let m = meta(r#"{"redirect_uris":["https://app.example/cb"]}"#);
+        assert_eq!(m.grant_types, vec![GrantType::AuthorizationCode]);
+        assert_eq!(m.token_endpoint_auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(m.id_token_signed_response_alg, SigningAlg::RS256);
+        assert_eq!(m.scope, DEFAULT_CLIENT_SCOPE);
+        assert!(m.validate(&EnvPkcePolicy::strict()).is_ok());
+    }
+
+    #[test]
+    fn invalid_metadata_names_the_field() {
+        let env = EnvPkcePolicy::strict();
+        let cases = [
+            (r#"{"redirect_uris":[]}"#, "redirect_uris"),
+            (r#"{"redirect_uris":["/relative"]}"#, "redirect_uris"),
+            (r#"{"redirect_uris":["https://a.example/cb#frag"]}"#, "redirect_uris"),
+            (r#"{"redirect_uris":["https:///nohost"]}"#, "redirect_uris"),
+            (
+                r#"{"redirect_uris":["https://a.example/cb"],"grant_types":[]}"#,
+                "grant_types",
+            ),
+            (
+                r#"{"redirect_uris":["https://a.example/cb"],"grant_types":["refresh_token"]}"#,
+                "grant_types",
+            ),
+            (
+                r#"{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","client_credentials"]}"#,
+                "grant_types",
+            ),
+            (
+                r#"{"redirect_uris":["https://a.example/cb"],"scope":"openid  email"}"#,
+                "scope",
+            ),
+            (
+                r#"{"redirect_uris":["https://a.example/cb"],"code_challenge_method":"plain"}"#,
+                "code_challenge_method",
+            ),
+            (
+                r#"{"redirect_uris":["https://a.example/cb"],"response_types":["token"]}"#,
+                "response_types",
+            ),
+        ];
+        for (json, field) in cases {
+            let err = meta(json).validate(&env).unwrap_err();
+            assert_eq!(err.field, field, "{json}");
+        }
+        assert!(serde_json::from_str::<ClientMetadata>(r#"{"grant_types":["implicit"]}"#).is_err());
+        assert!(serde_json::from_str::<ClientMetadata>(r#"{"redirect_uri":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn redirect_matching() {
+        assert!(redirect_uri_matches("https://a.example/cb", "https://a.example/cb"));
+        assert!(!redirect_uri_matches("https://a.example/cb", "https://a.example/cb/"));
+        assert!(!redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example:443/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example/cb?x=1"
+        ));
+        assert!(redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:51004/cb"));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1:8080/cb",
+            "http://127.0.0.1:9/cb"
+        ));
+        assert!(redirect_uri_matches("http://[::1]/cb", "http://[::1]:4000/cb"));
+        assert!(redirect_uri_matches("http://localhost:3000", "http://localhost:5000/"));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:80/other"
+        ));
+        assert!(!redirect_uri_matches("http://127.0.0.1/cb", "http://localhost:80/cb"));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1.evil.example/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:80@evil.example/cb"
+        ));
+        assert!(!redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:x/cb"));
+        assert!(!redirect_uri_matches(
+            "https://127.0.0.1/cb",
+            "https://127.0.0.1:8443/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://example.com/cb",
+            "http://example.com:81/cb"
+        ));
+    }
+}

@@ -1,0 +1,161 @@
+//! Wire types: the JSON bodies pixie sends and receives, shared by the server, the CLI
+//! and the tests.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::ClientMetadata;
+use crate::error::OAuthError;
+use crate::policy::EnvPkcePolicy;
+
+/// An OAuth / admin API error body (RFC 6749 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error code.
+    pub error: String,
+    /// What went wrong; names the parameter or field at fault.
+    pub error_description: String,
+}
+
+impl From<&OAuthError> for ErrorBody {
+    fn from(e: &OAuthError) -> Self {
+        Self {
+            error: e.code.as_str().into(),
+            error_description: e.description.to_string(),
+        }
+    }
+}
+
+/// `POST /admin/environments`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEnvironment {
+    /// The environment id: `^[a-z0-9][a-z0-9-]{0,62}$`.
+    pub id: String,
+    /// Its PKCE policy; fields left out take the strict defaults.
+    #[serde(default)]
+    pub pkce: EnvPkcePolicy,
+}
+
+/// `PATCH /admin/environments/<env>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchEnvironment {
+    /// The new PKCE policy; fields left out take the strict defaults.
+    pub pkce: Option<EnvPkcePolicy>,
+}
+
+/// An environment as the admin API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Environment {
+    /// The environment id.
+    pub id: String,
+    /// Its issuer: `<public-url>/<id>`.
+    pub issuer: String,
+    /// Its PKCE policy.
+    pub pkce: EnvPkcePolicy,
+}
+
+/// An application as the admin API shows it (RFC 7591 §3.2.1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Application {
+    /// The client id.
+    pub client_id: String,
+    /// The secret; only in the response that created (or re-keyed) it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// When the client id was issued (seconds since the epoch).
+    pub client_id_issued_at: i64,
+    /// 0: the secret does not expire. Present for confidential clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_expires_at: Option<i64>,
+    /// The registered metadata.
+    #[serde(flatten)]
+    pub metadata: ClientMetadata,
+}
+
+/// `POST /admin/environments/<env>/users`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// The sign-on name, unique in its environment.
+    pub username: String,
+    /// The password; stored only as an Argon2id hash.
+    pub password: String,
+    /// E-mail address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Full name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl fmt::Debug for CreateUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateUser")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A user as the admin API shows it; never the password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    /// The user id (the `sub` of its tokens).
+    pub id: String,
+    /// The sign-on name.
+    pub username: String,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Full name.
+    pub name: Option<String>,
+    /// When it was created (seconds since the epoch).
+    pub created_at: i64,
+}
+
+/// OpenID Connect Discovery 1.0 / RFC 8414 metadata.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProviderMetadata {
+    /// The issuer identifier.
+    pub issuer: String,
+    /// Where authorization requests go.
+    pub authorization_endpoint: String,
+    /// Where token requests go.
+    pub token_endpoint: String,
+    /// The JSON Web Key Set.
+    pub jwks_uri: String,
+    /// OpenID Connect UserInfo.
+    pub userinfo_endpoint: String,
+    /// RFC 7662 introspection.
+    pub introspection_endpoint: String,
+    /// RFC 7009 revocation.
+    pub revocation_endpoint: String,
+    /// `["code"]`.
+    pub response_types_supported: Vec<String>,
+    /// `["query"]`.
+    pub response_modes_supported: Vec<String>,
+    /// The grants the token endpoint accepts.
+    pub grant_types_supported: Vec<String>,
+    /// The environment's allowed PKCE methods, exactly.
+    pub code_challenge_methods_supported: Vec<String>,
+    /// Client authentication methods at the token endpoint.
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// Client authentication methods at introspection.
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// Client authentication methods at revocation.
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// ID token signing algorithms.
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    /// `["public"]`.
+    pub subject_types_supported: Vec<String>,
+    /// Scopes clients may ask for.
+    pub scopes_supported: Vec<String>,
+    /// Claims pixie can return.
+    pub claims_supported: Vec<String>,
+    /// `prompt` values understood.
+    pub prompt_values_supported: Vec<String>,
+    /// RFC 9207: `iss` in authorization responses.
+    pub authorization_response_iss_parameter_supported: bool,
+}

@@ -1,0 +1,88 @@
+//! `pixie serve` configuration: flag, then environment variable, then the TOML file,
+//! then the default.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Settings as given by one source (flags and variables, or the TOML file); `None` is unset.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `listen` / `--listen`.
+    #[serde(alias = "listen-addr")]
+    pub listen: Option<String>,
+    /// `public_url` / `--public-url`.
+    #[serde(alias = "public-url")]
+    pub public_url: Option<String>,
+    /// `data_dir` / `--data-dir`.
+    #[serde(alias = "data-dir")]
+    pub data_dir: Option<PathBuf>,
+    /// `database_url` / `--database-url`.
+    #[serde(alias = "database-url")]
+    pub database_url: Option<String>,
+    /// `admin_token` / `--admin-token`.
+    #[serde(alias = "admin-token")]
+    pub admin_token: Option<String>,
+    /// `master_key` / `PIXIE_MASTER_KEY`.
+    #[serde(alias = "master-key")]
+    pub master_key: Option<String>,
+}
+
+impl Settings {
+    /// Reads a TOML file of settings.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Fills what `self` leaves unset from `other`.
+    pub fn or(self, other: Settings) -> Settings {
+        Settings {
+            listen: self.listen.or(other.listen),
+            public_url: self.public_url.or(other.public_url),
+            data_dir: self.data_dir.or(other.data_dir),
+            database_url: self.database_url.or(other.database_url),
+            admin_token: self.admin_token.or(other.admin_token),
+            master_key: self.master_key.or(other.master_key),
+        }
+    }
+}
+
+/// The resolved configuration of a server.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The address to listen on.
+    pub listen: String,
+    /// The public URL; `None` means `http://` + the bound address.
+    pub public_url: Option<String>,
+    /// Where the embedded store, master key and admin token live.
+    pub data_dir: PathBuf,
+    /// The store URL.
+    pub database_url: String,
+    /// The admin token, if configured (else read from or written to the data dir).
+    pub admin_token: Option<String>,
+    /// The master key, if configured (else `<data-dir>/master.key`).
+    pub master_key: Option<String>,
+}
+
+/// The default listen address: 7636, as in RFC 7636.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7636";
+
+impl ServeConfig {
+    /// Resolves settings against the defaults.
+    pub fn from_settings(s: Settings) -> Self {
+        let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from("./pixie-data"));
+        let database_url = s
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("pixie.db").display()));
+        Self {
+            listen: s.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            public_url: s.public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            data_dir,
+            database_url,
+            admin_token: s.admin_token,
+            master_key: s.master_key,
+        }
+    }
+}

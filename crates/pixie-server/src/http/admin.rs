@@ -1,0 +1,80 @@
+//! The admin API (CONTRACT §5): thin handlers over [`crate::service::Service`].
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use pixie_core::client::ClientMetadata;
+use pixie_core::wire::{Application, CreateEnvironment, CreateUser, Environment, PatchEnvironment, User};
+
+use super::extract::{AdminAuth, JsonBody};
+use super::AppState;
+use crate::error::ApiResult;
+
+pub(super) async fn create_environment(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    JsonBody(req): JsonBody<CreateEnvironment>,
+) -> ApiResult<(StatusCode, Json<Environment>)> {
+    Ok((StatusCode::CREATED, Json(s.svc.create_environment(req).await?)))
+}
+
+pub(super) async fn get_environment(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path(env): Path<String>,
+) -> ApiResult<Json<Environment>> {
+    Ok(Json(s.svc.get_environment(&env).await?))
+}
+
+pub(super) async fn patch_environment(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path(env): Path<String>,
+    JsonBody(patch): JsonBody<PatchEnvironment>,
+) -> ApiResult<Json<Environment>> {
+    Ok(Json(s.svc.patch_environment(&env, patch).await?))
+}
+
+pub(super) async fn create_application(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path(env): Path<String>,
+    JsonBody(meta): JsonBody<ClientMetadata>,
+) -> ApiResult<(StatusCode, Json<Application>)> {
+    Ok((StatusCode::CREATED, Json(s.svc.create_application(&env, meta).await?)))
+}
+
+pub(super) async fn get_application(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path((env, client_id)): Path<(String, String)>,
+) -> ApiResult<Json<Application>> {
+    Ok(Json(s.svc.get_application(&env, &client_id).await?))
+}
+
+pub(super) async fn patch_application(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path((env, client_id)): Path<(String, String)>,
+    JsonBody(patch): JsonBody<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<Json<Application>> {
+    Ok(Json(s.svc.patch_application(&env, &client_id, patch).await?))
+}
+
+pub(super) async fn delete_application(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path((env, client_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.svc.delete_application(&env, &client_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn create_user(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path(env): Path<String>,
+    JsonBody(req): JsonBody<CreateUser>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    Ok((StatusCode::CREATED, Json(s.svc.create_user(&env, req).await?)))
+}

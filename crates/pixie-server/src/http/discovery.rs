@@ -1,0 +1,77 @@
+//! Discovery (OpenID Connect Discovery 1.0 and RFC 8414) and the JWKS.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use pixie_core::wire::ProviderMetadata;
+
+use super::{paths, AppState};
+use crate::error::ApiResult;
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+async fn metadata(s: &AppState, env_id: &str) -> ApiResult<ProviderMetadata> {
+    let env = s.svc.environment(env_id).await?;
+    let issuer = s.svc.issuer(&env.id);
+    let client_auth = strings(&["client_secret_basic", "client_secret_post"]);
+    Ok(ProviderMetadata {
+        authorization_endpoint: format!("{issuer}{}", paths::AUTHORIZE),
+        token_endpoint: format!("{issuer}{}", paths::TOKEN),
+        jwks_uri: format!("{issuer}{}", paths::JWKS),
+        userinfo_endpoint: format!("{issuer}{}", paths::USERINFO),
+        introspection_endpoint: format!("{issuer}{}", paths::INTROSPECT),
+        revocation_endpoint: format!("{issuer}{}", paths::REVOKE),
+        issuer,
+        response_types_supported: strings(&["code"]),
+        response_modes_supported: strings(&["query"]),
+        grant_types_supported: strings(&["authorization_code", "refresh_token", "client_credentials"]),
+        code_challenge_methods_supported: env.pkce.allowed.names().into_iter().map(str::to_owned).collect(),
+        token_endpoint_auth_methods_supported: strings(&["none", "client_secret_basic", "client_secret_post"]),
+        introspection_endpoint_auth_methods_supported: client_auth.clone(),
+        revocation_endpoint_auth_methods_supported: strings(&["none", "client_secret_basic", "client_secret_post"]),
+        id_token_signing_alg_values_supported: strings(&["RS256", "ES256"]),
+        subject_types_supported: strings(&["public"]),
+        scopes_supported: strings(&["openid", "profile", "email", "offline_access"]),
+        claims_supported: strings(&[
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "name",
+            "preferred_username",
+            "email",
+        ]),
+        prompt_values_supported: strings(&["none", "login"]),
+        authorization_response_iss_parameter_supported: true,
+    })
+}
+
+/// `GET <issuer>/.well-known/openid-configuration`.
+pub(super) async fn openid_configuration(
+    State(s): State<AppState>,
+    Path(env): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(metadata(&s, &env).await?))
+}
+
+/// `GET <public-url>/.well-known/oauth-authorization-server/<env>` (RFC 8414 §3).
+pub(super) async fn oauth_metadata(State(s): State<AppState>, Path(env): Path<String>) -> ApiResult<impl IntoResponse> {
+    Ok(Json(metadata(&s, &env).await?))
+}
+
+/// `GET <issuer>/as/jwks`.
+pub(super) async fn jwks(State(s): State<AppState>, Path(env): Path<String>) -> ApiResult<impl IntoResponse> {
+    s.svc.environment(&env).await?;
+    let keys = s.svc.env_keys(&env).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(keys.jwks.clone()),
+    ))
+}

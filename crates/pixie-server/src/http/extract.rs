@@ -1,0 +1,70 @@
+//! Extractors: JSON bodies whose errors name the field, and the admin bearer token.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use crate::crypto;
+use crate::error::{ApiError, ApiResult};
+
+/// A JSON body. Whatever the `Content-Type`, the body is read as JSON; an error names
+/// the field (`pkce.allowed[0]: …`).
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::invalid(format!("body: {}", e.body_text())))?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(de).map_err(path_error)?;
+        Ok(Self(value))
+    }
+}
+
+fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    // serde_json appends " at line L column C": noise for an API caller.
+    let msg = inner.to_string();
+    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+    if path == "." || path.is_empty() {
+        ApiError::invalid(format!("body: {msg}"))
+    } else {
+        ApiError::invalid(format!("{path}: {msg}"))
+    }
+}
+
+/// Deserializes a JSON value, naming the field on error.
+pub fn from_json_value<T: DeserializeOwned>(v: serde_json::Value) -> ApiResult<T> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::invalid(format!("{path}: {}", e.into_inner()))
+    })
+}
+
+/// Proof that the request carried the admin token (`Authorization: Bearer …`).
+pub struct AdminAuth;
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .ok_or(ApiError::Unauthorized)?;
+        // Hashing first makes the comparison constant-time whatever the length.
+        if crypto::ct_eq(&crypto::sha256(token.trim().as_bytes()), &state.admin_token_hash[..]) {
+            Ok(AdminAuth)
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! HTTP: the router, shared state and the request log. Handlers are thin: they parse
+//! with extractors, call the service or the core, and map errors through one type.
+
+mod admin;
+mod discovery;
+pub mod extract;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::service::Service;
+
+/// Endpoint paths below an issuer (`<public-url>/<env>`).
+pub mod paths {
+    /// The authorization endpoint.
+    pub const AUTHORIZE: &str = "/as/authorize";
+    /// The token endpoint.
+    pub const TOKEN: &str = "/as/token";
+    /// OpenID Connect UserInfo.
+    pub const USERINFO: &str = "/as/userinfo";
+    /// RFC 7662 introspection.
+    pub const INTROSPECT: &str = "/as/introspect";
+    /// RFC 7009 revocation.
+    pub const REVOKE: &str = "/as/revoke";
+    /// The JWKS.
+    pub const JWKS: &str = "/as/jwks";
+    /// Where a completed sign-on flow resumes the authorization.
+    pub const RESUME: &str = "/as/resume";
+    /// The headless flows API.
+    pub const FLOWS: &str = "/flows";
+    /// The sign-on page.
+    pub const SIGNON: &str = "/signon";
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// pixie's operations and store.
+    pub svc: Arc<Service>,
+    /// SHA-256 of the admin token, compared in constant time.
+    pub admin_token_hash: Arc<[u8; 32]>,
+}
+
+/// Request bodies larger than this are refused with 413.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// Builds the router.
+pub fn router(state: AppState) -> Router {
+    let issuer = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(paths::JWKS, get(discovery::jwks));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route(
+            "/.well-known/oauth-authorization-server/{env}",
+            get(discovery::oauth_metadata),
+        )
+        .route("/admin/environments", post(admin::create_environment))
+        .route(
+            "/admin/environments/{env}",
+            get(admin::get_environment).patch(admin::patch_environment),
+        )
+        .route(
+            "/admin/environments/{env}/applications",
+            post(admin::create_application),
+        )
+        .route(
+            "/admin/environments/{env}/applications/{client_id}",
+            get(admin::get_application)
+                .patch(admin::patch_application)
+                .delete(admin::delete_application),
+        )
+        .route("/admin/environments/{env}/users", post(admin::create_user))
+        .nest("/{env}", issuer)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.svc.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("endpoint")
+}
+
+/// One structured line per request: method, path (never the query, which carries
+/// codes and tokens), status and duration.
+async fn log_request(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let resp = next.run(req).await;
+    tracing::info!(
+        target: "pixie::http",
+        %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        micros = start.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
+}

@@ -1,0 +1,252 @@
+//! Signing keys: one RS256 and one ES256 key per environment, their JWKs, and JWS
+//! signing. Private keys are stored as PKCS#8 sealed with the master key.
+
+use std::sync::Arc;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _, RsaKeyPair};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use pixie_core::client::SigningAlg;
+use pixie_store::KeyRow;
+use serde_json::{json, Value};
+
+use crate::crypto::{sha256, MasterKey, MasterKeyError};
+
+/// Why a key could not be made or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The crypto library refused.
+    #[error("key generation or parsing failed")]
+    Crypto,
+    /// The stored key did not decrypt.
+    #[error("signing key {kid} of environment {env}: {source}")]
+    Sealed {
+        /// The environment.
+        env: String,
+        /// The key id.
+        kid: String,
+        /// Why.
+        source: MasterKeyError,
+    },
+    /// The stored algorithm is not one pixie knows.
+    #[error("signing key {0}: unknown algorithm")]
+    UnknownAlg(String),
+}
+
+enum Signer {
+    Rs256(RsaKeyPair),
+    Es256(EcdsaKeyPair),
+}
+
+/// A private signing key with its `kid` and public JWK.
+pub struct SigningKey {
+    /// The key id: the RFC 7638 thumbprint of the public JWK.
+    pub kid: String,
+    /// The JWS algorithm.
+    pub alg: SigningAlg,
+    /// The public JWK (with `kid`, `alg`, `use`).
+    pub public_jwk: Value,
+    signer: Signer,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({}, {})", self.alg.as_str(), self.kid)
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl SigningKey {
+    /// Generates a fresh key; returns it and its PKCS#8 encoding.
+    pub fn generate(alg: SigningAlg) -> Result<(Self, Vec<u8>), KeyError> {
+        let pkcs8 = match alg {
+            SigningAlg::RS256 => {
+                let kp = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Crypto)?;
+                kp.as_der().map_err(|_| KeyError::Crypto)?.as_ref().to_vec()
+            }
+            SigningAlg::ES256 => {
+                let kp = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                    .map_err(|_| KeyError::Crypto)?;
+                kp.to_pkcs8v1().map_err(|_| KeyError::Crypto)?.as_ref().to_vec()
+            }
+        };
+        Ok((Self::from_pkcs8(alg, &pkcs8)?, pkcs8))
+    }
+
+    /// Parses a PKCS#8 private key.
+    pub fn from_pkcs8(alg: SigningAlg, pkcs8: &[u8]) -> Result<Self, KeyError> {
+        let (signer, mut jwk) = match alg {
+            SigningAlg::RS256 => {
+                let kp = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::Crypto)?;
+                let public = kp.public_key();
+                // RFC 7638: the required members, in lexicographic order.
+                let jwk = json!({
+                    "e": b64(public.exponent().big_endian_without_leading_zero()),
+                    "kty": "RSA",
+                    "n": b64(public.modulus().big_endian_without_leading_zero()),
+                });
+                (Signer::Rs256(kp), jwk)
+            }
+            SigningAlg::ES256 => {
+                let kp = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+                    .map_err(|_| KeyError::Crypto)?;
+                // Uncompressed point: 0x04 ‖ x ‖ y.
+                let point = kp.public_key().as_ref();
+                if point.len() != 65 {
+                    return Err(KeyError::Crypto);
+                }
+                let jwk = json!({"crv": "P-256", "kty": "EC", "x": b64(&point[1..33]), "y": b64(&point[33..])});
+                (Signer::Es256(kp), jwk)
+            }
+        };
+        // serde_json's map is ordered by key, which is what RFC 7638 asks for.
+        let kid = b64(&sha256(jwk.to_string().as_bytes()));
+        jwk["kid"] = json!(kid);
+        jwk["alg"] = json!(alg.as_str());
+        jwk["use"] = json!("sig");
+        Ok(Self {
+            kid,
+            alg,
+            public_jwk: jwk,
+            signer,
+        })
+    }
+
+    /// Signs `message` (a JWS signing input) and returns the raw signature.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let rng = SystemRandom::new();
+        match &self.signer {
+            Signer::Rs256(kp) => {
+                let mut sig = vec![0u8; kp.public_modulus_len()];
+                kp.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig)
+                    .map_err(|_| KeyError::Crypto)?;
+                Ok(sig)
+            }
+            Signer::Es256(kp) => Ok(kp.sign(&rng, message).map_err(|_| KeyError::Crypto)?.as_ref().to_vec()),
+        }
+    }
+
+    /// Keys sort by algorithm in the JWKS: RS256 (the ID token default) first.
+    fn alg_order(&self) -> u8 {
+        match self.alg {
+            SigningAlg::RS256 => 0,
+            SigningAlg::ES256 => 1,
+        }
+    }
+
+    /// Seals the private key for storage, bound to its environment, kid and algorithm.
+    pub fn seal(&self, master: &MasterKey, env_id: &str, pkcs8: &[u8], now: i64) -> KeyRow {
+        KeyRow {
+            env_id: env_id.to_owned(),
+            kid: self.kid.clone(),
+            alg: self.alg.as_str().to_owned(),
+            private_enc: master.seal(pkcs8, aad(env_id, &self.kid, self.alg.as_str()).as_bytes()),
+            public_jwk: self.public_jwk.to_string(),
+            created_at: now,
+        }
+    }
+
+    /// Opens a stored key with the master key.
+    pub fn open(master: &MasterKey, row: &KeyRow) -> Result<Self, KeyError> {
+        let alg = match row.alg.as_str() {
+            "RS256" => SigningAlg::RS256,
+            "ES256" => SigningAlg::ES256,
+            _ => return Err(KeyError::UnknownAlg(row.kid.clone())),
+        };
+        let pkcs8 = master
+            .open(&row.private_enc, aad(&row.env_id, &row.kid, &row.alg).as_bytes())
+            .map_err(|source| KeyError::Sealed {
+                env: row.env_id.clone(),
+                kid: row.kid.clone(),
+                source,
+            })?;
+        Self::from_pkcs8(alg, &pkcs8)
+    }
+}
+
+fn aad(env_id: &str, kid: &str, alg: &str) -> String {
+    format!("pixie signing key\0{env_id}\0{kid}\0{alg}")
+}
+
+/// An environment's keys, ready to sign.
+#[derive(Debug)]
+pub struct EnvKeys {
+    /// The RS256 key.
+    pub rs256: Arc<SigningKey>,
+    /// The ES256 key.
+    pub es256: Arc<SigningKey>,
+    /// The JWKS document.
+    pub jwks: Value,
+}
+
+impl EnvKeys {
+    /// Builds the key set from an environment's keys (newest of each algorithm signs).
+    pub fn from_keys(mut keys: Vec<SigningKey>) -> Option<Self> {
+        // A stable order, whether the keys were just made or read back from the store.
+        keys.sort_by(|a, b| (a.alg_order(), &a.kid).cmp(&(b.alg_order(), &b.kid)));
+        let jwks = json!({"keys": keys.iter().map(|k| k.public_jwk.clone()).collect::<Vec<_>>()});
+        let mut rs = None;
+        let mut es = None;
+        for k in keys {
+            match k.alg {
+                SigningAlg::RS256 => rs = Some(Arc::new(k)),
+                SigningAlg::ES256 => es = Some(Arc::new(k)),
+            }
+        }
+        Some(Self {
+            rs256: rs?,
+            es256: es?,
+            jwks,
+        })
+    }
+
+    /// The key that signs with `alg`.
+    pub fn for_alg(&self, alg: SigningAlg) -> &SigningKey {
+        match alg {
+            SigningAlg::RS256 => &self.rs256,
+            SigningAlg::ES256 => &self.es256,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256};
+
+    #[test]
+    fn sign_verify_and_reload() {
+        let master = MasterKey::parse(&"11".repeat(32)).unwrap();
+        for alg in [SigningAlg::ES256, SigningAlg::RS256] {
+            let (key, pkcs8) = SigningKey::generate(alg).unwrap();
+            let sig = key.sign(b"header.payload").unwrap();
+            let row = key.seal(&master, "env", &pkcs8, 0);
+            let again = SigningKey::open(&master, &row).unwrap();
+            assert_eq!(again.kid, key.kid);
+            assert_eq!(again.public_jwk, key.public_jwk);
+            let ok = match &again.signer {
+                Signer::Es256(kp) => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, kp.public_key().as_ref())
+                    .verify(b"header.payload", &sig)
+                    .is_ok(),
+                Signer::Rs256(kp) => UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, kp.public_key().as_ref())
+                    .verify(b"header.payload", &sig)
+                    .is_ok(),
+            };
+            assert!(ok, "{alg:?}");
+            // Bound to its environment: a row moved to another environment does not open.
+            let moved = KeyRow {
+                env_id: "other".into(),
+                ..row.clone()
+            };
+            assert!(SigningKey::open(&master, &moved).is_err());
+            let wrong = MasterKey::parse(&"22".repeat(32)).unwrap();
+            assert!(matches!(SigningKey::open(&wrong, &row), Err(KeyError::Sealed { .. })));
+        }
+    }
+}

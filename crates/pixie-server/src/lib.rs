@@ -1,0 +1,179 @@
+//! pixie's server: HTTP endpoints, sessions, tokens, pages and the admin API, over
+//! [`pixie_store`] and the decisions of [`pixie_core`].
+
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod service;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{ServeConfig, Settings};
+pub use service::{Service, StartupError};
+
+use crypto::MasterKey;
+
+/// Opens the store named by the configuration and the master key: what both the server
+/// and the CLI's store commands need.
+pub async fn open_service(
+    data_dir: &Path,
+    database_url: &str,
+    master_key: Option<&str>,
+    public_url: &str,
+) -> Result<Service, StartupError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| StartupError::Other(format!("data dir {}: {e}", data_dir.display())))?;
+    let master = MasterKey::load_or_create(master_key, data_dir).map_err(|e| StartupError::Other(e.to_string()))?;
+    let store = pixie_store::Store::connect(database_url).await?;
+    Ok(Service::new(store, master, public_url))
+}
+
+/// The admin token: configured, or read from `<data-dir>/admin-token`, or generated
+/// there (mode 0600). Returns the token and the file it lives in, if any.
+fn admin_token(configured: Option<&str>, data_dir: &Path) -> Result<(String, Option<PathBuf>), StartupError> {
+    if let Some(t) = configured {
+        if t.trim().is_empty() {
+            return Err(StartupError::Other("the admin token must not be empty".into()));
+        }
+        return Ok((t.trim().to_owned(), None));
+    }
+    let path = data_dir.join("admin-token");
+    let err = |e: std::io::Error| StartupError::Other(format!("admin token file {}: {e}", path.display()));
+    if !path.exists() {
+        crypto::write_secret_file(&path, crypto::random_token::<32>().as_bytes()).map_err(err)?;
+    }
+    let token = std::fs::read_to_string(&path).map_err(err)?.trim().to_owned();
+    Ok((token, Some(path)))
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The public URL issuers are built from.
+    pub public_url: String,
+    /// The file holding the admin token, when it was not configured.
+    pub admin_token_file: Option<PathBuf>,
+    /// The admin token (for tests and the CLI; never logged).
+    pub admin_token: String,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+    service: Arc<Service>,
+}
+
+impl Running {
+    /// Stops accepting, finishes requests in flight, closes the store.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.task.await;
+        self.service.store.close().await;
+    }
+
+    /// Waits until the server stops (after a signal, when started by [`serve_until_signal`]).
+    pub async fn wait(self) -> std::io::Result<()> {
+        let r = self.task.await.unwrap_or(Ok(()));
+        self.service.store.close().await;
+        r
+    }
+}
+
+/// Starts a server: opens the store, creates `default` on an empty store, checks the
+/// master key opens every signing key, binds, and serves in the background.
+pub async fn start(cfg: ServeConfig) -> Result<Running, StartupError> {
+    start_with_shutdown(cfg, None).await
+}
+
+async fn start_with_shutdown(
+    cfg: ServeConfig,
+    external: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+) -> Result<Running, StartupError> {
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|e| StartupError::Other(format!("cannot listen on {}: {e}", cfg.listen)))?;
+    let addr = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?;
+    let public_url = cfg.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let service = open_service(&cfg.data_dir, &cfg.database_url, cfg.master_key.as_deref(), &public_url).await?;
+    service.load_all_keys().await?;
+    if service
+        .ensure_default_environment()
+        .await
+        .map_err(|e| StartupError::Other(e.to_string()))?
+    {
+        tracing::info!(
+            env = service::DEFAULT_ENV,
+            "created the default environment (strict PKCE policy)"
+        );
+    }
+    let (token, token_file) = admin_token(cfg.admin_token.as_deref(), &cfg.data_dir)?;
+    let service = Arc::new(service);
+    let state = http::AppState {
+        svc: service.clone(),
+        admin_token_hash: Arc::new(crypto::sha256(token.as_bytes())),
+    };
+    let app = http::router(state);
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            match external {
+                Some(signal) => tokio::select! { _ = rx => {}, _ = signal => {} },
+                None => {
+                    let _ = rx.await;
+                }
+            }
+        };
+        axum::serve(listener, app).with_graceful_shutdown(stop).await
+    });
+    Ok(Running {
+        addr,
+        public_url,
+        admin_token_file: token_file,
+        admin_token: token,
+        shutdown: tx,
+        task,
+        service,
+    })
+}
+
+/// Starts a server that stops gracefully on SIGINT or SIGTERM.
+pub async fn serve_until_signal(cfg: ServeConfig) -> Result<Running, StartupError> {
+    start_with_shutdown(cfg, Some(Box::pin(shutdown_signal()))).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+/// Logs to stderr, one line per event; `PIXIE_LOG` (or `RUST_LOG`) sets the filter.
+pub fn init_logging() {
+    let filter = std::env::var("PIXIE_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}

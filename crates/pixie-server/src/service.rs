@@ -1,0 +1,372 @@
+//! The operations behind the admin API and the store commands of the CLI: one place
+//! that creates environments (with keys), applications and users, whoever asks.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use pixie_core::client::{AuthMethod, ClientMetadata, SigningAlg};
+use pixie_core::wire::{self, Application, CreateEnvironment, CreateUser, PatchEnvironment};
+use pixie_core::EnvPkcePolicy;
+use pixie_store::{ClientRow, EnvironmentRow, Store, UserRow};
+
+use crate::crypto::{self, MasterKey};
+use crate::error::{ApiError, ApiResult};
+use crate::keys::{EnvKeys, KeyError, SigningKey};
+
+/// The environment created on first start.
+pub const DEFAULT_ENV: &str = "default";
+
+/// Env ids that would shadow a top-level route.
+const RESERVED_ENV_IDS: &[&str] = &["admin", "healthz", "metrics", "static", "well-known"];
+
+/// Seconds since the epoch, UTC.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Checks an environment id against `^[a-z0-9][a-z0-9-]{0,62}$` and the reserved names.
+pub fn validate_env_id(id: &str) -> ApiResult<()> {
+    let b = id.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 63
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
+    if !ok {
+        return Err(ApiError::invalid("id: must match ^[a-z0-9][a-z0-9-]{0,62}$"));
+    }
+    if RESERVED_ENV_IDS.contains(&id) {
+        return Err(ApiError::invalid(format!("id: '{id}' is reserved")));
+    }
+    Ok(())
+}
+
+fn check_policy(p: &EnvPkcePolicy) -> ApiResult<()> {
+    p.validate()
+        .map_err(|e| ApiError::invalid(format!("pkce.{}: {e}", e.field())))
+}
+
+/// Shared state of pixie's operations: the store, the master key and caches.
+pub struct Service {
+    /// The store.
+    pub store: Store,
+    /// The key that seals signing keys.
+    pub master: MasterKey,
+    /// The public base URL; issuers are `<public_url>/<env>`.
+    pub public_url: String,
+    keys: RwLock<HashMap<String, Arc<EnvKeys>>>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// Builds the service over a connected store.
+    pub fn new(store: Store, master: MasterKey, public_url: &str) -> Self {
+        Self {
+            store,
+            master,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            keys: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The issuer identifier of an environment.
+    pub fn issuer(&self, env_id: &str) -> String {
+        format!("{}/{env_id}", self.public_url)
+    }
+
+    /// An environment, or 404.
+    pub async fn environment(&self, env_id: &str) -> ApiResult<EnvironmentRow> {
+        self.store
+            .get_environment(env_id)
+            .await?
+            .ok_or(ApiError::NotFound("environment"))
+    }
+
+    fn env_view(&self, env: &EnvironmentRow) -> wire::Environment {
+        wire::Environment {
+            id: env.id.clone(),
+            issuer: self.issuer(&env.id),
+            pkce: env.pkce,
+        }
+    }
+
+    /// Creates an environment with fresh RS256 and ES256 keys.
+    pub async fn create_environment(&self, req: CreateEnvironment) -> ApiResult<wire::Environment> {
+        validate_env_id(&req.id)?;
+        check_policy(&req.pkce)?;
+        if self.store.get_environment(&req.id).await?.is_some() {
+            return Err(ApiError::Conflict(format!("environment {}", req.id)));
+        }
+        let now = now();
+        // RSA key generation takes tens of milliseconds: keep it off the async workers.
+        let generated = tokio::task::spawn_blocking(|| {
+            [SigningAlg::RS256, SigningAlg::ES256]
+                .into_iter()
+                .map(SigningKey::generate)
+                .collect::<Result<Vec<_>, KeyError>>()
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+        let rows: Vec<_> = generated
+            .iter()
+            .map(|(k, pkcs8)| k.seal(&self.master, &req.id, pkcs8, now))
+            .collect();
+        let env = EnvironmentRow {
+            id: req.id,
+            pkce: req.pkce,
+            created_at: now,
+        };
+        self.store.insert_environment(&env, &rows).await.map_err(|e| match e {
+            pixie_store::StoreError::Conflict(_) => ApiError::Conflict(format!("environment {}", env.id)),
+            e => e.into(),
+        })?;
+        let keys = EnvKeys::from_keys(generated.into_iter().map(|(k, _)| k).collect()).ok_or(ApiError::Internal)?;
+        self.cache_keys(&env.id, Arc::new(keys));
+        Ok(self.env_view(&env))
+    }
+
+    /// Creates the `default` environment with the strict policy if the store has none.
+    pub async fn ensure_default_environment(&self) -> ApiResult<bool> {
+        if !self.store.list_environment_ids().await?.is_empty() {
+            return Ok(false);
+        }
+        let req = CreateEnvironment {
+            id: DEFAULT_ENV.into(),
+            pkce: EnvPkcePolicy::strict(),
+        };
+        match self.create_environment(req).await {
+            Ok(_) => Ok(true),
+            // Another instance (or CLI) created it first.
+            Err(ApiError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// An environment as the admin API shows it.
+    pub async fn get_environment(&self, env_id: &str) -> ApiResult<wire::Environment> {
+        Ok(self.env_view(&self.environment(env_id).await?))
+    }
+
+    /// Replaces an environment's PKCE policy (fields left out take the strict defaults).
+    pub async fn patch_environment(&self, env_id: &str, patch: PatchEnvironment) -> ApiResult<wire::Environment> {
+        let mut env = self.environment(env_id).await?;
+        if let Some(pkce) = patch.pkce {
+            check_policy(&pkce)?;
+            env.pkce = pkce;
+            self.store.update_environment_pkce(&env, now()).await?;
+        }
+        Ok(self.env_view(&env))
+    }
+
+    /// The signing keys of an environment, opened once and cached.
+    pub async fn env_keys(&self, env_id: &str) -> ApiResult<Arc<EnvKeys>> {
+        if let Some(k) = self.keys.read().map_err(ApiError::internal)?.get(env_id) {
+            return Ok(k.clone());
+        }
+        let keys = self.load_keys(env_id).await.map_err(ApiError::internal)?;
+        self.cache_keys(env_id, keys.clone());
+        Ok(keys)
+    }
+
+    fn cache_keys(&self, env_id: &str, keys: Arc<EnvKeys>) {
+        if let Ok(mut map) = self.keys.write() {
+            map.insert(env_id.to_owned(), keys);
+        }
+    }
+
+    async fn load_keys(&self, env_id: &str) -> Result<Arc<EnvKeys>, StartupError> {
+        let rows = self.store.list_keys(env_id).await?;
+        let keys = rows
+            .iter()
+            .map(|r| SigningKey::open(&self.master, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        EnvKeys::from_keys(keys)
+            .map(Arc::new)
+            .ok_or_else(|| StartupError::MissingKeys(env_id.to_owned()))
+    }
+
+    /// Opens every environment's keys: fails clearly when the master key is wrong.
+    pub async fn load_all_keys(&self) -> Result<(), StartupError> {
+        for env_id in self.store.list_environment_ids().await? {
+            let keys = self.load_keys(&env_id).await?;
+            self.cache_keys(&env_id, keys);
+        }
+        Ok(())
+    }
+
+    /// Registers an application; the response carries its secret, once.
+    pub async fn create_application(&self, env_id: &str, metadata: ClientMetadata) -> ApiResult<Application> {
+        let env = self.environment(env_id).await?;
+        metadata.validate(&env.pkce).map_err(|e| ApiError::Invalid {
+            code: e.code,
+            description: e.to_string(),
+        })?;
+        let secret = (!metadata.is_public()).then(crypto::random_token::<32>);
+        let now = now();
+        let row = ClientRow {
+            env_id: env.id,
+            client_id: crypto::random_token::<16>(),
+            secret_hash: secret.as_ref().map(|s| crypto::sha256(s.as_bytes()).to_vec()),
+            metadata,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_client(&row).await?;
+        Ok(app_view(row, secret))
+    }
+
+    /// An application, without its secret.
+    pub async fn get_application(&self, env_id: &str, client_id: &str) -> ApiResult<Application> {
+        Ok(app_view(self.client(env_id, client_id).await?, None))
+    }
+
+    /// A client row, or 404.
+    pub async fn client(&self, env_id: &str, client_id: &str) -> ApiResult<ClientRow> {
+        self.environment(env_id).await?;
+        self.store
+            .get_client(env_id, client_id)
+            .await?
+            .ok_or(ApiError::NotFound("application"))
+    }
+
+    /// Changes an application's metadata: the fields given replace the registered ones.
+    /// A client that becomes confidential gets a secret, returned in this response only.
+    pub async fn patch_application(
+        &self,
+        env_id: &str,
+        client_id: &str,
+        patch: serde_json::Map<String, serde_json::Value>,
+    ) -> ApiResult<Application> {
+        let env = self.environment(env_id).await?;
+        let mut row = self.client(env_id, client_id).await?;
+        let mut merged = match serde_json::to_value(&row.metadata) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => return Err(ApiError::Internal),
+        };
+        for (k, v) in patch {
+            if v.is_null() {
+                merged.remove(&k);
+            } else {
+                merged.insert(k, v);
+            }
+        }
+        let metadata: ClientMetadata = crate::http::extract::from_json_value(serde_json::Value::Object(merged))?;
+        metadata.validate(&env.pkce).map_err(|e| ApiError::Invalid {
+            code: e.code,
+            description: e.to_string(),
+        })?;
+        let mut secret = None;
+        if metadata.token_endpoint_auth_method == AuthMethod::None {
+            row.secret_hash = None;
+        } else if row.secret_hash.is_none() {
+            let s = crypto::random_token::<32>();
+            row.secret_hash = Some(crypto::sha256(s.as_bytes()).to_vec());
+            secret = Some(s);
+        }
+        row.metadata = metadata;
+        row.updated_at = now();
+        self.store.update_client(&row).await?;
+        Ok(app_view(row, secret))
+    }
+
+    /// Removes an application.
+    pub async fn delete_application(&self, env_id: &str, client_id: &str) -> ApiResult<()> {
+        self.environment(env_id).await?;
+        self.store.delete_client(env_id, client_id).await.map_err(|e| match e {
+            pixie_store::StoreError::NotFound => ApiError::NotFound("application"),
+            e => e.into(),
+        })
+    }
+
+    /// Creates a user with an Argon2id password hash.
+    pub async fn create_user(&self, env_id: &str, req: CreateUser) -> ApiResult<wire::User> {
+        self.environment(env_id).await?;
+        let username_ok = !req.username.is_empty()
+            && req.username.chars().count() <= 128
+            && !req.username.chars().any(|c| c.is_control() || c.is_whitespace());
+        if !username_ok {
+            return Err(ApiError::invalid(
+                "username: 1-128 characters, no spaces or control characters",
+            ));
+        }
+        if req.password.is_empty() || req.password.len() > 1024 {
+            return Err(ApiError::invalid("password: 1-1024 bytes"));
+        }
+        for (field, v) in [("email", &req.email), ("name", &req.name)] {
+            if v.as_ref()
+                .is_some_and(|v| v.chars().count() > 256 || v.chars().any(char::is_control))
+            {
+                return Err(ApiError::invalid(format!(
+                    "{field}: at most 256 characters, no control characters"
+                )));
+            }
+        }
+        if self.store.get_user_by_username(env_id, &req.username).await?.is_some() {
+            return Err(ApiError::Conflict(format!("username {}", req.username)));
+        }
+        let password = req.password;
+        let hash = tokio::task::spawn_blocking(move || crypto::hash_password(&password))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        let row = UserRow {
+            env_id: env_id.to_owned(),
+            id: crypto::random_token::<16>(),
+            username: req.username,
+            password_hash: hash,
+            email: req.email,
+            name: req.name,
+            created_at: now(),
+        };
+        self.store.insert_user(&row).await.map_err(|e| match e {
+            pixie_store::StoreError::Conflict(_) => ApiError::Conflict(format!("username {}", row.username)),
+            e => e.into(),
+        })?;
+        Ok(wire::User {
+            id: row.id,
+            username: row.username,
+            email: row.email,
+            name: row.name,
+            created_at: row.created_at,
+        })
+    }
+}
+
+fn app_view(row: ClientRow, secret: Option<String>) -> Application {
+    let confidential = !row.metadata.is_public();
+    Application {
+        client_id: row.client_id,
+        client_secret: secret,
+        client_id_issued_at: row.created_at,
+        client_secret_expires_at: confidential.then_some(0),
+        metadata: row.metadata,
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] pixie_store::StoreError),
+    /// A signing key did not open: most often, the wrong master key.
+    #[error("{0}; is PIXIE_MASTER_KEY (or <data-dir>/master.key) the one this store was created with?")]
+    Key(#[from] KeyError),
+    /// An environment has no complete key set.
+    #[error("environment {0} has no RS256 and ES256 signing keys")]
+    MissingKeys(String),
+    /// Anything else, said in words.
+    #[error("{0}")]
+    Other(String),
+}

@@ -1,0 +1,453 @@
+//! The admin API, discovery and persistence over HTTP (CONTRACT §2, §5, §6).
+
+mod common;
+
+use common::TestServer;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const REQUIRED_DISCOVERY_FIELDS: &[&str] = &[
+    "issuer",
+    "authorization_endpoint",
+    "token_endpoint",
+    "jwks_uri",
+    "userinfo_endpoint",
+    "introspection_endpoint",
+    "revocation_endpoint",
+    "response_types_supported",
+    "grant_types_supported",
+    "code_challenge_methods_supported",
+    "token_endpoint_auth_methods_supported",
+    "id_token_signing_alg_values_supported",
+    "authorization_response_iss_parameter_supported",
+];
+
+async fn discovery(s: &TestServer, env: &str) -> Value {
+    let (status, oidc) = s.get_json(&format!("/{env}/.well-known/openid-configuration")).await;
+    assert_eq!(status, 200);
+    let (status, rfc8414) = s
+        .get_json(&format!("/.well-known/oauth-authorization-server/{env}"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(oidc, rfc8414, "both discovery documents agree");
+    for f in REQUIRED_DISCOVERY_FIELDS {
+        assert!(oidc.get(f).is_some(), "discovery lacks {f}");
+    }
+    assert_eq!(oidc["issuer"], format!("{}/{env}", s.base));
+    assert_eq!(oidc["response_types_supported"], json!(["code"]));
+    assert_eq!(oidc["authorization_response_iss_parameter_supported"], true);
+    oidc
+}
+
+#[tokio::test]
+async fn discovery_for_strict_and_permissive_environments() {
+    let s = TestServer::start().await;
+    let d = discovery(&s, "default").await;
+    assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+    for m in ["none", "client_secret_basic", "client_secret_post"] {
+        assert!(d["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(m)));
+    }
+    let (st, _) = s
+        .admin(
+            Method::POST,
+            "/admin/environments",
+            Some(json!({"id": "legacy", "pkce": {"allowed": ["plain", "S256"], "required": []}})),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let d = discovery(&s, "legacy").await;
+    let mut methods: Vec<String> = serde_json::from_value(d["code_challenge_methods_supported"].clone()).unwrap();
+    methods.sort();
+    assert_eq!(methods, ["S256", "plain"]);
+    // A policy change shows at once.
+    let (st, _) = s
+        .admin(
+            Method::PATCH,
+            "/admin/environments/legacy",
+            Some(json!({"pkce": {"allowed": ["plain"], "required": []}})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        discovery(&s, "legacy").await["code_challenge_methods_supported"],
+        json!(["plain"])
+    );
+    // JWKS: one RS256 and one ES256 key, with kids.
+    let (st, jwks) = s.get_json("/legacy/as/jwks").await;
+    assert_eq!(st, 200);
+    let algs: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap())
+        .collect();
+    assert_eq!(algs.len(), 2);
+    assert!(algs.contains(&"RS256") && algs.contains(&"ES256"));
+    assert!(jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| k["kid"].is_string() && k.get("d").is_none()));
+    // Unknown environment.
+    assert_eq!(s.get_json("/nope/.well-known/openid-configuration").await.0, 404);
+    assert_eq!(s.get_json("/.well-known/oauth-authorization-server/nope").await.0, 404);
+    assert_eq!(s.http.get(s.url("/healthz")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn admin_happy_paths() {
+    let s = TestServer::start().await;
+    let (st, env) = s
+        .admin(Method::POST, "/admin/environments", Some(json!({"id": "acme"})))
+        .await;
+    assert_eq!(st, 201, "{env}");
+    assert_eq!(env["issuer"], format!("{}/acme", s.base));
+    assert_eq!(
+        env["pkce"],
+        json!({"allowed": ["S256"], "required": ["S256"], "require_for_public_clients": true, "mode": "enforce"})
+    );
+    let (st, got) = s.admin(Method::GET, "/admin/environments/acme", None).await;
+    assert_eq!((st, &got), (200, &env));
+    let (st, patched) = s
+        .admin(
+            Method::PATCH,
+            "/admin/environments/acme",
+            Some(json!({"pkce": {"allowed": ["plain", "S256"], "mode": "report"}})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(patched["pkce"]["mode"], "report");
+    assert_eq!(
+        patched["pkce"]["required"],
+        json!(["S256"]),
+        "left-out fields take the strict default"
+    );
+
+    let (st, app) = s
+        .admin(
+            Method::POST,
+            "/admin/environments/acme/applications",
+            Some(json!({
+                "client_name": "Web", "redirect_uris": ["https://web.example/cb"],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "token_endpoint_auth_method": "client_secret_post", "scope": "openid email",
+                "code_challenge_method": "S256", "require_pkce": true, "id_token_signed_response_alg": "ES256"
+            })),
+        )
+        .await;
+    assert_eq!(st, 201, "{app}");
+    let id = app["client_id"].as_str().unwrap().to_owned();
+    assert!(app["client_secret"].as_str().unwrap().len() >= 43, "a 256-bit secret");
+    assert_eq!(app["code_challenge_method"], "S256");
+    assert_eq!(app["require_pkce"], true);
+    let path = format!("/admin/environments/acme/applications/{id}");
+    let (st, got) = s.admin(Method::GET, &path, None).await;
+    assert_eq!(st, 200);
+    assert!(got.get("client_secret").is_none(), "the secret is shown once");
+    assert_eq!(got["client_name"], "Web");
+    let (st, got) = s
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"client_name": "Web 2", "require_pkce": false})),
+        )
+        .await;
+    assert_eq!(st, 200, "{got}");
+    assert_eq!(
+        (got["client_name"].as_str(), got["require_pkce"].as_bool()),
+        (Some("Web 2"), Some(false))
+    );
+    assert!(got.get("client_secret").is_none());
+    assert_eq!(s.admin(Method::DELETE, &path, None).await.0, 204);
+    assert_eq!(s.admin(Method::GET, &path, None).await.0, 404);
+
+    let (st, public) = s
+        .admin(
+            Method::POST,
+            "/admin/environments/acme/applications",
+            Some(json!({"client_name": "Native", "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"})),
+        )
+        .await;
+    assert_eq!(st, 201);
+    assert!(public.get("client_secret").is_none(), "public clients have no secret");
+
+    let (st, user) = s
+        .admin(
+            Method::POST,
+            "/admin/environments/acme/users",
+            Some(json!({"username": "tom", "password": "s3cret-pw", "email": "tom@example.com", "name": "Tom"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{user}");
+    assert_eq!(user["username"], "tom");
+    assert!(
+        !user.to_string().contains("s3cret-pw"),
+        "the password is never returned"
+    );
+    assert!(user.get("password").is_none() && user.get("password_hash").is_none());
+}
+
+#[tokio::test]
+async fn admin_error_statuses() {
+    let s = TestServer::start().await;
+    // 401: no token, wrong token, wrong scheme.
+    for auth in [None, Some("Bearer wrong"), Some(&*format!("Basic {}", s.token))] {
+        let mut req = s.http.get(s.url("/admin/environments/default"));
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+        let body: Value = resp.json().await.unwrap();
+        assert!(body["error"].is_string() && body["error_description"].is_string());
+    }
+    let cases: Vec<(Method, &str, Value, u16, &str)> = vec![
+        (Method::POST, "/admin/environments", json!({"id": "Bad_Id"}), 400, "id"),
+        (Method::POST, "/admin/environments", json!({"id": "admin"}), 400, "id"),
+        (Method::POST, "/admin/environments", json!({"pkce": {}}), 400, "id"),
+        (
+            Method::POST,
+            "/admin/environments",
+            json!({"id": "x", "pkce": {"allowed": ["S512"]}}),
+            400,
+            "pkce.allowed",
+        ),
+        (
+            Method::POST,
+            "/admin/environments",
+            json!({"id": "x", "pkce": {"allowed": []}}),
+            400,
+            "pkce.allowed",
+        ),
+        (
+            Method::POST,
+            "/admin/environments",
+            json!({"id": "x", "pkce": {"allowed": ["plain"], "required": ["S256"]}}),
+            400,
+            "pkce.required",
+        ),
+        (
+            Method::POST,
+            "/admin/environments",
+            json!({"id": "x", "pkce": {"mode": "audit"}}),
+            400,
+            "pkce.mode",
+        ),
+        (Method::POST, "/admin/environments", json!({"id": 7}), 400, "id"),
+        (Method::POST, "/admin/environments", json!({"id": "default"}), 409, ""),
+        (Method::GET, "/admin/environments/nope", Value::Null, 404, ""),
+        (Method::PATCH, "/admin/environments/nope", json!({"pkce": {}}), 404, ""),
+        (
+            Method::PATCH,
+            "/admin/environments/default",
+            json!({"pkce": {"allowed": ["plain"]}}),
+            400,
+            "pkce.required",
+        ),
+        (
+            Method::POST,
+            "/admin/environments/default/applications",
+            json!({"redirect_uris": ["https://a.example/cb"], "code_challenge_method": "plain"}),
+            400,
+            "code_challenge_method",
+        ),
+        (
+            Method::POST,
+            "/admin/environments/default/applications",
+            json!({"redirect_uris": ["not a uri"]}),
+            400,
+            "redirect_uris",
+        ),
+        (
+            Method::POST,
+            "/admin/environments/default/applications",
+            json!({"redirect_uris": "https://a.example/cb"}),
+            400,
+            "redirect_uris",
+        ),
+        (
+            Method::POST,
+            "/admin/environments/default/applications",
+            json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
+            400,
+            "token_endpoint_auth_method",
+        ),
+        (
+            Method::POST,
+            "/admin/environments/nope/applications",
+            json!({"redirect_uris": ["https://a.example/cb"]}),
+            404,
+            "",
+        ),
+        (
+            Method::GET,
+            "/admin/environments/default/applications/nope",
+            Value::Null,
+            404,
+            "",
+        ),
+        (
+            Method::DELETE,
+            "/admin/environments/default/applications/nope",
+            Value::Null,
+            404,
+            "",
+        ),
+        (
+            Method::POST,
+            "/admin/environments/default/users",
+            json!({"username": "u"}),
+            400,
+            "password",
+        ),
+        (
+            Method::POST,
+            "/admin/environments/default/users",
+            json!({"username": "", "password": "p"}),
+            400,
+            "username",
+        ),
+        (
+            Method::POST,
+            "/admin/environments/nope/users",
+            json!({"username": "u", "password": "p"}),
+            404,
+            "",
+        ),
+    ];
+    for (method, path, body, status, field) in cases {
+        let body_opt = (!body.is_null()).then(|| body.clone());
+        let (st, resp) = s.admin(method.clone(), path, body_opt).await;
+        assert_eq!(st, status, "{method} {path} {body}: {resp}");
+        assert!(resp["error"].is_string(), "{resp}");
+        let desc = resp["error_description"].as_str().unwrap();
+        assert!(
+            desc.contains(field),
+            "{method} {path} {body}: description {desc:?} does not name {field}"
+        );
+    }
+    // Invalid JSON altogether.
+    let resp = s
+        .http
+        .post(s.url("/admin/environments"))
+        .bearer_auth(&s.token)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // 409 for a duplicate username.
+    let user = json!({"username": "tom", "password": "pw"});
+    assert_eq!(
+        s.admin(Method::POST, "/admin/environments/default/users", Some(user.clone()))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        s.admin(Method::POST, "/admin/environments/default/users", Some(user))
+            .await
+            .0,
+        409
+    );
+}
+
+#[tokio::test]
+async fn a_restart_loses_nothing() {
+    let s = TestServer::start().await;
+    assert_eq!(
+        s.admin(
+            Method::POST,
+            "/admin/environments",
+            Some(json!({"id": "keep", "pkce": {"allowed": ["plain", "S256"], "required": []}}))
+        )
+        .await
+        .0,
+        201
+    );
+    let (_, app) = s
+        .admin(
+            Method::POST,
+            "/admin/environments/keep/applications",
+            Some(json!({"client_name": "A", "redirect_uris": ["https://a.example/cb"]})),
+        )
+        .await;
+    let user = json!({"username": "tom", "password": "pw"});
+    assert_eq!(
+        s.admin(Method::POST, "/admin/environments/keep/users", Some(user.clone()))
+            .await
+            .0,
+        201
+    );
+    let (_, jwks_before) = s.get_json("/keep/as/jwks").await;
+    let (_, default_jwks_before) = s.get_json("/default/as/jwks").await;
+    let token = s.token.clone();
+
+    let s = s.restart().await;
+    assert_eq!(s.token, token, "the generated admin token is kept");
+    let (_, jwks_after) = s.get_json("/keep/as/jwks").await;
+    assert_eq!(jwks_before, jwks_after, "same keys, same kids");
+    assert_eq!(s.get_json("/default/as/jwks").await.1, default_jwks_before);
+    let (st, env) = s.admin(Method::GET, "/admin/environments/keep", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(env["pkce"]["required"], json!([]));
+    let (st, got) = s
+        .admin(
+            Method::GET,
+            &format!(
+                "/admin/environments/keep/applications/{}",
+                app["client_id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!((st, got["client_name"].as_str()), (200, Some("A")));
+    assert_eq!(
+        s.admin(Method::POST, "/admin/environments/keep/users", Some(user))
+            .await
+            .0,
+        409,
+        "the user survived"
+    );
+    assert_eq!(
+        s.get_json("/.well-known/oauth-authorization-server/default").await.0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_wrong_master_key_is_a_clear_startup_error() {
+    let s = TestServer::start().await;
+    let dir = s.dir.path().to_path_buf();
+    let s = s.restart().await; // the right key from master.key works
+    let (_, _) = s.get_json("/default/as/jwks").await;
+    let mut cfg = common::config(&dir);
+    cfg.master_key = Some("ab".repeat(32));
+    let err = pixie_server::start(cfg)
+        .await
+        .expect_err("a wrong master key must not start");
+    let msg = err.to_string();
+    assert!(msg.contains("master key"), "{msg}");
+    assert!(msg.contains("decryption failed"), "{msg}");
+    let mut cfg = common::config(&dir);
+    cfg.master_key = Some("too-short".into());
+    assert!(pixie_server::start(cfg)
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("master key"));
+    // The database alone holds no usable private key material.
+    let db = std::fs::read(dir.join("pixie.db")).unwrap();
+    let wal = std::fs::read(dir.join("pixie.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("\"d\":"), "no private JWK member in the store");
+        assert!(
+            !bytes.windows(3).any(|w| w == [0x02, 0x01, 0x00]) || !text.contains("PRIVATE"),
+            "no PEM"
+        );
+    }
+}

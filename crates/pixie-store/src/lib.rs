@@ -1,0 +1,321 @@
+//! pixie's store: environments, clients, users and keys, over SQLite (embedded, the
+//! default) or PostgreSQL (shared by several instances).
+//!
+//! One implementation serves both through sqlx's `Any` driver; only the schema has a
+//! dialect of its own. Timestamps are UTC seconds since the epoch, ids are random text.
+
+mod migrate;
+mod records;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+pub use records::{ClientRow, EnvironmentRow, KeyRow, UserRow};
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, embedded in the process.
+    Sqlite,
+    /// PostgreSQL, shared.
+    Postgres,
+}
+
+/// A store error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the row; names what is duplicated.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// A stored value could not be decoded.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The URL names no supported database.
+    #[error("unsupported database URL (use sqlite://… or postgres://…)")]
+    UnsupportedUrl,
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Maps a unique violation to `Conflict(what)`, anything else to `Database`.
+    fn conflict_or(e: sqlx::Error, what: &'static str) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The store: a connection pool and the backend it talks to.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path` or `postgres://…`) and applies the migrations.
+    ///
+    /// A SQLite file (and its directory) is created if missing, and put in WAL mode.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if url.starts_with("sqlite:") {
+            (Backend::Sqlite, sqlite_url(url))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let mut pool_options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            pool_options = pool_options.max_connections(8).after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL: readers never block the writer. NORMAL: a commit survives a
+                    // process kill (the WAL is in the OS), the cost of FULL is an fsync per commit.
+                    use sqlx::Executor as _;
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            });
+        } else {
+            pool_options = pool_options.max_connections(16);
+        }
+        let pool = pool_options.connect_with(options).await?;
+        let store = Self { pool, backend };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    /// The backend this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Answers when the database does.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Creates an environment and its signing keys in one transaction.
+    pub async fn insert_environment(&self, env: &EnvironmentRow, keys: &[KeyRow]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO environments (id, pkce_policy, created_at, updated_at) VALUES ($1, $2, $3, $3)")
+            .bind(&env.id)
+            .bind(records::to_json(&env.pkce))
+            .bind(env.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::conflict_or(e, "environment"))?;
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO signing_keys (env_id, kid, alg, private_enc, public_jwk, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&key.env_id)
+            .bind(&key.kid)
+            .bind(&key.alg)
+            .bind(&key.private_enc)
+            .bind(&key.public_jwk)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::conflict_or(e, "signing key"))?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An environment by id.
+    pub async fn get_environment(&self, id: &str) -> StoreResult<Option<EnvironmentRow>> {
+        let row = sqlx::query("SELECT id, pkce_policy, created_at FROM environments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| EnvironmentRow::from_row(&r)).transpose()
+    }
+
+    /// Every environment id, sorted.
+    pub async fn list_environment_ids(&self) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM environments ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+    }
+
+    /// Replaces an environment's PKCE policy.
+    pub async fn update_environment_pkce(&self, env: &EnvironmentRow, now: i64) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE environments SET pkce_policy = $1, updated_at = $2 WHERE id = $3")
+            .bind(records::to_json(&env.pkce))
+            .bind(now)
+            .bind(&env.id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Registers a client.
+    pub async fn insert_client(&self, c: &ClientRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO clients (env_id, client_id, secret_hash, metadata, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&c.env_id)
+        .bind(&c.client_id)
+        .bind(&c.secret_hash)
+        .bind(records::to_json(&c.metadata))
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::conflict_or(e, "client"))?;
+        Ok(())
+    }
+
+    /// A client by environment and id.
+    pub async fn get_client(&self, env_id: &str, client_id: &str) -> StoreResult<Option<ClientRow>> {
+        let row = sqlx::query(
+            "SELECT env_id, client_id, secret_hash, metadata, created_at, updated_at \
+             FROM clients WHERE env_id = $1 AND client_id = $2",
+        )
+        .bind(env_id)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| ClientRow::from_row(&r)).transpose()
+    }
+
+    /// Rewrites a client's secret hash and metadata.
+    pub async fn update_client(&self, c: &ClientRow) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE clients SET secret_hash = $1, metadata = $2, updated_at = $3 WHERE env_id = $4 AND client_id = $5",
+        )
+        .bind(&c.secret_hash)
+        .bind(records::to_json(&c.metadata))
+        .bind(c.updated_at)
+        .bind(&c.env_id)
+        .bind(&c.client_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Removes a client; `NotFound` if there was none.
+    pub async fn delete_client(&self, env_id: &str, client_id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM clients WHERE env_id = $1 AND client_id = $2")
+            .bind(env_id)
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Creates a user; `Conflict("username")` when the name is taken in the environment.
+    pub async fn insert_user(&self, u: &UserRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO users (env_id, id, username, password_hash, email, name, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&u.env_id)
+        .bind(&u.id)
+        .bind(&u.username)
+        .bind(&u.password_hash)
+        .bind(&u.email)
+        .bind(&u.name)
+        .bind(u.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::conflict_or(e, "username"))?;
+        Ok(())
+    }
+
+    /// A user by sign-on name.
+    pub async fn get_user_by_username(&self, env_id: &str, username: &str) -> StoreResult<Option<UserRow>> {
+        self.user_where("username", env_id, username).await
+    }
+
+    /// A user by id.
+    pub async fn get_user(&self, env_id: &str, id: &str) -> StoreResult<Option<UserRow>> {
+        self.user_where("id", env_id, id).await
+    }
+
+    async fn user_where(&self, column: &'static str, env_id: &str, value: &str) -> StoreResult<Option<UserRow>> {
+        let sql = format!(
+            "SELECT env_id, id, username, password_hash, email, name, created_at FROM users \
+             WHERE env_id = $1 AND {column} = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(env_id)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| UserRow::from_row(&r)).transpose()
+    }
+
+    /// An environment's signing keys, oldest first.
+    pub async fn list_keys(&self, env_id: &str) -> StoreResult<Vec<KeyRow>> {
+        let rows = sqlx::query(
+            "SELECT env_id, kid, alg, private_enc, public_jwk, created_at FROM signing_keys \
+             WHERE env_id = $1 ORDER BY created_at, kid",
+        )
+        .bind(env_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(KeyRow::from_row).collect()
+    }
+
+    /// The pool, for the modules of this crate.
+    fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Adds `mode=rwc` to a SQLite URL so that a missing file is created.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// Reads a column, turning a decode failure into `Corrupt`.
+fn col<T>(row: &AnyRow, name: &str) -> StoreResult<T>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(name)
+        .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
+}

@@ -1,0 +1,272 @@
+//! `pixie serve` and the store commands as an operator runs them: real processes, one store.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+
+fn pixie() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pixie"));
+    // The tests set what they need; nothing leaks in from the caller's environment.
+    for var in [
+        "PIXIE_LISTEN",
+        "PIXIE_PUBLIC_URL",
+        "PIXIE_DATA_DIR",
+        "PIXIE_DATABASE_URL",
+        "PIXIE_ADMIN_TOKEN",
+        "PIXIE_CONFIG",
+        "PIXIE_MASTER_KEY",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// A `pixie serve` child; killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(mut cmd: Command) -> Server {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn pixie serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("pixie listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    Server { child, url }
+}
+
+fn run_json(cmd: &mut Command, stdin: Option<&str>) -> serde_json::Value {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn serve_and_store_commands_share_one_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let mut cmd = pixie();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data]);
+    let server = serve(cmd);
+    let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["admin-token", "master.key"] {
+            let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+    }
+
+    // While the server runs, the CLI writes to the same store through variables.
+    let env = run_json(
+        pixie().env("PIXIE_DATA_DIR", data).args([
+            "env",
+            "create",
+            "acme",
+            "--pkce-allowed",
+            "plain,S256",
+            "--pkce-required",
+            "none",
+        ]),
+        None,
+    );
+    assert_eq!(env["pkce"]["allowed"], serde_json::json!(["plain", "S256"]));
+    assert_eq!(env["pkce"]["required"], serde_json::json!([]));
+    let app = run_json(
+        pixie().args([
+            "app",
+            "create",
+            "--data-dir",
+            data,
+            "--env",
+            "acme",
+            "--name",
+            "Native",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--public",
+        ]),
+        None,
+    );
+    assert!(app.get("client_secret").is_none());
+    let conf = run_json(
+        pixie().args([
+            "app",
+            "create",
+            "--data-dir",
+            data,
+            "--env",
+            "acme",
+            "--name",
+            "Web",
+            "--redirect-uri",
+            "https://web.example/cb",
+        ]),
+        None,
+    );
+    assert!(conf["client_secret"].is_string());
+    let user = run_json(
+        pixie().args([
+            "user",
+            "create",
+            "--data-dir",
+            data,
+            "--env",
+            "acme",
+            "--username",
+            "tom",
+            "--password-stdin",
+        ]),
+        Some("pw of tom\n"),
+    );
+    assert_eq!(user["username"], "tom");
+
+    // The running server sees all of it at once.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let d: serde_json::Value = http
+            .get(format!("{}/acme/.well-known/openid-configuration", server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(d["issuer"], format!("{}/acme", server.url));
+        let resp = http
+            .get(format!(
+                "{}/admin/environments/acme/applications/{}",
+                server.url,
+                app["client_id"].as_str().unwrap()
+            ))
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let resp = http
+            .post(format!("{}/admin/environments/acme/users", server.url))
+            .bearer_auth(token.trim())
+            .json(&serde_json::json!({"username": "tom", "password": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 409, "the CLI's user is visible to the server");
+    });
+
+    // Errors are one line on stderr and a non-zero exit.
+    let out = pixie()
+        .args(["env", "create", "acme", "--data-dir", data])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    let out = pixie()
+        .args([
+            "app",
+            "create",
+            "--data-dir",
+            data,
+            "--env",
+            "default",
+            "--name",
+            "P",
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--code-challenge-method",
+            "plain",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("code_challenge_method"));
+}
+
+#[test]
+fn flags_beat_variables_beat_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("pixie.toml");
+    std::fs::write(
+        &conf,
+        format!("listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\npublic_url = \"http://from-file.example\"\nadmin_token = \"file-token\"\n", dir.path().display()),
+    )
+    .unwrap();
+    let mut cmd = pixie();
+    cmd.args(["serve", "--config", conf.to_str().unwrap()]);
+    let server = serve(cmd);
+    assert_eq!(server.url, "http://from-file.example");
+    drop(server);
+
+    let mut cmd = pixie();
+    cmd.env("PIXIE_PUBLIC_URL", "http://from-env.example")
+        .args(["serve", "--config", conf.to_str().unwrap()]);
+    assert_eq!(serve(cmd).url, "http://from-env.example");
+
+    let mut cmd = pixie();
+    cmd.env("PIXIE_PUBLIC_URL", "http://from-env.example").args([
+        "serve",
+        "--config",
+        conf.to_str().unwrap(),
+        "--public-url",
+        "http://from-flag.example/",
+    ]);
+    assert_eq!(serve(cmd).url, "http://from-flag.example");
+    // The admin token came from the file: none was generated.
+    assert!(!dir.path().join("admin-token").exists());
+}
+
+#[test]
+fn startup_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = pixie()
+        .args(["env", "create", "acme", "--data-dir", data])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = pixie()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data])
+        .env("PIXIE_MASTER_KEY", "ab".repeat(32))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("master key"), "{err}");
+    let out = pixie()
+        .args(["serve", "--data-dir", data, "--database-url", "mysql://nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
+}
