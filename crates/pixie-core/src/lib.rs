@@ -10,14 +10,20 @@
 //! - [`decision`]: the authorization-time and token-time PKCE decisions, in the
 //!   contract's order.
 //! - [`client`]: client metadata (RFC 7591), its validation and redirect URI matching.
+//! - [`authorize`]: the authorization request, in two phases (page errors, then redirect errors).
+//! - [`token`]: client authentication and the checks of a code exchange.
+//! - [`params`]: form and query parameters, each at most once.
 //! - [`error`]: OAuth error codes named as in the RFCs.
 //! - [`wire`]: the JSON bodies shared by the server, the CLI and the tests.
 
+pub mod authorize;
 pub mod client;
 pub mod decision;
 pub mod error;
+pub mod params;
 pub mod pkce;
 pub mod policy;
+pub mod token;
 pub mod wire;
 
 pub use decision::{authorize_pkce, token_pkce, AuthorizePkce, PkceParams, PkceRejection, PkceRule};

@@ -159,3 +159,69 @@ pub struct ProviderMetadata {
     /// RFC 9207: `iss` in authorization responses.
     pub authorization_response_iss_parameter_supported: bool,
 }
+
+/// A successful token response (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The access token (a JWT, RFC 9068).
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+    /// The ID token, when `openid` was granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// The refresh token, when the client has the `refresh_token` grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// A sign-on flow as the flows API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Flow {
+    /// The flow id.
+    pub id: String,
+    /// `USERNAME_PASSWORD_REQUIRED` or `COMPLETED`.
+    pub status: String,
+    /// Where to resume once `COMPLETED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_url: Option<String>,
+    /// When the flow expires (seconds since the epoch).
+    pub expires_at: i64,
+    /// What the flow accepts next, PingOne style.
+    #[serde(rename = "_links")]
+    pub links: serde_json::Value,
+}
+
+/// An error from the flows API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FlowError {
+    /// `INVALID_CREDENTIALS`, `INVALID_REQUEST`, `NOT_FOUND`, `UNSUPPORTED_MEDIA_TYPE`, …
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// `POST <issuer>/flows/<id>` with `application/vnd.pixie.usernamePassword.check+json`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct UsernamePassword {
+    /// The sign-on name.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+impl fmt::Debug for UsernamePassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UsernamePassword")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The media type of a username/password check in the flows API.
+pub const USERNAME_PASSWORD_CHECK: &str = "application/vnd.pixie.usernamePassword.check+json";

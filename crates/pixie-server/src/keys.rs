@@ -49,6 +49,8 @@ pub struct SigningKey {
     pub alg: SigningAlg,
     /// The public JWK (with `kid`, `alg`, `use`).
     pub public_jwk: Value,
+    /// The raw public key (SPKI-less: RSA PKCS#1 or an uncompressed EC point).
+    public_key: Vec<u8>,
     signer: Signer,
 }
 
@@ -81,17 +83,18 @@ impl SigningKey {
 
     /// Parses a PKCS#8 private key.
     pub fn from_pkcs8(alg: SigningAlg, pkcs8: &[u8]) -> Result<Self, KeyError> {
-        let (signer, mut jwk) = match alg {
+        let (signer, mut jwk, public_key) = match alg {
             SigningAlg::RS256 => {
                 let kp = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::Crypto)?;
                 let public = kp.public_key();
+                let raw = public.as_ref().to_vec();
                 // RFC 7638: the required members, in lexicographic order.
                 let jwk = json!({
                     "e": b64(public.exponent().big_endian_without_leading_zero()),
                     "kty": "RSA",
                     "n": b64(public.modulus().big_endian_without_leading_zero()),
                 });
-                (Signer::Rs256(kp), jwk)
+                (Signer::Rs256(kp), jwk, raw)
             }
             SigningAlg::ES256 => {
                 let kp = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
@@ -102,7 +105,8 @@ impl SigningKey {
                     return Err(KeyError::Crypto);
                 }
                 let jwk = json!({"crv": "P-256", "kty": "EC", "x": b64(&point[1..33]), "y": b64(&point[33..])});
-                (Signer::Es256(kp), jwk)
+                let raw = point.to_vec();
+                (Signer::Es256(kp), jwk, raw)
             }
         };
         // serde_json's map is ordered by key, which is what RFC 7638 asks for.
@@ -114,6 +118,7 @@ impl SigningKey {
             kid,
             alg,
             public_jwk: jwk,
+            public_key,
             signer,
         })
     }
@@ -130,6 +135,17 @@ impl SigningKey {
             }
             Signer::Es256(kp) => Ok(kp.sign(&rng, message).map_err(|_| KeyError::Crypto)?.as_ref().to_vec()),
         }
+    }
+
+    /// Whether `signature` over `message` verifies with this key's public half.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        let alg: &dyn signature::VerificationAlgorithm = match self.alg {
+            SigningAlg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            SigningAlg::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+        };
+        signature::UnparsedPublicKey::new(alg, &self.public_key)
+            .verify(message, signature)
+            .is_ok()
     }
 
     /// Keys sort by algorithm in the JWKS: RS256 (the ID token default) first.

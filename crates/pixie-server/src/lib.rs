@@ -1,10 +1,12 @@
 //! pixie's server: HTTP endpoints, sessions, tokens, pages and the admin API, over
 //! [`pixie_store`] and the decisions of [`pixie_core`].
 
+pub mod authz;
 pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod http;
+pub mod jwt;
 pub mod keys;
 pub mod service;
 

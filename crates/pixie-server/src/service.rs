@@ -58,6 +58,10 @@ pub struct Service {
     /// The public base URL; issuers are `<public_url>/<env>`.
     pub public_url: String,
     keys: RwLock<HashMap<String, Arc<EnvKeys>>>,
+    /// Token, code, flow and session lifetimes.
+    pub lifetimes: crate::authz::Lifetimes,
+    /// An Argon2 hash checked for unknown users, so they cost what known ones do.
+    pub(crate) dummy_hash: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for Service {
@@ -76,6 +80,8 @@ impl Service {
             master,
             public_url: public_url.trim_end_matches('/').to_owned(),
             keys: RwLock::new(HashMap::new()),
+            lifetimes: crate::authz::Lifetimes::default(),
+            dummy_hash: std::sync::OnceLock::new(),
         }
     }
 

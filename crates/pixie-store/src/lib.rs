@@ -4,6 +4,7 @@
 //! One implementation serves both through sqlx's `Any` driver; only the schema has a
 //! dialect of its own. Timestamps are UTC seconds since the epoch, ids are random text.
 
+mod auth;
 mod migrate;
 mod records;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+pub use auth::{CodeRow, FlowRow, FlowStatus, SessionRow, TokenRow};
 pub use records::{ClientRow, EnvironmentRow, KeyRow, UserRow};
 
 /// Which database engine a store runs on.

@@ -3,11 +3,18 @@
 use crate::{Backend, Store, StoreResult};
 
 /// (version, SQLite SQL, PostgreSQL SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    include_str!("../migrations/sqlite/0001_init.sql"),
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_authorization.sql"),
+        include_str!("../migrations/postgres/0002_authorization.sql"),
+    ),
+];
 
 /// An arbitrary constant: the advisory lock that serializes migrations across instances.
 const PG_MIGRATION_LOCK: i64 = 0x7069_7869_6500;

@@ -2,8 +2,15 @@
 //! with extractors, call the service or the core, and map errors through one type.
 
 mod admin;
+mod authorize;
+pub mod cookies;
 mod discovery;
 pub mod extract;
+mod grants;
+pub mod pages;
+mod signon;
+mod token;
+mod userinfo;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,6 +56,13 @@ pub struct AppState {
     pub admin_token_hash: Arc<[u8; 32]>,
 }
 
+impl AppState {
+    /// Whether pixie is served over https (then cookies are `Secure` and `__Host-`).
+    pub fn secure(&self) -> bool {
+        self.svc.public_url.starts_with("https://")
+    }
+}
+
 /// Request bodies larger than this are refused with 413.
 const BODY_LIMIT: usize = 64 * 1024;
 
@@ -59,9 +73,16 @@ pub fn router(state: AppState) -> Router {
             "/.well-known/openid-configuration",
             get(discovery::openid_configuration),
         )
-        .route(paths::JWKS, get(discovery::jwks));
+        .route(paths::JWKS, get(discovery::jwks))
+        .route(paths::AUTHORIZE, get(authorize::authorize).post(authorize::authorize))
+        .route(paths::RESUME, get(authorize::resume))
+        .route(paths::SIGNON, get(signon::page).post(signon::submit))
+        .route("/flows/{flow_id}", get(signon::get_flow).post(signon::post_flow))
+        .route(paths::TOKEN, post(token::token))
+        .route(paths::USERINFO, get(userinfo::userinfo).post(userinfo::userinfo));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/static/pixie.css", get(pages::stylesheet))
         .route(
             "/.well-known/oauth-authorization-server/{env}",
             get(discovery::oauth_metadata),

@@ -69,3 +69,166 @@ impl TestServer {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 }
+
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+pub const REDIRECT: &str = "http://127.0.0.1/cb";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The query parameters of a URL.
+pub fn query(url: &str) -> std::collections::HashMap<String, String> {
+    let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    url_pairs(q)
+}
+
+pub fn url_pairs(q: &str) -> std::collections::HashMap<String, String> {
+    form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// `name=value` of each Set-Cookie header.
+pub fn set_cookies(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect()
+}
+
+pub fn location(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+impl TestServer {
+    /// Creates an environment with a PKCE policy (JSON), a public client and user "tom".
+    pub async fn env_with_public_client(&self, env: &str, pkce: Value, client_extra: Value) -> String {
+        if env != "default" {
+            let (st, body) = self
+                .admin(
+                    reqwest::Method::POST,
+                    "/admin/environments",
+                    Some(serde_json::json!({"id": env, "pkce": pkce})),
+                )
+                .await;
+            assert_eq!(st, 201, "{body}");
+        }
+        let mut meta = serde_json::json!({
+            "client_name": "Test app", "redirect_uris": [REDIRECT, "https://app.example/cb"],
+            "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"],
+        });
+        for (k, v) in client_extra.as_object().unwrap() {
+            meta[k] = v.clone();
+        }
+        let (st, app) = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/admin/environments/{env}/applications"),
+                Some(meta),
+            )
+            .await;
+        assert_eq!(st, 201, "{app}");
+        let user =
+            serde_json::json!({"username": "tom", "password": PASSWORD, "email": "tom@example.com", "name": "Tom"});
+        let (st, _) = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/admin/environments/{env}/users"),
+                Some(user),
+            )
+            .await;
+        assert!(st == 201 || st == 409);
+        app["client_id"].as_str().unwrap().to_owned()
+    }
+
+    /// GET the authorization endpoint with these query pairs (and cookies).
+    pub async fn authorize(&self, env: &str, pairs: &[(&str, &str)], cookies: &[String]) -> reqwest::Response {
+        let mut req = self.http.get(self.url(&format!("/{env}/as/authorize"))).query(pairs);
+        if !cookies.is_empty() {
+            req = req.header("cookie", cookies.join("; "));
+        }
+        req.send().await.unwrap()
+    }
+
+    /// A standard S256 request's pairs.
+    pub fn pairs(client_id: &str) -> Vec<(&str, &str)> {
+        vec![
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid profile email"),
+            ("state", "st-123"),
+            ("nonce", "n-456"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]
+    }
+
+    /// Runs authorize → flows API sign-on → resume; returns the final redirect's query
+    /// and the cookies (flow and session).
+    pub async fn code_via_flows(
+        &self,
+        env: &str,
+        pairs: &[(&str, &str)],
+    ) -> (std::collections::HashMap<String, String>, Vec<String>) {
+        let resp = self.authorize(env, pairs, &[]).await;
+        assert_eq!(resp.status(), 302);
+        let mut cookies = set_cookies(&resp);
+        let loc = location(&resp);
+        let flow_id = query(&loc)["flowId"].clone();
+        let flow_url = self.url(&format!("/{env}/flows/{flow_id}"));
+        let resp = self
+            .http
+            .post(&flow_url)
+            .header("content-type", "application/vnd.pixie.usernamePassword.check+json")
+            .json(&serde_json::json!({"username": "tom", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["status"], "COMPLETED");
+        let resume = body["resumeUrl"].as_str().unwrap().to_owned();
+        let resp = self
+            .http
+            .get(&resume)
+            .header("cookie", cookies.join("; "))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 302, "{:?}", resp.text().await);
+        cookies.extend(set_cookies(&resp));
+        (query(&location(&resp)), cookies)
+    }
+
+    /// POSTs a token request (public client: client_id in the body).
+    pub async fn token(&self, env: &str, form: &[(&str, &str)]) -> (u16, Value, reqwest::header::HeaderMap) {
+        let resp = self
+            .http
+            .post(self.url(&format!("/{env}/as/token")))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        (status, resp.json().await.unwrap_or(Value::Null), headers)
+    }
+
+    pub async fn userinfo(&self, env: &str, token: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(self.url(&format!("/{env}/as/userinfo")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}

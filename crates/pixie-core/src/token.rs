@@ -1,0 +1,220 @@
+//! The token request: client authentication (RFC 6749 §2.3) and the checks of an
+//! `authorization_code` grant against the stored code.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
+use crate::client::AuthMethod;
+use crate::decision::{token_pkce, PkceRejection};
+use crate::error::{ErrorCode, OAuthError};
+use crate::params::Params;
+use crate::pkce::CodeChallenge;
+
+/// The client credentials a token request presents.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PresentedClient {
+    /// The client id.
+    pub client_id: String,
+    /// The secret, for the secret methods.
+    pub secret: Option<String>,
+    /// How it was presented.
+    pub method: AuthMethod,
+}
+
+impl std::fmt::Debug for PresentedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresentedClient")
+            .field("client_id", &self.client_id)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An `invalid_client` error; `basic` says a 401 needs `WWW-Authenticate: Basic`.
+pub fn invalid_client(description: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClient, description)
+}
+
+/// Works out which client authentication a request uses: exactly one of HTTP Basic,
+/// `client_secret` in the body, or none (`client_id` alone).
+pub fn presented_client(authorization: Option<&str>, params: &Params) -> Result<PresentedClient, OAuthError> {
+    for name in ["client_id", "client_secret"] {
+        if params.is_repeated(name) {
+            return Err(OAuthError::invalid_request(format!("{name} is repeated")));
+        }
+    }
+    let body_id = params.non_empty("client_id");
+    let body_secret = params.get("client_secret");
+    if let Some(header) = authorization {
+        let Some(encoded) = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic ")) else {
+            return Err(invalid_client(
+                "Authorization: only the Basic scheme authenticates clients here",
+            ));
+        };
+        if body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "client_secret: use one client authentication method, not Basic and client_secret together",
+            ));
+        }
+        let decoded = STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| invalid_client("Authorization: the Basic credentials are not valid base64"))?;
+        let (id, secret) = decoded
+            .split_once(':')
+            .ok_or_else(|| invalid_client("Authorization: the Basic credentials have no ':'"))?;
+        // RFC 6749 §2.3.1: both halves are form-urlencoded.
+        let decode = |s: &str| {
+            form_urlencoded::parse(format!("v={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        };
+        let id = decode(id).unwrap_or_default();
+        let secret = decode(secret).unwrap_or_default();
+        if id.is_empty() {
+            return Err(invalid_client("Authorization: the Basic credentials name no client"));
+        }
+        if body_id.is_some_and(|b| b != id) {
+            return Err(OAuthError::invalid_request(
+                "client_id in the body differs from the Basic credentials",
+            ));
+        }
+        return Ok(PresentedClient {
+            client_id: id,
+            secret: Some(secret),
+            method: AuthMethod::ClientSecretBasic,
+        });
+    }
+    let client_id =
+        body_id.ok_or_else(|| OAuthError::invalid_request("client_id is missing (or authenticate with HTTP Basic)"))?;
+    Ok(PresentedClient {
+        client_id: client_id.to_owned(),
+        secret: body_secret.map(str::to_owned),
+        method: if body_secret.is_some() {
+            AuthMethod::ClientSecretPost
+        } else {
+            AuthMethod::None
+        },
+    })
+}
+
+/// What the store recorded with a code, as far as the token-time checks need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeBinding<'a> {
+    /// The redirect URI of the authorization request.
+    pub redirect_uri: &'a str,
+    /// Whether the authorization request sent it (then it must be repeated).
+    pub redirect_uri_sent: bool,
+    /// The challenge recorded at authorization.
+    pub challenge: Option<&'a CodeChallenge>,
+}
+
+/// Why a code exchange fails after the code was found and consumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeCheckError {
+    /// `redirect_uri` differs from the authorization request's.
+    RedirectUri(OAuthError),
+    /// PKCE rejected the verifier.
+    Pkce(PkceRejection),
+}
+
+impl CodeCheckError {
+    /// The OAuth error to send.
+    pub fn error(&self) -> &OAuthError {
+        match self {
+            Self::RedirectUri(e) => e,
+            Self::Pkce(r) => &r.error,
+        }
+    }
+}
+
+/// Checks a consumed code's bindings: `redirect_uri` (RFC 6749 §4.1.3), then PKCE.
+pub fn check_code(binding: &CodeBinding<'_>, params: &Params) -> Result<(), CodeCheckError> {
+    match (params.non_empty("redirect_uri"), binding.redirect_uri_sent) {
+        (Some(r), _) if r != binding.redirect_uri => {
+            return Err(CodeCheckError::RedirectUri(OAuthError::new(
+                ErrorCode::InvalidGrant,
+                "redirect_uri differs from the one in the authorization request",
+            )))
+        }
+        (None, true) => {
+            return Err(CodeCheckError::RedirectUri(OAuthError::new(
+                ErrorCode::InvalidGrant,
+                "redirect_uri is required: the authorization request sent one",
+            )))
+        }
+        _ => {}
+    }
+    token_pkce(binding.challenge, params.get("code_verifier")).map_err(CodeCheckError::Pkce)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pkce::ChallengeMethod;
+
+    fn q(s: &str) -> Params {
+        Params::parse(s.as_bytes())
+    }
+
+    #[test]
+    fn client_authentication_methods() {
+        let basic = format!("Basic {}", STANDARD.encode("my%20id:s%3Acret"));
+        let c = presented_client(Some(&basic), &q("grant_type=x")).unwrap();
+        assert_eq!(
+            (c.client_id.as_str(), c.secret.as_deref(), c.method),
+            ("my id", Some("s:cret"), AuthMethod::ClientSecretBasic)
+        );
+        let c = presented_client(None, &q("client_id=a&client_secret=b")).unwrap();
+        assert_eq!(c.method, AuthMethod::ClientSecretPost);
+        let c = presented_client(None, &q("client_id=a")).unwrap();
+        assert_eq!(c.method, AuthMethod::None);
+        assert_eq!(
+            presented_client(Some(&basic), &q("client_secret=b")).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            presented_client(None, &q("grant_type=x")).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            presented_client(Some("Bearer x"), &q("")).unwrap_err().code,
+            ErrorCode::InvalidClient
+        );
+        assert_eq!(
+            presented_client(Some("Basic !!!"), &q("")).unwrap_err().code,
+            ErrorCode::InvalidClient
+        );
+        assert_eq!(
+            presented_client(None, &q("client_id=a&client_id=b")).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn code_bindings() {
+        let ch = CodeChallenge::parse(ChallengeMethod::S256, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap();
+        let b = CodeBinding {
+            redirect_uri: "https://a/cb",
+            redirect_uri_sent: true,
+            challenge: Some(&ch),
+        };
+        let v = "code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert!(check_code(&b, &q(&format!("redirect_uri=https://a/cb&{v}"))).is_ok());
+        assert!(matches!(check_code(&b, &q(v)), Err(CodeCheckError::RedirectUri(_))));
+        assert!(matches!(
+            check_code(&b, &q(&format!("redirect_uri=https://b/cb&{v}"))),
+            Err(CodeCheckError::RedirectUri(_))
+        ));
+        assert!(matches!(
+            check_code(&b, &q("redirect_uri=https://a/cb")),
+            Err(CodeCheckError::Pkce(_))
+        ));
+        let unsent = CodeBinding {
+            redirect_uri_sent: false,
+            ..b.clone()
+        };
+        assert!(check_code(&unsent, &q(v)).is_ok());
+    }
+}

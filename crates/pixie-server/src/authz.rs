@@ -1,0 +1,394 @@
+//! The authorization code flow's state and its tokens: flows, sessions, codes, and
+//! token issuance. Handlers call these; the protocol decisions come from the core.
+
+use std::sync::Arc;
+
+use pixie_core::authorize::AuthorizeRequest;
+use pixie_core::client::GrantType;
+use pixie_core::{ChallengeMethod, CodeChallenge};
+use pixie_store::{ClientRow, CodeRow, FlowRow, FlowStatus, SessionRow, TokenRow, UserRow};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::crypto;
+use crate::error::{ApiError, ApiResult};
+use crate::jwt;
+use crate::service::{now, Service};
+
+/// How long things live, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    /// Authorization codes (at most 60 s by default).
+    pub code: i64,
+    /// Pending sign-on flows.
+    pub flow: i64,
+    /// Sign-on sessions.
+    pub session: i64,
+    /// Access tokens (and ID tokens).
+    pub access_token: i64,
+    /// Refresh tokens, absolute.
+    pub refresh_token: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            code: 60,
+            flow: 600,
+            session: 8 * 3600,
+            access_token: 3600,
+            refresh_token: 30 * 24 * 3600,
+        }
+    }
+}
+
+/// A validated authorization request, kept with its flow until the user signs on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    /// The client.
+    pub client_id: String,
+    /// The redirect URI to answer to.
+    pub redirect_uri: String,
+    /// Whether the request sent `redirect_uri` (the token request must repeat it).
+    pub redirect_uri_sent: bool,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// `state`.
+    pub state: Option<String>,
+    /// `nonce`.
+    pub nonce: Option<String>,
+    /// The recorded PKCE challenge.
+    pub challenge: Option<String>,
+    /// Its method.
+    pub challenge_method: Option<ChallengeMethod>,
+}
+
+impl Pending {
+    /// Builds from a validated request.
+    pub fn new(client_id: &str, redirect_uri: String, redirect_uri_sent: bool, req: &AuthorizeRequest) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            redirect_uri,
+            redirect_uri_sent,
+            scopes: req.scopes.clone(),
+            state: req.state.clone(),
+            nonce: req.nonce.clone(),
+            challenge: req.pkce.recorded.as_ref().map(CodeChallenge::value),
+            challenge_method: req.pkce.recorded.as_ref().map(CodeChallenge::method),
+        }
+    }
+
+    /// The recorded challenge, parsed back.
+    pub fn recorded_challenge(&self) -> ApiResult<Option<CodeChallenge>> {
+        match (&self.challenge, self.challenge_method) {
+            (Some(c), Some(m)) => CodeChallenge::parse(m, c).map(Some).map_err(ApiError::internal),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// What a code carries to the token endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeData {
+    /// The authorization request.
+    pub pending: Pending,
+    /// When the user signed on.
+    pub auth_time: i64,
+}
+
+/// What an access or refresh token row carries beyond its columns.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TokenData {
+    /// When the user signed on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// The ID token nonce (kept for refreshed ID tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
+/// The claims of a valid, live access token.
+#[derive(Debug, Clone)]
+pub struct AccessClaims {
+    /// `sub`: the user id, or the client id for client credentials.
+    pub sub: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The token's `jti`.
+    pub jti: String,
+    /// Its expiry.
+    pub exp: i64,
+    /// Its issue time.
+    pub iat: i64,
+    /// The raw claims.
+    pub raw: serde_json::Value,
+}
+
+impl Service {
+    /// Creates a sign-on flow bound to `cookie` (the flow cookie's value).
+    pub async fn start_flow(&self, env_id: &str, pending: &Pending, cookie: &str) -> ApiResult<String> {
+        let now = now();
+        let flow = FlowRow {
+            env_id: env_id.to_owned(),
+            id: crypto::random_token::<16>(),
+            cookie_hash: crypto::sha256(cookie.as_bytes()).to_vec(),
+            client_id: pending.client_id.clone(),
+            request: serde_json::to_string(pending).map_err(ApiError::internal)?,
+            status: FlowStatus::UsernamePasswordRequired,
+            user_id: None,
+            auth_time: None,
+            failures: 0,
+            created_at: now,
+            expires_at: now + self.lifetimes.flow,
+        };
+        self.store.insert_flow(&flow).await?;
+        Ok(flow.id)
+    }
+
+    /// A live flow, or 404.
+    pub async fn flow(&self, env_id: &str, flow_id: &str) -> ApiResult<FlowRow> {
+        self.store
+            .get_flow(env_id, flow_id, now())
+            .await?
+            .ok_or(ApiError::NotFound("flow"))
+    }
+
+    /// Checks a username and password. An unknown user costs the same Argon2 work as a
+    /// known one, so timing tells nothing.
+    pub async fn check_credentials(&self, env_id: &str, username: &str, password: &str) -> ApiResult<Option<UserRow>> {
+        let user = self.store.get_user_by_username(env_id, username).await?;
+        let hash = match &user {
+            Some(u) => u.password_hash.clone(),
+            None => self.dummy_password_hash().await?,
+        };
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&password, &hash))
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(user.filter(|_| ok))
+    }
+
+    async fn dummy_password_hash(&self) -> ApiResult<String> {
+        if let Some(h) = self.dummy_hash.get() {
+            return Ok(h.clone());
+        }
+        let h = tokio::task::spawn_blocking(|| crypto::hash_password("pixie: no such user"))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        Ok(self.dummy_hash.get_or_init(|| h).clone())
+    }
+
+    /// Marks a flow signed on by `user`. False when the flow was not waiting.
+    pub async fn complete_flow(&self, env_id: &str, flow_id: &str, user: &UserRow) -> ApiResult<bool> {
+        Ok(self.store.complete_flow(env_id, flow_id, &user.id, now()).await?)
+    }
+
+    /// The resume URL of a flow.
+    pub fn resume_url(&self, env_id: &str, flow_id: &str) -> String {
+        format!("{}{}?flowId={flow_id}", self.issuer(env_id), crate::http::paths::RESUME)
+    }
+
+    /// Resumes a completed flow for the user agent holding `cookie`, once.
+    pub async fn consume_flow(
+        &self,
+        env_id: &str,
+        flow_id: &str,
+        cookie: &str,
+    ) -> ApiResult<Option<(Pending, String, i64)>> {
+        let hash = crypto::sha256(cookie.as_bytes());
+        let Some(flow) = self.store.consume_flow(env_id, flow_id, &hash, now()).await? else {
+            return Ok(None);
+        };
+        let pending: Pending = serde_json::from_str(&flow.request).map_err(ApiError::internal)?;
+        let user_id = flow.user_id.ok_or(ApiError::Internal)?;
+        Ok(Some((pending, user_id, flow.auth_time.unwrap_or_else(now))))
+    }
+
+    /// Starts a session; returns the cookie value.
+    pub async fn start_session(&self, env_id: &str, user_id: &str, auth_time: i64) -> ApiResult<String> {
+        let cookie = crypto::random_token::<32>();
+        let now = now();
+        self.store
+            .insert_session(&SessionRow {
+                id_hash: crypto::sha256(cookie.as_bytes()).to_vec(),
+                env_id: env_id.to_owned(),
+                user_id: user_id.to_owned(),
+                auth_time,
+                created_at: now,
+                expires_at: now + self.lifetimes.session,
+            })
+            .await?;
+        Ok(cookie)
+    }
+
+    /// The live session a session cookie names, if any.
+    pub async fn session(&self, env_id: &str, cookie: &str) -> ApiResult<Option<SessionRow>> {
+        Ok(self
+            .store
+            .get_session(env_id, &crypto::sha256(cookie.as_bytes()), now())
+            .await?)
+    }
+
+    /// Issues a code for a signed-on user; returns the code.
+    pub async fn issue_code(
+        &self,
+        env_id: &str,
+        pending: &Pending,
+        user_id: &str,
+        auth_time: i64,
+    ) -> ApiResult<String> {
+        let code = crypto::random_token::<32>();
+        let now = now();
+        let data = CodeData {
+            pending: pending.clone(),
+            auth_time,
+        };
+        self.store
+            .insert_code(&CodeRow {
+                code_hash: crypto::sha256(code.as_bytes()).to_vec(),
+                env_id: env_id.to_owned(),
+                client_id: pending.client_id.clone(),
+                user_id: user_id.to_owned(),
+                grant_id: crypto::random_token::<16>(),
+                data: serde_json::to_string(&data).map_err(ApiError::internal)?,
+                created_at: now,
+                expires_at: now + self.lifetimes.code,
+                used_at: None,
+            })
+            .await?;
+        Ok(code)
+    }
+
+    /// Issues an access token, and an ID token and refresh token where they apply, and
+    /// records them under `grant_id`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn issue_tokens(
+        &self,
+        env_id: &str,
+        client: &ClientRow,
+        user: Option<&UserRow>,
+        grant_id: &str,
+        scopes: &[String],
+        auth_time: Option<i64>,
+        nonce: Option<&str>,
+        with_refresh: bool,
+    ) -> ApiResult<pixie_core::wire::TokenResponse> {
+        let keys: Arc<_> = self.env_keys(env_id).await?;
+        let issuer = self.issuer(env_id);
+        let now = now();
+        let exp = now + self.lifetimes.access_token;
+        let scope = scopes.join(" ");
+        let jti = crypto::random_token::<16>();
+        let sub = user.map_or(client.client_id.as_str(), |u| u.id.as_str());
+        let mut at_claims = json!({
+            "iss": issuer, "sub": sub, "aud": client.client_id, "client_id": client.client_id,
+            "exp": exp, "iat": now, "jti": jti, "scope": scope,
+        });
+        if let Some(t) = auth_time {
+            at_claims["auth_time"] = json!(t);
+        }
+        // Access tokens are always ES256: fast to sign and verify, nothing asks for RSA.
+        let access_token = jwt::sign(&keys.es256, "at+jwt", &at_claims).map_err(ApiError::internal)?;
+        let id_token = match user {
+            Some(u) if scopes.iter().any(|s| s == "openid") => {
+                let mut claims = json!({
+                    "iss": self.issuer(env_id), "sub": u.id, "aud": client.client_id, "azp": client.client_id,
+                    "exp": exp, "iat": now, "auth_time": auth_time.unwrap_or(now),
+                    "at_hash": jwt::at_hash(&access_token),
+                });
+                if let Some(n) = nonce {
+                    claims["nonce"] = json!(n);
+                }
+                let key = keys.for_alg(client.metadata.id_token_signed_response_alg);
+                Some(jwt::sign(key, "JWT", &claims).map_err(ApiError::internal)?)
+            }
+            _ => None,
+        };
+        let data = serde_json::to_string(&TokenData {
+            auth_time,
+            nonce: nonce.map(str::to_owned),
+        })
+        .map_err(ApiError::internal)?;
+        let row = |id: String, kind: &str, hash: Option<Vec<u8>>, expires_at: i64| TokenRow {
+            id,
+            env_id: env_id.to_owned(),
+            kind: kind.to_owned(),
+            token_hash: hash,
+            grant_id: grant_id.to_owned(),
+            client_id: client.client_id.clone(),
+            user_id: user.map(|u| u.id.clone()),
+            scope: scope.clone(),
+            data: data.clone(),
+            created_at: now,
+            expires_at,
+            used_at: None,
+            revoked_at: None,
+        };
+        let mut rows = vec![row(jti, "access", None, exp)];
+        let refresh_token = if with_refresh && user.is_some() && client.metadata.has_grant(GrantType::RefreshToken) {
+            let rt = crypto::random_token::<32>();
+            let hash = crypto::sha256(rt.as_bytes()).to_vec();
+            rows.push(row(
+                crypto::random_token::<16>(),
+                "refresh",
+                Some(hash),
+                now + self.lifetimes.refresh_token,
+            ));
+            Some(rt)
+        } else {
+            None
+        };
+        self.store.insert_tokens(&rows).await?;
+        Ok(pixie_core::wire::TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: self.lifetimes.access_token,
+            scope,
+            id_token,
+            refresh_token,
+        })
+    }
+
+    /// Validates an access token: signature, issuer, expiry, and not revoked.
+    pub async fn check_access_token(&self, env_id: &str, token: &str) -> ApiResult<Option<AccessClaims>> {
+        let keys = self.env_keys(env_id).await?;
+        let Some(claims) = jwt::verify(&keys.es256, "at+jwt", token) else {
+            return Ok(None);
+        };
+        let now = now();
+        let str_claim = |name: &str| claims[name].as_str().map(str::to_owned);
+        let (Some(sub), Some(client_id), Some(jti), Some(exp)) = (
+            str_claim("sub"),
+            str_claim("client_id"),
+            str_claim("jti"),
+            claims["exp"].as_i64(),
+        ) else {
+            return Ok(None);
+        };
+        if claims["iss"] != self.issuer(env_id) || exp <= now {
+            return Ok(None);
+        }
+        match self.store.get_token(env_id, &jti).await? {
+            Some(row) if row.revoked_at.is_none() && row.kind == "access" => {}
+            _ => return Ok(None),
+        }
+        Ok(Some(AccessClaims {
+            scopes: claims["scope"]
+                .as_str()
+                .unwrap_or("")
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            iat: claims["iat"].as_i64().unwrap_or(0),
+            sub,
+            client_id,
+            jti,
+            exp,
+            raw: claims,
+        }))
+    }
+}

@@ -1,0 +1,215 @@
+//! The authorization endpoint and `/as/resume` (CONTRACT §4).
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use pixie_core::authorize::{self, RedirectError};
+use pixie_core::client::GrantType;
+use pixie_core::params::{append_query, Params};
+use pixie_core::{ErrorCode, OAuthError};
+
+use super::cookies::{self, Kind};
+use super::pages::error_page;
+use super::{paths, AppState};
+use crate::authz::Pending;
+use crate::crypto;
+use crate::error::ApiError;
+
+/// A 302 to `location`, never cached.
+pub(super) fn redirect(location: &str) -> Response {
+    let mut resp = StatusCode::FOUND.into_response();
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The authorization response: `code`, `state`, `iss` (RFC 9207) at the redirect URI.
+fn code_redirect(s: &AppState, env_id: &str, pending: &Pending, code: &str) -> Response {
+    let iss = s.svc.issuer(env_id);
+    let mut params = vec![("code", code)];
+    if let Some(state) = &pending.state {
+        params.push(("state", state));
+    }
+    params.push(("iss", &iss));
+    redirect(&append_query(&pending.redirect_uri, &params))
+}
+
+/// An error response at the redirect URI, with `state` and `iss`.
+fn error_redirect(s: &AppState, env_id: &str, redirect_uri: &str, state: Option<&str>, e: &OAuthError) -> Response {
+    let iss = s.svc.issuer(env_id);
+    let mut params = vec![("error", e.code.as_str()), ("error_description", &e.description)];
+    if let Some(state) = state {
+        params.push(("state", state));
+    }
+    params.push(("iss", &iss));
+    redirect(&append_query(redirect_uri, &params))
+}
+
+fn page_error(s: &AppState, e: ApiError) -> Response {
+    match e {
+        ApiError::NotFound(what) => error_page(&s.svc.public_url, &format!("{what} not found")),
+        ApiError::Invalid { description, .. } => error_page(&s.svc.public_url, &description),
+        other => other.into_response(),
+    }
+}
+
+/// `GET|POST <issuer>/as/authorize`.
+pub(super) async fn authorize(
+    State(s): State<AppState>,
+    Path(env_id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = if method == Method::POST {
+        let form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !form {
+            return error_page(
+                &s.svc.public_url,
+                "the request body must be application/x-www-form-urlencoded",
+            );
+        }
+        Params::parse(&body)
+    } else {
+        Params::parse(query.unwrap_or_default().as_bytes())
+    };
+    match authorize_inner(&s, &env_id, &headers, &params).await {
+        Ok(resp) => resp,
+        Err(e) => page_error(&s, e),
+    }
+}
+
+async fn authorize_inner(
+    s: &AppState,
+    env_id: &str,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Response, ApiError> {
+    let env = s.svc.environment(env_id).await?;
+    // Phase 1: until client and redirect URI are known good, errors are pages.
+    let client_ref = authorize::client_and_redirect(params).map_err(|e| ApiError::invalid(e.0))?;
+    let client = s
+        .svc
+        .store
+        .get_client(env_id, client_ref.client_id)
+        .await?
+        .ok_or_else(|| ApiError::invalid("client_id is not a registered client of this issuer"))?;
+    let (redirect_uri, sent) = authorize::resolve_redirect_uri(&client.metadata, client_ref.redirect_uri)
+        .map_err(|e| ApiError::invalid(e.0))?;
+    let state = params.get("state").filter(|v| v.len() <= authorize::MAX_STATE_LEN);
+    if !client.metadata.has_grant(GrantType::AuthorizationCode) {
+        let e = OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "client_id: this client is not registered for authorization_code",
+        );
+        return Ok(error_redirect(s, env_id, &redirect_uri, state, &e));
+    }
+    // Phase 2: errors go back to the client.
+    let request = match authorize::validate(params, &client.metadata, &env.pkce) {
+        Ok(r) => r,
+        Err(RedirectError { error, pkce }) => {
+            if let Some(rule) = pkce {
+                tracing::info!(env = env_id, client = %client.client_id, rule = rule.rule.as_str(), "PKCE rejected an authorization request");
+            }
+            return Ok(error_redirect(s, env_id, &redirect_uri, state, &error));
+        }
+    };
+    if let Some(v) = &request.pkce.would_reject {
+        tracing::info!(env = env_id, client = %client.client_id, rule = v.rule.as_str(), "PKCE report mode: would reject");
+    }
+    let pending = Pending::new(&client.client_id, redirect_uri, sent, &request);
+    let secure = s.secure();
+    // A live session skips sign-on, unless the client asked for a fresh one.
+    if !request.prompt.login {
+        if let Some(cookie) = cookies::get(headers, &cookies::name(Kind::Session, env_id, secure)) {
+            if let Some(session) = s.svc.session(env_id, &cookie).await? {
+                let code = s
+                    .svc
+                    .issue_code(env_id, &pending, &session.user_id, session.auth_time)
+                    .await?;
+                return Ok(code_redirect(s, env_id, &pending, &code));
+            }
+        }
+    }
+    if request.prompt.none {
+        let e = OAuthError::new(
+            ErrorCode::LoginRequired,
+            "prompt=none was sent, and the user is not signed on",
+        );
+        return Ok(error_redirect(
+            s,
+            env_id,
+            &pending.redirect_uri,
+            pending.state.as_deref(),
+            &e,
+        ));
+    }
+    // Sign-on: a flow bound to this user agent by the flow cookie (reused across tabs).
+    let flow_cookie_name = cookies::name(Kind::Flow, env_id, secure);
+    let flow_cookie = cookies::get(headers, &flow_cookie_name).unwrap_or_else(crypto::random_token::<32>);
+    let flow_id = s.svc.start_flow(env_id, &pending, &flow_cookie).await?;
+    let mut resp = redirect(&format!("{}{}?flowId={flow_id}", s.svc.issuer(env_id), paths::SIGNON));
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::set(&flow_cookie_name, &flow_cookie, s.svc.lifetimes.flow, secure),
+    );
+    Ok(resp)
+}
+
+/// `GET <issuer>/as/resume?flowId=…`: with the flow cookie, for a completed flow,
+/// issues the code and a session.
+pub(super) async fn resume(
+    State(s): State<AppState>,
+    Path(env_id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    match resume_inner(&s, &env_id, &headers, &params).await {
+        Ok(resp) => resp,
+        Err(e) => page_error(&s, e),
+    }
+}
+
+async fn resume_inner(s: &AppState, env_id: &str, headers: &HeaderMap, params: &Params) -> Result<Response, ApiError> {
+    s.svc.environment(env_id).await?;
+    let flow_id = params
+        .non_empty("flowId")
+        .ok_or_else(|| ApiError::invalid("flowId is missing"))?;
+    let secure = s.secure();
+    let cookie = cookies::get(headers, &cookies::name(Kind::Flow, env_id, secure)).ok_or_else(|| {
+        ApiError::invalid("the flow cookie is missing: resume in the browser (or client) that started the sign-on")
+    })?;
+    let Some((pending, user_id, auth_time)) = s.svc.consume_flow(env_id, flow_id, &cookie).await? else {
+        return Err(ApiError::invalid(
+            "this sign-on flow cannot be resumed: it is unknown, expired, not completed, already resumed, \
+             or belongs to another browser",
+        ));
+    };
+    // The client may have been removed while the user signed on.
+    s.svc.client(env_id, &pending.client_id).await?;
+    let code = s.svc.issue_code(env_id, &pending, &user_id, auth_time).await?;
+    let session = s.svc.start_session(env_id, &user_id, auth_time).await?;
+    let mut resp = code_redirect(s, env_id, &pending, &code);
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::set(
+            &cookies::name(Kind::Session, env_id, secure),
+            &session,
+            s.svc.lifetimes.session,
+            secure,
+        ),
+    );
+    Ok(resp)
+}

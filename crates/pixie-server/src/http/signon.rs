@@ -1,0 +1,275 @@
+//! The sign-on page (for people) and the flows API (for native apps and tests).
+//! Both end the same way: the flow is `COMPLETED` and resumes at `/as/resume`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use pixie_core::params::Params;
+use pixie_core::wire::{Flow, FlowError, UsernamePassword, USERNAME_PASSWORD_CHECK};
+use pixie_store::{FlowRow, FlowStatus};
+use serde_json::json;
+
+use super::authorize::redirect;
+use super::cookies::{self, Kind};
+use super::pages::{error_page, signon_page, SignOn};
+use super::{paths, AppState};
+use crate::crypto;
+use crate::error::ApiError;
+
+/// The CSRF token of a sign-on form: bound to the flow cookie, which a cross-site
+/// attacker cannot read, and to the flow.
+fn csrf_token(flow_cookie: &str, flow_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(crypto::sha256(
+        format!("pixie csrf\0{flow_cookie}\0{flow_id}").as_bytes(),
+    ))
+}
+
+async fn client_name(s: &AppState, flow: &FlowRow) -> String {
+    match s.svc.store.get_client(&flow.env_id, &flow.client_id).await {
+        Ok(Some(c)) => c.metadata.client_name,
+        _ => String::new(),
+    }
+}
+
+/// `GET <issuer>/signon?flowId=…`.
+pub(super) async fn page(
+    State(s): State<AppState>,
+    Path(env_id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let Some(flow_id) = params.non_empty("flowId") else {
+        return error_page(&s.svc.public_url, "flowId is missing");
+    };
+    let Some(cookie) = cookies::get(&headers, &cookies::name(Kind::Flow, &env_id, s.secure())) else {
+        return error_page(
+            &s.svc.public_url,
+            "cookies are needed to sign on: enable them and start again",
+        );
+    };
+    let flow = match s.svc.flow(&env_id, flow_id).await {
+        Ok(f) => f,
+        Err(ApiError::NotFound(_)) => {
+            return error_page(
+                &s.svc.public_url,
+                "this sign-on has expired: go back to the application and start again",
+            )
+        }
+        Err(e) => return e.into_response(),
+    };
+    if flow.status == FlowStatus::Completed {
+        return redirect(&s.svc.resume_url(&env_id, &flow.id));
+    }
+    if flow.status != FlowStatus::UsernamePasswordRequired {
+        return error_page(
+            &s.svc.public_url,
+            "this sign-on is finished: go back to the application",
+        );
+    }
+    let action = format!("{}{}", s.svc.issuer(&env_id), paths::SIGNON);
+    let name = client_name(&s, &flow).await;
+    signon_page(
+        StatusCode::OK,
+        &s.svc.public_url,
+        &SignOn {
+            action: &action,
+            flow_id: &flow.id,
+            csrf: &csrf_token(&cookie, &flow.id),
+            client_name: &name,
+            username: "",
+            error: None,
+        },
+    )
+}
+
+/// `POST <issuer>/signon` (the form).
+pub(super) async fn submit(
+    State(s): State<AppState>,
+    Path(env_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = Params::parse(&body);
+    let public_url = s.svc.public_url.clone();
+    let (Some(flow_id), Some(csrf)) = (form.non_empty("flowId"), form.get("csrf")) else {
+        return error_page(
+            &public_url,
+            "the sign-on form is incomplete: start again from the application",
+        );
+    };
+    let Some(cookie) = cookies::get(&headers, &cookies::name(Kind::Flow, &env_id, s.secure())) else {
+        return error_page(
+            &public_url,
+            "cookies are needed to sign on: enable them and start again",
+        );
+    };
+    let expected = csrf_token(&cookie, flow_id);
+    if !crypto::ct_eq(expected.as_bytes(), csrf.as_bytes()) {
+        return error_page(
+            &public_url,
+            "the sign-on form does not belong to this browser: start again from the application",
+        );
+    }
+    let flow = match s.svc.flow(&env_id, flow_id).await {
+        Ok(f) if f.status == FlowStatus::UsernamePasswordRequired => f,
+        Ok(f) if f.status == FlowStatus::Completed => return redirect(&s.svc.resume_url(&env_id, &f.id)),
+        Ok(_) | Err(ApiError::NotFound(_)) => {
+            return error_page(
+                &public_url,
+                "this sign-on has expired: go back to the application and start again",
+            )
+        }
+        Err(e) => return e.into_response(),
+    };
+    let username = form.get("username").unwrap_or("");
+    let password = form.get("password").unwrap_or("");
+    match check(&s, &env_id, &flow, username, password).await {
+        Ok(true) => redirect(&s.svc.resume_url(&env_id, &flow.id)),
+        Ok(false) => {
+            let action = format!("{}{}", s.svc.issuer(&env_id), paths::SIGNON);
+            let name = client_name(&s, &flow).await;
+            signon_page(
+                StatusCode::BAD_REQUEST,
+                &public_url,
+                &SignOn {
+                    action: &action,
+                    flow_id: &flow.id,
+                    csrf: &expected,
+                    client_name: &name,
+                    username,
+                    error: Some("Wrong username or password."),
+                },
+            )
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Checks credentials for a flow and completes it; false for bad credentials.
+async fn check(s: &AppState, env_id: &str, flow: &FlowRow, username: &str, password: &str) -> Result<bool, ApiError> {
+    if username.is_empty() || username.len() > 256 || password.len() > 1024 {
+        s.svc.store.record_flow_failure(env_id, &flow.id).await?;
+        return Ok(false);
+    }
+    match s.svc.check_credentials(env_id, username, password).await? {
+        Some(user) => {
+            s.svc.complete_flow(env_id, &flow.id, &user).await?;
+            Ok(true)
+        }
+        None => {
+            s.svc.store.record_flow_failure(env_id, &flow.id).await?;
+            tracing::info!(env = env_id, flow = %flow.id, "sign-on failed: bad credentials");
+            Ok(false)
+        }
+    }
+}
+
+fn flow_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(FlowError {
+            code: code.into(),
+            message: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+fn flow_view(s: &AppState, env_id: &str, flow: &FlowRow, status: FlowStatus) -> Response {
+    let self_url = format!("{}{}/{}", s.svc.issuer(env_id), paths::FLOWS, flow.id);
+    let (resume_url, links) = match status {
+        FlowStatus::Completed => {
+            let r = s.svc.resume_url(env_id, &flow.id);
+            (
+                Some(r.clone()),
+                json!({"self": {"href": self_url}, "resume": {"href": r}}),
+            )
+        }
+        _ => (
+            None,
+            json!({"self": {"href": self_url}, "usernamePassword.check": {"href": self_url}}),
+        ),
+    };
+    let body = Flow {
+        id: flow.id.clone(),
+        status: status.as_str().into(),
+        resume_url,
+        expires_at: flow.expires_at,
+        links,
+    };
+    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+/// `GET <issuer>/flows/<flowId>`.
+pub(super) async fn get_flow(State(s): State<AppState>, Path((env_id, flow_id)): Path<(String, String)>) -> Response {
+    match s.svc.flow(&env_id, &flow_id).await {
+        Ok(f) if f.status == FlowStatus::Consumed => {
+            flow_error(StatusCode::NOT_FOUND, "NOT_FOUND", "the flow is finished")
+        }
+        Ok(f) => flow_view(&s, &env_id, &f, f.status),
+        Err(ApiError::NotFound(_)) => flow_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such flow, or it expired"),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST <issuer>/flows/<flowId>` with `application/vnd.pixie.usernamePassword.check+json`.
+pub(super) async fn post_flow(
+    State(s): State<AppState>,
+    Path((env_id, flow_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.split(';').next().map(str::trim) != Some(USERNAME_PASSWORD_CHECK) {
+        return flow_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            &format!("Content-Type must be {USERNAME_PASSWORD_CHECK}"),
+        );
+    }
+    let creds: UsernamePassword = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(_) => {
+            return flow_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                "the body must be {\"username\": string, \"password\": string}",
+            )
+        }
+    };
+    let flow = match s.svc.flow(&env_id, &flow_id).await {
+        Ok(f) => f,
+        Err(ApiError::NotFound(_)) => {
+            return flow_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such flow, or it expired")
+        }
+        Err(e) => return e.into_response(),
+    };
+    if flow.status != FlowStatus::UsernamePasswordRequired {
+        return flow_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            &format!(
+                "the flow is {}, not waiting for a username and password",
+                flow.status.as_str()
+            ),
+        );
+    }
+    match check(&s, &env_id, &flow, &creds.username, &creds.password).await {
+        Ok(true) => flow_view(&s, &env_id, &flow, FlowStatus::Completed),
+        Ok(false) => flow_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_CREDENTIALS",
+            "the username or password is wrong",
+        ),
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,264 @@
+//! The token endpoint (RFC 6749 §3.2, §4.1.3; OAuth 2.1 §3.2): client authentication,
+//! then the grant. Every answer is `Cache-Control: no-store`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use pixie_core::client::{AuthMethod, GrantType};
+use pixie_core::params::Params;
+use pixie_core::token::{check_code, invalid_client, presented_client, CodeBinding, PresentedClient};
+use pixie_core::wire::ErrorBody;
+use pixie_core::{ErrorCode, OAuthError};
+use pixie_store::ClientRow;
+
+use super::AppState;
+use crate::authz::CodeData;
+use crate::crypto;
+use crate::error::ApiError;
+use crate::service::now;
+
+/// Why a token request failed.
+pub(super) enum Failure {
+    /// An OAuth error; `basic` when the client used HTTP Basic (401 needs the challenge).
+    OAuth(OAuthError, bool),
+    /// The store or a bug.
+    Api(ApiError),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+impl From<OAuthError> for Failure {
+    fn from(e: OAuthError) -> Self {
+        Self::OAuth(e, false)
+    }
+}
+
+fn no_store(resp: &mut Response) {
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let mut resp = match self {
+            Failure::Api(e) => e.into_response(),
+            Failure::OAuth(e, basic) => {
+                let status = if e.code == ErrorCode::InvalidClient {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                let mut resp = (status, Json(ErrorBody::from(&e))).into_response();
+                // RFC 6749 §5.2: a client that tried HTTP Basic gets the Basic challenge.
+                if status == StatusCode::UNAUTHORIZED && basic {
+                    resp.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"pixie\""),
+                    );
+                }
+                resp
+            }
+        };
+        no_store(&mut resp);
+        resp
+    }
+}
+
+/// Authenticates the client a token (or introspection, revocation) request presents.
+pub(super) async fn authenticate(
+    s: &AppState,
+    env_id: &str,
+    presented: &PresentedClient,
+) -> Result<ClientRow, Failure> {
+    let basic = presented.method == AuthMethod::ClientSecretBasic;
+    let fail = |d: &'static str| Failure::OAuth(invalid_client(d), basic);
+    let Some(client) = s
+        .svc
+        .store
+        .get_client(env_id, &presented.client_id)
+        .await
+        .map_err(ApiError::from)?
+    else {
+        return Err(fail(
+            "client authentication failed: unknown client_id or wrong client_secret",
+        ));
+    };
+    if client.metadata.token_endpoint_auth_method != presented.method {
+        return Err(fail(match client.metadata.token_endpoint_auth_method {
+            AuthMethod::None => "client authentication failed: this client is public and sends client_id alone",
+            AuthMethod::ClientSecretBasic => {
+                "client authentication failed: this client authenticates with HTTP Basic (client_secret_basic)"
+            }
+            AuthMethod::ClientSecretPost => {
+                "client authentication failed: this client sends client_secret in the body (client_secret_post)"
+            }
+        }));
+    }
+    if presented.method != AuthMethod::None {
+        let ok = match (&client.secret_hash, &presented.secret) {
+            (Some(hash), Some(secret)) => crypto::ct_eq(&crypto::sha256(secret.as_bytes()), hash),
+            _ => false,
+        };
+        if !ok {
+            return Err(fail(
+                "client authentication failed: unknown client_id or wrong client_secret",
+            ));
+        }
+    }
+    Ok(client)
+}
+
+/// `POST <issuer>/as/token`.
+pub(super) async fn token(
+    State(s): State<AppState>,
+    Path(env_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match token_inner(&s, &env_id, &headers, &body).await {
+        Ok(resp) => resp,
+        Err(f) => f.into_response(),
+    }
+}
+
+/// Checks the body is a form, and parses it.
+pub(super) fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().map(str::trim) == Some("application/x-www-form-urlencoded"));
+    if !form {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    Ok(Params::parse(body))
+}
+
+async fn token_inner(s: &AppState, env_id: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, Failure> {
+    s.svc.environment(env_id).await?;
+    let params = form_params(headers, body)?;
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let presented = presented_client(authorization, &params).map_err(|e| Failure::OAuth(e, authorization.is_some()))?;
+    let client = authenticate(s, env_id, &presented).await?;
+    if let Some(name) = params.first_repeated() {
+        return Err(OAuthError::invalid_request(format!("{} is repeated", pixie_core::params::quote(name, 40))).into());
+    }
+    let grant = match params.non_empty("grant_type") {
+        None => return Err(OAuthError::invalid_request("grant_type is missing").into()),
+        Some("authorization_code") => GrantType::AuthorizationCode,
+        Some("refresh_token") => GrantType::RefreshToken,
+        Some("client_credentials") => GrantType::ClientCredentials,
+        Some(other) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type '{}' is not supported", pixie_core::params::quote(other, 40)),
+            )
+            .into())
+        }
+    };
+    if !client.metadata.has_grant(grant) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("grant_type: this client is not registered for {}", grant.as_str()),
+        )
+        .into());
+    }
+    let issued = match grant {
+        GrantType::AuthorizationCode => exchange_code(s, env_id, &client, &params).await?,
+        GrantType::RefreshToken => super::grants::refresh(s, env_id, &client, &params).await?,
+        GrantType::ClientCredentials => super::grants::client_credentials(s, env_id, &client, &params).await?,
+    };
+    let mut resp = Json(issued).into_response();
+    no_store(&mut resp);
+    Ok(resp)
+}
+
+async fn exchange_code(
+    s: &AppState,
+    env_id: &str,
+    client: &ClientRow,
+    params: &Params,
+) -> Result<pixie_core::wire::TokenResponse, Failure> {
+    let code = params
+        .non_empty("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let hash = crypto::sha256(code.as_bytes());
+    let now = now();
+    let Some(row) = s
+        .svc
+        .store
+        .consume_code(env_id, &hash, &client.client_id, now)
+        .await
+        .map_err(ApiError::from)?
+    else {
+        // Not consumed: a replay by its own client revokes what the code gave (RFC 6749 §10.5).
+        if let Some(used) = s.svc.store.get_code(env_id, &hash).await.map_err(ApiError::from)? {
+            if used.client_id == client.client_id && used.used_at.is_some() {
+                let n = s
+                    .svc
+                    .store
+                    .revoke_grant(env_id, &used.grant_id, now)
+                    .await
+                    .map_err(ApiError::from)?;
+                tracing::warn!(env = env_id, client = %client.client_id, revoked = n, "authorization code replayed: its tokens are revoked");
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidGrant,
+                    "code was already used; the tokens issued for it are revoked",
+                )
+                .into());
+            }
+        }
+        return Err(OAuthError::new(
+            ErrorCode::InvalidGrant,
+            "code is invalid, expired, or was issued to another client",
+        )
+        .into());
+    };
+    let data: CodeData = serde_json::from_str(&row.data).map_err(ApiError::internal)?;
+    let challenge = data.pending.recorded_challenge()?;
+    let binding = CodeBinding {
+        redirect_uri: &data.pending.redirect_uri,
+        redirect_uri_sent: data.pending.redirect_uri_sent,
+        challenge: challenge.as_ref(),
+    };
+    // The code is spent whatever happens next: a failed verifier cannot be retried.
+    if let Err(e) = check_code(&binding, params) {
+        if let pixie_core::token::CodeCheckError::Pkce(r) = &e {
+            tracing::info!(env = env_id, client = %client.client_id, rule = r.rule.as_str(), "PKCE rejected a token request");
+        }
+        return Err(e.error().clone().into());
+    }
+    let user = s
+        .svc
+        .store
+        .get_user(env_id, &row.user_id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::InvalidGrant,
+                "code: the user it was issued for no longer exists",
+            )
+        })?;
+    Ok(s.svc
+        .issue_tokens(
+            env_id,
+            client,
+            Some(&user),
+            &row.grant_id,
+            &data.pending.scopes,
+            Some(data.auth_time),
+            data.pending.nonce.as_deref(),
+            true,
+        )
+        .await?)
+}

@@ -1,0 +1,624 @@
+//! The authorization code flow with PKCE, end to end over HTTP (CONTRACT §3, §4):
+//! every rule has a test that fails when the rule is broken.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn strict() -> Value {
+    json!({})
+}
+
+fn permissive() -> Value {
+    json!({"allowed": ["plain", "S256"], "required": [], "require_for_public_clients": false})
+}
+
+async fn exchange(
+    s: &TestServer,
+    env: &str,
+    client: &str,
+    code: &str,
+    verifier: Option<&str>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client),
+    ];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    s.token(env, &form).await
+}
+
+#[tokio::test]
+async fn the_whole_flow_through_the_flows_api() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("default", strict(), json!({})).await;
+    let resp = s.authorize("default", &TestServer::pairs(&client), &[]).await;
+    assert_eq!(resp.status(), 302);
+    let cookies = set_cookies(&resp);
+    let set_cookie = resp.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
+    let loc = location(&resp);
+    assert!(loc.starts_with(&s.url("/default/signon?")), "{loc}");
+    let flow_id = query(&loc)["flowId"].clone();
+
+    // The flows API: status, a wrong password (the flow stays open), the right one.
+    let flow_url = s.url(&format!("/default/flows/{flow_id}"));
+    let (st, flow) = s.get_json(&format!("/default/flows/{flow_id}")).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        (flow["id"].as_str(), flow["status"].as_str()),
+        (Some(flow_id.as_str()), Some("USERNAME_PASSWORD_REQUIRED"))
+    );
+    let post = |body: Value, ct: &'static str| s.http.post(&flow_url).header("content-type", ct).json(&body).send();
+    let ct = "application/vnd.pixie.usernamePassword.check+json";
+    let resp = post(json!({"username": "tom", "password": "wrong"}), ct).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<Value>().await.unwrap()["code"], "INVALID_CREDENTIALS");
+    let resp = post(json!({"username": "nobody", "password": "wrong"}), ct)
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["code"],
+        "INVALID_CREDENTIALS",
+        "no user enumeration"
+    );
+    assert_eq!(
+        s.get_json(&format!("/default/flows/{flow_id}")).await.1["status"],
+        "USERNAME_PASSWORD_REQUIRED"
+    );
+    let resp = post(json!({"username": "tom", "password": PASSWORD}), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
+    let resp = post(json!({"username": "tom", "password": PASSWORD}), ct)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let done: Value = resp.json().await.unwrap();
+    assert_eq!(done["status"], "COMPLETED");
+    let resume = done["resumeUrl"].as_str().unwrap().to_owned();
+    assert_eq!(resume, s.url(&format!("/default/as/resume?flowId={flow_id}")));
+
+    // Resume without the flow cookie fails; with it, the code comes back.
+    let resp = s.http.get(&resume).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("location").is_none());
+    let resp = s
+        .http
+        .get(&resume)
+        .header("cookie", "pixie_flow_default=someoneelsescookie")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "another browser's cookie does not resume");
+    let resp = s
+        .http
+        .get(&resume)
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let session: Vec<String> = set_cookies(&resp)
+        .into_iter()
+        .filter(|c| c.starts_with("pixie_session_default="))
+        .collect();
+    assert_eq!(session.len(), 1);
+    let back = location(&resp);
+    assert!(back.starts_with("http://127.0.0.1/cb?"), "{back}");
+    let q = query(&back);
+    assert_eq!(q["state"], "st-123");
+    assert_eq!(q["iss"], s.url("/default"));
+    let code = q["code"].clone();
+    assert!(code.len() >= 43, "a code carries at least 256 bits");
+    // A flow resumes once.
+    assert_eq!(
+        s.http
+            .get(&resume)
+            .header("cookie", cookies.join("; "))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+
+    let (st, tok, headers) = exchange(&s, "default", &client, &code, Some(VERIFIER)).await;
+    assert_eq!(st, 200, "{tok}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(tok["token_type"], "Bearer");
+    assert_eq!(tok["scope"], "openid profile email");
+    assert!(tok["expires_in"].as_i64().unwrap() > 0);
+    assert!(tok["id_token"].is_string() && tok["refresh_token"].is_string());
+    let (st, info) = s.userinfo("default", tok["access_token"].as_str().unwrap()).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        (info["preferred_username"].as_str(), info["email"].as_str()),
+        (Some("tom"), Some("tom@example.com"))
+    );
+
+    // A live session skips sign-on.
+    let resp = s.authorize("default", &TestServer::pairs(&client), &session).await;
+    assert_eq!(resp.status(), 302);
+    let q = query(&location(&resp));
+    assert!(q.contains_key("code") && q["iss"] == s.url("/default"));
+    // prompt=login forces sign-on again.
+    let mut pairs = TestServer::pairs(&client);
+    pairs.push(("prompt", "login"));
+    let resp = s.authorize("default", &pairs, &session).await;
+    assert!(location(&resp).contains("/signon?flowId="));
+}
+
+#[tokio::test]
+async fn the_sign_on_page_works_without_javascript() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("default", strict(), json!({})).await;
+    let resp = s.authorize("default", &TestServer::pairs(&client), &[]).await;
+    let cookies = set_cookies(&resp);
+    let page_url = location(&resp);
+    let resp = s
+        .http
+        .get(&page_url)
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let html = resp.text().await.unwrap();
+    assert!(!html.contains("<script"));
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html.find(&marker).unwrap() + marker.len();
+        html[start..start + html[start..].find('"').unwrap()].to_owned()
+    };
+    let (flow_id, csrf) = (field("flowId"), field("csrf"));
+    let submit = |csrf: String, password: &'static str, cookies: Vec<String>| {
+        s.http
+            .post(s.url("/default/signon"))
+            .header("cookie", cookies.join("; "))
+            .form(&[
+                ("flowId", flow_id.as_str()),
+                ("csrf", csrf.as_str()),
+                ("username", "tom"),
+                ("password", password),
+            ])
+            .send()
+    };
+    // A forged form (no valid CSRF token) is refused.
+    let resp = submit("forged".into(), PASSWORD, cookies.clone()).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = submit(csrf.clone(), PASSWORD, vec![]).await.unwrap();
+    assert_eq!(resp.status(), 400, "no flow cookie");
+    let resp = submit(csrf.clone(), "wrong", cookies.clone()).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("Wrong username or password"));
+    let resp = submit(csrf, PASSWORD, cookies.clone()).await.unwrap();
+    assert_eq!(resp.status(), 302);
+    let resume = location(&resp);
+    let resp = s
+        .http
+        .get(&resume)
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let q = query(&location(&resp));
+    let (st, _, _) = exchange(&s, "default", &client, &q["code"], Some(VERIFIER)).await;
+    assert_eq!(st, 200);
+}
+
+/// Every authorization-endpoint PKCE rule: an error at the redirect URI with `state`
+/// and `iss`, and a description that names the parameter.
+#[tokio::test]
+async fn pkce_rejections_at_the_authorization_endpoint() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("default", strict(), json!({})).await;
+    let plain_client = s
+        .env_with_public_client("legacy", permissive(), json!({"code_challenge_method": "S256"}))
+        .await;
+    let base = |c: &'static str| -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("state", "xyz"),
+            ("client_id", c),
+        ]
+    };
+    let client: &'static str = Box::leak(client.into_boxed_str());
+    let plain_client: &'static str = Box::leak(plain_client.into_boxed_str());
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        ("default", client, vec![], "code_challenge is required"),
+        (
+            "default",
+            client,
+            vec![("code_challenge", VERIFIER), ("code_challenge_method", "plain")],
+            "code_challenge_method 'plain' is not allowed",
+        ),
+        (
+            "default",
+            client,
+            vec![("code_challenge", VERIFIER)],
+            "code_challenge_method 'plain' is not allowed",
+        ),
+        (
+            "default",
+            client,
+            vec![("code_challenge", "too-short"), ("code_challenge_method", "S256")],
+            "code_challenge is malformed",
+        ),
+        (
+            "default",
+            client,
+            vec![("code_challenge", CHALLENGE), ("code_challenge_method", "S512")],
+            "code_challenge_method 'S512' is not supported",
+        ),
+        (
+            "default",
+            client,
+            vec![("code_challenge_method", "S256")],
+            "code_challenge is missing",
+        ),
+        (
+            "legacy",
+            plain_client,
+            vec![("code_challenge", VERIFIER), ("code_challenge_method", "plain")],
+            "must be 'S256' for this client",
+        ),
+        ("legacy", plain_client, vec![], "must be 'S256' for this client"),
+    ];
+    for (env, c, extra, expected) in cases {
+        let mut pairs = base(c);
+        pairs.extend(extra.iter().copied());
+        let resp = s.authorize(env, &pairs, &[]).await;
+        assert_eq!(resp.status(), 302, "{env} {extra:?}");
+        let loc = location(&resp);
+        assert!(loc.starts_with(REDIRECT), "{loc}");
+        let q = query(&loc);
+        assert_eq!(q["error"], "invalid_request", "{extra:?}");
+        assert!(
+            q["error_description"].contains(expected),
+            "{extra:?}: {}",
+            q["error_description"]
+        );
+        assert_eq!(q["state"], "xyz");
+        assert_eq!(q["iss"], s.url(&format!("/{env}")));
+        assert!(!q.contains_key("code"));
+    }
+}
+
+#[tokio::test]
+async fn other_authorization_errors() {
+    let s = TestServer::start().await;
+    let client: &'static str = Box::leak(
+        s.env_with_public_client("default", strict(), json!({}))
+            .await
+            .into_boxed_str(),
+    );
+    // Unknown client, mismatching or unregistered redirect URI: a page, never a redirect.
+    for pairs in [
+        vec![
+            ("response_type", "code"),
+            ("client_id", "nope"),
+            ("redirect_uri", REDIRECT),
+        ],
+        vec![
+            ("response_type", "code"),
+            ("client_id", client),
+            ("redirect_uri", "https://evil.example/cb"),
+        ],
+        vec![
+            ("response_type", "code"),
+            ("client_id", client),
+            ("redirect_uri", "http://127.0.0.1/other"),
+        ],
+        vec![
+            ("response_type", "code"),
+            ("client_id", client),
+            ("redirect_uri", REDIRECT),
+            ("redirect_uri", REDIRECT),
+        ],
+        vec![("response_type", "code"), ("redirect_uri", REDIRECT)],
+    ] {
+        let resp = s.authorize("default", &pairs, &[]).await;
+        assert_eq!(resp.status(), 400, "{pairs:?}");
+        assert!(resp.headers().get("location").is_none());
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+    }
+    // A loopback redirect URI matches on any port (RFC 8252 §7.3).
+    let mut pairs = TestServer::pairs(client);
+    pairs[2] = ("redirect_uri", "http://127.0.0.1:51234/cb");
+    let resp = s.authorize("default", &pairs, &[]).await;
+    assert_eq!(resp.status(), 302);
+    assert!(location(&resp).contains("/signon?flowId="));
+    // Errors after the client is known redirect.
+    let expect = |pairs: Vec<(&'static str, String)>, error: &'static str| {
+        let s = &s;
+        async move {
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let resp = s.authorize("default", &pairs, &[]).await;
+            assert_eq!(resp.status(), 302);
+            let q = query(&location(&resp));
+            assert_eq!(q["error"], error, "{pairs:?}: {q:?}");
+            assert_eq!(q["iss"], s.url("/default"));
+        }
+    };
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut v: Vec<(&'static str, String)> = TestServer::pairs(client)
+            .into_iter()
+            .map(|(k, v)| (k, v.to_owned()))
+            .collect();
+        for (k, val) in extra {
+            v.retain(|(key, _)| key != k);
+            v.push((k, (*val).to_owned()));
+        }
+        v
+    };
+    expect(with(&[("response_type", "token")]), "unsupported_response_type").await;
+    expect(with(&[("scope", "openid admin")]), "invalid_scope").await;
+    expect(with(&[("prompt", "none")]), "login_required").await;
+    let mut repeated = with(&[]);
+    repeated.push(("state", "again".into()));
+    expect(repeated, "invalid_request").await;
+    let mut repeated = with(&[]);
+    repeated.push(("code_challenge", CHALLENGE.into()));
+    expect(repeated, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn pkce_rejections_at_the_token_endpoint() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("default", strict(), json!({})).await;
+    let cases: Vec<(Option<&str>, &str, &str)> = vec![
+        (None, "invalid_grant", "code_verifier is required"),
+        (Some("short"), "invalid_grant", "code_verifier is malformed"),
+        (
+            Some("has spaces but is certainly long enough to be a verifier ok"),
+            "invalid_grant",
+            "code_verifier is malformed",
+        ),
+        (
+            Some("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+            "invalid_grant",
+            "code_verifier does not match",
+        ),
+    ];
+    for (verifier, error, desc) in cases {
+        let (q, _) = s.code_via_flows("default", &TestServer::pairs(&client)).await;
+        let (st, body, headers) = exchange(&s, "default", &client, &q["code"], verifier).await;
+        assert_eq!(st, 400, "{verifier:?}");
+        assert_eq!(body["error"], error);
+        assert!(body["error_description"].as_str().unwrap().contains(desc), "{body}");
+        assert_eq!(headers["cache-control"], "no-store");
+        // The failed attempt spent the code: the right verifier cannot follow.
+        let (st, body, _) = exchange(&s, "default", &client, &q["code"], Some(VERIFIER)).await;
+        assert_eq!((st, body["error"].as_str()), (400, Some("invalid_grant")));
+    }
+}
+
+#[tokio::test]
+async fn soft_pkce_and_the_downgrade() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("legacy", permissive(), json!({})).await;
+    // No PKCE at all is fine under the permissive policy…
+    let no_pkce: Vec<(&str, &str)> = TestServer::pairs(&client)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("code_challenge"))
+        .collect();
+    let (q, _) = s.code_via_flows("legacy", &no_pkce).await;
+    // …but a verifier for a code issued without a challenge is a downgrade: invalid_request.
+    let (st, body, _) = exchange(&s, "legacy", &client, &q["code"], Some(VERIFIER)).await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
+    assert!(body["error_description"].as_str().unwrap().starts_with("code_verifier"));
+    let (q, _) = s.code_via_flows("legacy", &no_pkce).await;
+    assert_eq!(exchange(&s, "legacy", &client, &q["code"], None).await.0, 200);
+    // A challenge that was sent obliges the verifier ("soft" PKCE), plain included.
+    let (q, _) = s.code_via_flows("legacy", &TestServer::pairs(&client)).await;
+    assert_eq!(
+        exchange(&s, "legacy", &client, &q["code"], None).await.1["error"],
+        "invalid_grant"
+    );
+    let mut plain = no_pkce.clone();
+    plain.push(("code_challenge", VERIFIER));
+    let (q, _) = s.code_via_flows("legacy", &plain).await;
+    assert_eq!(exchange(&s, "legacy", &client, &q["code"], Some(VERIFIER)).await.0, 200);
+}
+
+#[tokio::test]
+async fn the_policy_captured_with_the_code_decides() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("legacy", permissive(), json!({})).await;
+    let mut plain: Vec<(&str, &str)> = TestServer::pairs(&client)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("code_challenge"))
+        .collect();
+    plain.push(("code_challenge", VERIFIER));
+    plain.push(("code_challenge_method", "plain"));
+    let (q, _) = s.code_via_flows("legacy", &plain).await;
+    // The operator tightens the policy while the code is in flight.
+    let (st, _) = s
+        .admin(
+            reqwest::Method::PATCH,
+            "/admin/environments/legacy",
+            Some(json!({"pkce": {}})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(exchange(&s, "legacy", &client, &q["code"], Some(VERIFIER)).await.0, 200);
+    // New requests meet the new policy.
+    let resp = s.authorize("legacy", &plain, &[]).await;
+    assert_eq!(query(&location(&resp))["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn code_reuse_revokes_its_tokens() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("default", strict(), json!({})).await;
+    let (q, _) = s.code_via_flows("default", &TestServer::pairs(&client)).await;
+    let (st, tok, _) = exchange(&s, "default", &client, &q["code"], Some(VERIFIER)).await;
+    assert_eq!(st, 200);
+    let at = tok["access_token"].as_str().unwrap();
+    assert_eq!(s.userinfo("default", at).await.0, 200);
+    let (st, body, _) = exchange(&s, "default", &client, &q["code"], Some(VERIFIER)).await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        s.userinfo("default", at).await.0,
+        401,
+        "the replay revoked the access token"
+    );
+    let (st, body, _) = s
+        .token(
+            "default",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tok["refresh_token"].as_str().unwrap()),
+                ("client_id", &client),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (st, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "and the refresh token"
+    );
+}
+
+#[tokio::test]
+async fn a_code_is_bound_to_its_client_and_redirect_uri() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("default", strict(), json!({})).await;
+    let other = s.env_with_public_client("default", strict(), json!({})).await;
+    let (q, _) = s.code_via_flows("default", &TestServer::pairs(&client)).await;
+    // Another client cannot use it, and does not spend it.
+    let (st, body, _) = exchange(&s, "default", &other, &q["code"], Some(VERIFIER)).await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("invalid_grant")));
+    // The wrong redirect URI fails (and spends it).
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", "https://app.example/cb"),
+        ("client_id", client.as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let (st, body, _) = s.token("default", &form).await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert!(body["error_description"].as_str().unwrap().contains("redirect_uri"));
+    let (q, _) = s.code_via_flows("default", &TestServer::pairs(&client)).await;
+    assert_eq!(exchange(&s, "default", &other, &q["code"], Some(VERIFIER)).await.0, 400);
+    assert_eq!(
+        exchange(&s, "default", &client, &q["code"], Some(VERIFIER)).await.0,
+        200,
+        "the other client did not spend it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_exchanges_one_winner() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("default", strict(), json!({})).await;
+    let (q, _) = s.code_via_flows("default", &TestServer::pairs(&client)).await;
+    let code = q["code"].clone();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (http, url, client, code) = (s.http.clone(), s.url("/default/as/token"), client.clone(), code.clone());
+        tasks.push(tokio::spawn(async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("client_id", client.as_str()),
+                ("code_verifier", VERIFIER),
+            ];
+            http.post(url).form(&form).send().await.unwrap().status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 19, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn confidential_client_authentication() {
+    let s = TestServer::start().await;
+    s.env_with_public_client("default", strict(), json!({})).await;
+    let (_, app) = s
+        .admin(
+            reqwest::Method::POST,
+            "/admin/environments/default/applications",
+            Some(json!({"client_name": "Web", "redirect_uris": [REDIRECT]})),
+        )
+        .await;
+    let (id, secret) = (
+        app["client_id"].as_str().unwrap().to_owned(),
+        app["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let (q, _) = s.code_via_flows("default", &TestServer::pairs(&id)).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let post = |user: &str, pass: &str| {
+        s.http
+            .post(s.url("/default/as/token"))
+            .basic_auth(user, Some(pass))
+            .form(&form)
+            .send()
+    };
+    let resp = post(&id, "wrong").await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_client");
+    // client_secret_post by a client_secret_basic client: the method must be the registered one.
+    let mut with_post = form.to_vec();
+    with_post.extend([("client_id", id.as_str()), ("client_secret", secret.as_str())]);
+    let (st, body, _) = s.token("default", &with_post).await;
+    assert_eq!((st, body["error"].as_str()), (401, Some("invalid_client")));
+    // No authentication at all.
+    let mut none = form.to_vec();
+    none.push(("client_id", id.as_str()));
+    assert_eq!(s.token("default", &none).await.0, 401);
+    let resp = post(&id, &secret).await.unwrap();
+    assert_eq!(resp.status(), 200, "wrong secrets did not spend the code");
+    // Not a form.
+    let resp = s
+        .http
+        .post(s.url("/default/as/token"))
+        .json(&json!({"grant_type": "authorization_code"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_request");
+    let (st, body, _) = s
+        .token("default", &[("grant_type", "password"), ("client_id", "x")])
+        .await;
+    assert_eq!((st, body["error"].as_str()), (401, Some("invalid_client")));
+}
