@@ -123,15 +123,18 @@ pub fn signon_page(status: StatusCode, public_url: &str, s: &SignOn<'_>) -> Resp
          <form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"flowId\" value=\"{flow}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <label for=\"username\">Username</label>\
-         <input id=\"username\" name=\"username\" autocomplete=\"username\" autocapitalize=\"none\" required autofocus value=\"{username}\">\
+         <input id=\"username\" name=\"username\" autocomplete=\"username\" autocapitalize=\"none\" required{focus_user} value=\"{username}\">\
          <label for=\"password\">Password</label>\
-         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required{focus_pass}>\
          <button type=\"submit\" id=\"submit\">Sign on</button></form>",
         client = escape(client),
         action = escape(s.action),
         flow = escape(s.flow_id),
         csrf = escape(s.csrf),
         username = escape(s.username),
+        // After a failed attempt the username is kept: the person retypes the password.
+        focus_user = if s.username.is_empty() { " autofocus" } else { "" },
+        focus_pass = if s.username.is_empty() { "" } else { " autofocus" },
     );
     page(status, public_url, "Sign on", &body)
 }

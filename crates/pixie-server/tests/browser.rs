@@ -1,0 +1,197 @@
+//! The sign-on page as a person uses it: headless Chromium through WebDriver
+//! (Debian's `chromium` and `chromium-driver`), a wrong password, then the right one,
+//! and the code exchanged with the verifier.
+//!
+//! Runs when `chromedriver` is installed; CI sets `PIXIE_REQUIRE_BROWSER=1`, which turns
+//! a missing browser into a failure instead of a skip.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::json;
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A tiny client application: the redirect URI answers with a page.
+async fn callback_app() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/cb",
+        axum::routing::get(|| async {
+            axum::response::Html("<!doctype html><title>app</title><p id=done>signed in</p>")
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://127.0.0.1:{}/cb", addr.port())
+}
+
+#[tokio::test]
+async fn a_person_signs_on_in_chromium() {
+    let have_driver = Command::new("chromedriver")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_driver {
+        assert!(
+            std::env::var_os("PIXIE_REQUIRE_BROWSER").is_none(),
+            "PIXIE_REQUIRE_BROWSER is set but chromedriver is missing"
+        );
+        eprintln!("SKIPPED: chromedriver is not installed (apt-get install chromium chromium-driver)");
+        return;
+    }
+    let s = TestServer::start().await;
+    s.env_with_public_client("default", json!({}), json!({})).await;
+    let callback = callback_app().await;
+    let (_, app) = s
+        .admin(
+            reqwest::Method::POST,
+            "/admin/environments/default/applications",
+            Some(json!({"client_name": "Photo Album", "redirect_uris": [callback], "token_endpoint_auth_method": "none"})),
+        )
+        .await;
+    let client_id = app["client_id"].as_str().unwrap().to_owned();
+
+    let port = free_port();
+    let _driver = Driver(
+        Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=420,800", format!("--user-data-dir={}", profile.path().display())]
+        }),
+    );
+    let mut browser = None;
+    for _ in 0..50 {
+        let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+        builder.capabilities(caps.clone());
+        match builder.connect(&format!("http://127.0.0.1:{port}")).await {
+            Ok(c) => {
+                browser = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let browser = browser.expect("chromedriver answers");
+
+    let mut url = reqwest::Url::parse(&s.url("/default/as/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", &callback)
+        .append_pair("scope", "openid profile")
+        .append_pair("state", "browser-state")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+    browser.goto(url.as_str()).await.unwrap();
+    assert!(browser.current_url().await.unwrap().path().ends_with("/default/signon"));
+    let heading = browser.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+    assert_eq!(heading, "Sign on");
+    let body = browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(body.contains("Photo Album"), "the page names the application: {body}");
+    let shot = browser.screenshot().await.unwrap();
+    let _ = std::fs::write(std::env::temp_dir().join("pixie-signon.png"), shot);
+
+    // A wrong password: the page says so and the person can try again.
+    browser
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("tom")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("not the password")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let error = browser.find(Locator::Id("error")).await.unwrap().text().await.unwrap();
+    assert!(error.contains("Wrong username or password"), "{error}");
+    let username = browser.find(Locator::Id("username")).await.unwrap();
+    assert_eq!(
+        username.prop("value").await.unwrap().as_deref(),
+        Some("tom"),
+        "the username is kept"
+    );
+    let _ = std::fs::write(
+        std::env::temp_dir().join("pixie-signon-error.png"),
+        browser.screenshot().await.unwrap(),
+    );
+
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.wait().for_element(Locator::Id("done")).await.unwrap();
+    let landed = browser.current_url().await.unwrap();
+    assert!(landed.as_str().starts_with(&callback), "{landed}");
+    let q = query(landed.as_str());
+    assert_eq!(q["state"], "browser-state");
+    assert_eq!(q["iss"], s.url("/default"));
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", callback.as_str()),
+        ("client_id", client_id.as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let (st, tok, _) = s.token("default", &form).await;
+    assert_eq!(st, 200, "{tok}");
+    assert!(tok["id_token"].is_string());
+
+    // The browser now has a session: a second authorization skips the page.
+    browser.goto(url.as_str()).await.unwrap();
+    browser.wait().for_element(Locator::Id("done")).await.unwrap();
+    assert!(query(browser.current_url().await.unwrap().as_str()).contains_key("code"));
+    browser.close().await.unwrap();
+}
