@@ -622,3 +622,109 @@ async fn confidential_client_authentication() {
         .await;
     assert_eq!((st, body["error"].as_str()), (401, Some("invalid_client")));
 }
+
+#[tokio::test]
+async fn post_authorize_client_secret_post_and_token_shapes() {
+    let s = TestServer::start().await;
+    s.env_with_public_client("default", strict(), json!({})).await;
+    let (_, app) = s
+        .admin(
+            reqwest::Method::POST,
+            "/admin/environments/default/applications",
+            Some(json!({"client_name": "Post", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_post"})),
+        )
+        .await;
+    let (id, secret) = (
+        app["client_id"].as_str().unwrap(),
+        app["client_secret"].as_str().unwrap(),
+    );
+    // The authorization endpoint takes a form POST as well as a GET.
+    let resp = s
+        .http
+        .post(s.url("/default/as/authorize"))
+        .form(&TestServer::pairs(id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let cookies = set_cookies(&resp);
+    let flow_id = query(&location(&resp))["flowId"].clone();
+    let body: Value = s
+        .http
+        .post(s.url(&format!("/default/flows/{flow_id}")))
+        .header("content-type", "application/vnd.pixie.usernamePassword.check+json")
+        .json(&json!({"username": "tom", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let resp = s
+        .http
+        .get(body["resumeUrl"].as_str().unwrap())
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    let q = query(&location(&resp));
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", id),
+        ("client_secret", secret),
+        ("code_verifier", VERIFIER),
+    ];
+    let (st, tok, _) = s.token("default", &form).await;
+    assert_eq!(st, 200, "{tok}");
+    assert!(
+        tok.get("refresh_token").is_none(),
+        "no refresh_token grant, no refresh token"
+    );
+    // The access token is an RFC 9068 JWT signed with ES256.
+    let at = tok["access_token"].as_str().unwrap();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header: Value = serde_json::from_slice(&b64.decode(at.split('.').next().unwrap()).unwrap()).unwrap();
+    assert_eq!(
+        (header["typ"].as_str(), header["alg"].as_str()),
+        (Some("at+jwt"), Some("ES256"))
+    );
+    let claims: Value = serde_json::from_slice(&b64.decode(at.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    for c in ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"] {
+        assert!(claims.get(c).is_some(), "access token lacks {c}");
+    }
+    let (_, jwks) = s.get_json("/default/as/jwks").await;
+    assert!(jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["kid"] == header["kid"]));
+    // Userinfo by POST; a tampered token is refused with RFC 6750's invalid_token.
+    let resp = s
+        .http
+        .post(s.url("/default/as/userinfo"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut forged = at.to_owned();
+    forged.pop();
+    forged.push(if at.ends_with('A') { 'B' } else { 'A' });
+    let resp = s
+        .http
+        .get(s.url("/default/as/userinfo"))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+    let resp = s.http.get(s.url("/default/as/userinfo")).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+}
