@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
+use crate::lifetimes::LifetimeOverrides;
 use crate::pkce::ChallengeMethod;
 use crate::policy::{ClientPkcePolicy, EnvPkcePolicy};
 
@@ -119,6 +120,9 @@ pub struct ClientMetadata {
     /// The algorithm of the client's ID tokens.
     #[serde(default)]
     pub id_token_signed_response_alg: SigningAlg,
+    /// The client's own lifetimes, over its environment's.
+    #[serde(default, skip_serializing_if = "LifetimeOverrides::is_empty")]
+    pub lifetimes: LifetimeOverrides,
 }
 
 /// A metadata field that is invalid: RFC 7591 §3.2.2 error code, field and reason.

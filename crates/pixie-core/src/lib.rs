@@ -13,6 +13,7 @@
 //! - [`authorize`]: the authorization request, in two phases (page errors, then redirect errors).
 //! - [`token`]: client authentication and the checks of a code exchange.
 //! - [`params`]: form and query parameters, each at most once.
+//! - [`lifetimes`]: how long codes, flows, sessions and tokens live.
 //! - [`error`]: OAuth error codes named as in the RFCs.
 //! - [`wire`]: the JSON bodies shared by the server, the CLI and the tests.
 
@@ -20,6 +21,7 @@ pub mod authorize;
 pub mod client;
 pub mod decision;
 pub mod error;
+pub mod lifetimes;
 pub mod params;
 pub mod pkce;
 pub mod policy;

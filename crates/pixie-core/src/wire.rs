@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::ClientMetadata;
 use crate::error::OAuthError;
+use crate::lifetimes::Lifetimes;
 use crate::policy::EnvPkcePolicy;
 
 /// An OAuth / admin API error body (RFC 6749 §5.2).
@@ -36,6 +37,9 @@ pub struct CreateEnvironment {
     /// Its PKCE policy; fields left out take the strict defaults.
     #[serde(default)]
     pub pkce: EnvPkcePolicy,
+    /// Its lifetimes; fields left out take the defaults.
+    #[serde(default)]
+    pub lifetimes: Lifetimes,
 }
 
 /// `PATCH /admin/environments/<env>`.
@@ -44,6 +48,8 @@ pub struct CreateEnvironment {
 pub struct PatchEnvironment {
     /// The new PKCE policy; fields left out take the strict defaults.
     pub pkce: Option<EnvPkcePolicy>,
+    /// The new lifetimes; fields left out take the defaults.
+    pub lifetimes: Option<Lifetimes>,
 }
 
 /// An environment as the admin API shows it.
@@ -55,6 +61,8 @@ pub struct Environment {
     pub issuer: String,
     /// Its PKCE policy.
     pub pkce: EnvPkcePolicy,
+    /// Its lifetimes.
+    pub lifetimes: Lifetimes,
 }
 
 /// An application as the admin API shows it (RFC 7591 §3.2.1).
@@ -225,3 +233,40 @@ impl fmt::Debug for UsernamePassword {
 
 /// The media type of a username/password check in the flows API.
 pub const USERNAME_PASSWORD_CHECK: &str = "application/vnd.pixie.usernamePassword.check+json";
+
+/// An RFC 7662 introspection response.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Introspection {
+    /// Whether the token is active.
+    pub active: bool,
+    /// Granted scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The client it was issued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The user's sign-on name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `Bearer` or `refresh_token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    /// Expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Issue time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// Issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Token id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}

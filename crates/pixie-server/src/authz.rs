@@ -4,43 +4,18 @@
 use std::sync::Arc;
 
 use pixie_core::authorize::AuthorizeRequest;
+use pixie_core::client::ClientMetadata;
 use pixie_core::client::GrantType;
+use pixie_core::lifetimes::Lifetimes;
 use pixie_core::{ChallengeMethod, CodeChallenge};
-use pixie_store::{ClientRow, CodeRow, FlowRow, FlowStatus, SessionRow, TokenRow, UserRow};
+use pixie_store::{ClientRow, CodeRow, EnvironmentRow, FlowRow, FlowStatus, SessionRow, TokenRow, UserRow};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::crypto;
 use crate::error::{ApiError, ApiResult};
 use crate::jwt;
-use crate::service::{now, Service};
-
-/// How long things live, in seconds.
-#[derive(Debug, Clone, Copy)]
-pub struct Lifetimes {
-    /// Authorization codes (at most 60 s by default).
-    pub code: i64,
-    /// Pending sign-on flows.
-    pub flow: i64,
-    /// Sign-on sessions.
-    pub session: i64,
-    /// Access tokens (and ID tokens).
-    pub access_token: i64,
-    /// Refresh tokens, absolute.
-    pub refresh_token: i64,
-}
-
-impl Default for Lifetimes {
-    fn default() -> Self {
-        Self {
-            code: 60,
-            flow: 600,
-            session: 8 * 3600,
-            access_token: 3600,
-            refresh_token: 30 * 24 * 3600,
-        }
-    }
-}
+use crate::service::Service;
 
 /// A validated authorization request, kept with its flow until the user signs on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,6 +80,35 @@ pub struct TokenData {
     /// The ID token nonce (kept for refreshed ID tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// When the grant began: the refresh token's absolute lifetime counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_start: Option<i64>,
+}
+
+/// Everything a token issuance needs to know about the grant.
+#[derive(Debug, Clone, Copy)]
+pub struct Grant<'a> {
+    /// The client.
+    pub client: &'a ClientRow,
+    /// The user; `None` for client credentials.
+    pub user: Option<&'a UserRow>,
+    /// The token family.
+    pub grant_id: &'a str,
+    /// Granted scopes.
+    pub scopes: &'a [String],
+    /// When the user signed on.
+    pub auth_time: Option<i64>,
+    /// The ID token nonce.
+    pub nonce: Option<&'a str>,
+    /// When the grant began.
+    pub grant_start: i64,
+    /// Whether a refresh token may come with it.
+    pub with_refresh: bool,
+}
+
+/// The lifetimes that apply to a client of an environment.
+pub fn lifetimes(env: &EnvironmentRow, client: &ClientMetadata) -> Lifetimes {
+    env.settings.lifetimes.for_client(&client.lifetimes)
 }
 
 /// The claims of a valid, live access token.
@@ -128,8 +132,8 @@ pub struct AccessClaims {
 
 impl Service {
     /// Creates a sign-on flow bound to `cookie` (the flow cookie's value).
-    pub async fn start_flow(&self, env_id: &str, pending: &Pending, cookie: &str) -> ApiResult<String> {
-        let now = now();
+    pub async fn start_flow(&self, env_id: &str, pending: &Pending, cookie: &str, lt: &Lifetimes) -> ApiResult<String> {
+        let now = self.now();
         let flow = FlowRow {
             env_id: env_id.to_owned(),
             id: crypto::random_token::<16>(),
@@ -141,7 +145,7 @@ impl Service {
             auth_time: None,
             failures: 0,
             created_at: now,
-            expires_at: now + self.lifetimes.flow,
+            expires_at: now + lt.flow,
         };
         self.store.insert_flow(&flow).await?;
         Ok(flow.id)
@@ -150,7 +154,7 @@ impl Service {
     /// A live flow, or 404.
     pub async fn flow(&self, env_id: &str, flow_id: &str) -> ApiResult<FlowRow> {
         self.store
-            .get_flow(env_id, flow_id, now())
+            .get_flow(env_id, flow_id, self.now())
             .await?
             .ok_or(ApiError::NotFound("flow"))
     }
@@ -183,7 +187,7 @@ impl Service {
 
     /// Marks a flow signed on by `user`. False when the flow was not waiting.
     pub async fn complete_flow(&self, env_id: &str, flow_id: &str, user: &UserRow) -> ApiResult<bool> {
-        Ok(self.store.complete_flow(env_id, flow_id, &user.id, now()).await?)
+        Ok(self.store.complete_flow(env_id, flow_id, &user.id, self.now()).await?)
     }
 
     /// The resume URL of a flow.
@@ -199,18 +203,24 @@ impl Service {
         cookie: &str,
     ) -> ApiResult<Option<(Pending, String, i64)>> {
         let hash = crypto::sha256(cookie.as_bytes());
-        let Some(flow) = self.store.consume_flow(env_id, flow_id, &hash, now()).await? else {
+        let Some(flow) = self.store.consume_flow(env_id, flow_id, &hash, self.now()).await? else {
             return Ok(None);
         };
         let pending: Pending = serde_json::from_str(&flow.request).map_err(ApiError::internal)?;
         let user_id = flow.user_id.ok_or(ApiError::Internal)?;
-        Ok(Some((pending, user_id, flow.auth_time.unwrap_or_else(now))))
+        Ok(Some((pending, user_id, flow.auth_time.unwrap_or_else(|| self.now()))))
     }
 
     /// Starts a session; returns the cookie value.
-    pub async fn start_session(&self, env_id: &str, user_id: &str, auth_time: i64) -> ApiResult<String> {
+    pub async fn start_session(
+        &self,
+        env_id: &str,
+        user_id: &str,
+        auth_time: i64,
+        lt: &Lifetimes,
+    ) -> ApiResult<String> {
         let cookie = crypto::random_token::<32>();
-        let now = now();
+        let now = self.now();
         self.store
             .insert_session(&SessionRow {
                 id_hash: crypto::sha256(cookie.as_bytes()).to_vec(),
@@ -218,7 +228,7 @@ impl Service {
                 user_id: user_id.to_owned(),
                 auth_time,
                 created_at: now,
-                expires_at: now + self.lifetimes.session,
+                expires_at: now + lt.session,
             })
             .await?;
         Ok(cookie)
@@ -228,7 +238,7 @@ impl Service {
     pub async fn session(&self, env_id: &str, cookie: &str) -> ApiResult<Option<SessionRow>> {
         Ok(self
             .store
-            .get_session(env_id, &crypto::sha256(cookie.as_bytes()), now())
+            .get_session(env_id, &crypto::sha256(cookie.as_bytes()), self.now())
             .await?)
     }
 
@@ -239,9 +249,10 @@ impl Service {
         pending: &Pending,
         user_id: &str,
         auth_time: i64,
+        lt: &Lifetimes,
     ) -> ApiResult<String> {
         let code = crypto::random_token::<32>();
-        let now = now();
+        let now = self.now();
         let data = CodeData {
             pending: pending.clone(),
             auth_time,
@@ -255,7 +266,7 @@ impl Service {
                 grant_id: crypto::random_token::<16>(),
                 data: serde_json::to_string(&data).map_err(ApiError::internal)?,
                 created_at: now,
-                expires_at: now + self.lifetimes.code,
+                expires_at: now + lt.code,
                 used_at: None,
             })
             .await?;
@@ -263,23 +274,24 @@ impl Service {
     }
 
     /// Issues an access token, and an ID token and refresh token where they apply, and
-    /// records them under `grant_id`.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn issue_tokens(
-        &self,
-        env_id: &str,
-        client: &ClientRow,
-        user: Option<&UserRow>,
-        grant_id: &str,
-        scopes: &[String],
-        auth_time: Option<i64>,
-        nonce: Option<&str>,
-        with_refresh: bool,
-    ) -> ApiResult<pixie_core::wire::TokenResponse> {
+    /// records them under the grant.
+    pub async fn issue_tokens(&self, env: &EnvironmentRow, g: Grant<'_>) -> ApiResult<pixie_core::wire::TokenResponse> {
+        let Grant {
+            client,
+            user,
+            grant_id,
+            scopes,
+            auth_time,
+            nonce,
+            grant_start,
+            with_refresh,
+        } = g;
+        let env_id = env.id.as_str();
+        let lt = lifetimes(env, &client.metadata);
         let keys: Arc<_> = self.env_keys(env_id).await?;
         let issuer = self.issuer(env_id);
-        let now = now();
-        let exp = now + self.lifetimes.access_token;
+        let now = self.now();
+        let exp = now + lt.access_token;
         let scope = scopes.join(" ");
         let jti = crypto::random_token::<16>();
         let sub = user.map_or(client.client_id.as_str(), |u| u.id.as_str());
@@ -310,6 +322,7 @@ impl Service {
         let data = serde_json::to_string(&TokenData {
             auth_time,
             nonce: nonce.map(str::to_owned),
+            grant_start: Some(grant_start),
         })
         .map_err(ApiError::internal)?;
         let row = |id: String, kind: &str, hash: Option<Vec<u8>>, expires_at: i64| TokenRow {
@@ -331,12 +344,8 @@ impl Service {
         let refresh_token = if with_refresh && user.is_some() && client.metadata.has_grant(GrantType::RefreshToken) {
             let rt = crypto::random_token::<32>();
             let hash = crypto::sha256(rt.as_bytes()).to_vec();
-            rows.push(row(
-                crypto::random_token::<16>(),
-                "refresh",
-                Some(hash),
-                now + self.lifetimes.refresh_token,
-            ));
+            let expires_at = lt.refresh_expiry(now, grant_start);
+            rows.push(row(crypto::random_token::<16>(), "refresh", Some(hash), expires_at));
             Some(rt)
         } else {
             None
@@ -345,7 +354,7 @@ impl Service {
         Ok(pixie_core::wire::TokenResponse {
             access_token,
             token_type: "Bearer".into(),
-            expires_in: self.lifetimes.access_token,
+            expires_in: lt.access_token,
             scope,
             id_token,
             refresh_token,
@@ -358,7 +367,7 @@ impl Service {
         let Some(claims) = jwt::verify(&keys.es256, "at+jwt", token) else {
             return Ok(None);
         };
-        let now = now();
+        let now = self.now();
         let str_claim = |name: &str| claims[name].as_str().map(str::to_owned);
         let (Some(sub), Some(client_id), Some(jti), Some(exp)) = (
             str_claim("sub"),

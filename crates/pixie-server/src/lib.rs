@@ -68,6 +68,7 @@ pub struct Running {
     pub admin_token: String,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    sweeper: JoinHandle<()>,
     service: Arc<Service>,
 }
 
@@ -76,12 +77,19 @@ impl Running {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(());
         let _ = self.task.await;
+        self.sweeper.abort();
         self.service.store.close().await;
+    }
+
+    /// The service behind the server (tests use its clock and sweeper).
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
     }
 
     /// Waits until the server stops (after a signal, when started by [`serve_until_signal`]).
     pub async fn wait(self) -> std::io::Result<()> {
         let r = self.task.await.unwrap_or(Ok(()));
+        self.sweeper.abort();
         self.service.store.close().await;
         r
     }
@@ -133,6 +141,7 @@ async fn start_with_shutdown(
         };
         axum::serve(listener, app).with_graceful_shutdown(stop).await
     });
+    let sweeper = tokio::spawn(sweep_forever(service.clone()));
     Ok(Running {
         addr,
         public_url,
@@ -140,8 +149,26 @@ async fn start_with_shutdown(
         admin_token: token,
         shutdown: tx,
         task,
+        sweeper,
         service,
     })
+}
+
+/// How often expired rows are deleted, and how many per statement.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+const SWEEP_BATCH: i64 = 500;
+
+async fn sweep_forever(service: Arc<Service>) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match service.sweep_expired(SWEEP_BATCH).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "swept expired flows, sessions, codes and tokens"),
+            Err(e) => tracing::warn!(error = %e, "sweeping expired rows failed; will retry"),
+        }
+    }
 }
 
 /// Starts a server that stops gracefully on SIGINT or SIGTERM.

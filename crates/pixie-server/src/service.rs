@@ -19,12 +19,31 @@ pub const DEFAULT_ENV: &str = "default";
 /// Env ids that would shadow a top-level route.
 const RESERVED_ENV_IDS: &[&str] = &["admin", "healthz", "metrics", "static", "well-known"];
 
-/// Seconds since the epoch, UTC.
-pub fn now() -> i64 {
+/// Seconds since the epoch, UTC, from the system clock.
+fn system_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// The server's one source of time: the system clock plus an offset that only moves
+/// forward, so tests can let codes and tokens expire without sleeping.
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset: std::sync::atomic::AtomicI64,
+}
+
+impl Clock {
+    /// Seconds since the epoch, UTC.
+    pub fn now(&self) -> i64 {
+        system_now() + self.offset.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Moves this clock forward (tests only: nothing in pixie calls it).
+    pub fn advance(&self, secs: i64) {
+        self.offset.fetch_add(secs.max(0), std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Checks an environment id against `^[a-z0-9][a-z0-9-]{0,62}$` and the reserved names.
@@ -44,6 +63,24 @@ pub fn validate_env_id(id: &str) -> ApiResult<()> {
     Ok(())
 }
 
+fn check_lifetimes(l: &pixie_core::lifetimes::Lifetimes) -> ApiResult<()> {
+    l.validate().map_err(|e| ApiError::invalid(format!("lifetimes.{e}")))
+}
+
+fn check_metadata(metadata: &ClientMetadata, env: &EnvironmentRow) -> ApiResult<()> {
+    metadata.validate(&env.pkce).map_err(|e| ApiError::Invalid {
+        code: e.code,
+        description: e.to_string(),
+    })?;
+    metadata
+        .lifetimes
+        .validate(&env.settings.lifetimes)
+        .map_err(|e| ApiError::Invalid {
+            code: pixie_core::ErrorCode::InvalidClientMetadata,
+            description: format!("lifetimes.{e}"),
+        })
+}
+
 fn check_policy(p: &EnvPkcePolicy) -> ApiResult<()> {
     p.validate()
         .map_err(|e| ApiError::invalid(format!("pkce.{}: {e}", e.field())))
@@ -58,8 +95,8 @@ pub struct Service {
     /// The public base URL; issuers are `<public_url>/<env>`.
     pub public_url: String,
     keys: RwLock<HashMap<String, Arc<EnvKeys>>>,
-    /// Token, code, flow and session lifetimes.
-    pub lifetimes: crate::authz::Lifetimes,
+    /// The clock every expiry is measured with.
+    pub clock: Clock,
     /// An Argon2 hash checked for unknown users, so they cost what known ones do.
     pub(crate) dummy_hash: std::sync::OnceLock<String>,
 }
@@ -80,9 +117,31 @@ impl Service {
             master,
             public_url: public_url.trim_end_matches('/').to_owned(),
             keys: RwLock::new(HashMap::new()),
-            lifetimes: crate::authz::Lifetimes::default(),
+            clock: Clock::default(),
             dummy_hash: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Seconds since the epoch, by [`Service::clock`].
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Deletes expired flows, sessions, codes and tokens in batches of `batch` rows,
+    /// yielding between batches so requests are never held up. Returns rows deleted.
+    pub async fn sweep_expired(&self, batch: i64) -> ApiResult<u64> {
+        let mut total = 0;
+        for table in pixie_store::SweepTable::ALL {
+            loop {
+                let n = self.store.sweep_batch(table, self.now(), batch).await?;
+                total += n;
+                if n < batch as u64 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(total)
     }
 
     /// The issuer identifier of an environment.
@@ -103,6 +162,7 @@ impl Service {
             id: env.id.clone(),
             issuer: self.issuer(&env.id),
             pkce: env.pkce,
+            lifetimes: env.settings.lifetimes,
         }
     }
 
@@ -110,10 +170,11 @@ impl Service {
     pub async fn create_environment(&self, req: CreateEnvironment) -> ApiResult<wire::Environment> {
         validate_env_id(&req.id)?;
         check_policy(&req.pkce)?;
+        check_lifetimes(&req.lifetimes)?;
         if self.store.get_environment(&req.id).await?.is_some() {
             return Err(ApiError::Conflict(format!("environment {}", req.id)));
         }
-        let now = now();
+        let now = self.now();
         // RSA key generation takes tens of milliseconds: keep it off the async workers.
         let generated = tokio::task::spawn_blocking(|| {
             [SigningAlg::RS256, SigningAlg::ES256]
@@ -131,6 +192,9 @@ impl Service {
         let env = EnvironmentRow {
             id: req.id,
             pkce: req.pkce,
+            settings: pixie_store::EnvSettings {
+                lifetimes: req.lifetimes,
+            },
             created_at: now,
         };
         self.store.insert_environment(&env, &rows).await.map_err(|e| match e {
@@ -150,6 +214,7 @@ impl Service {
         let req = CreateEnvironment {
             id: DEFAULT_ENV.into(),
             pkce: EnvPkcePolicy::strict(),
+            lifetimes: Default::default(),
         };
         match self.create_environment(req).await {
             Ok(_) => Ok(true),
@@ -170,8 +235,12 @@ impl Service {
         if let Some(pkce) = patch.pkce {
             check_policy(&pkce)?;
             env.pkce = pkce;
-            self.store.update_environment_pkce(&env, now()).await?;
         }
+        if let Some(lifetimes) = patch.lifetimes {
+            check_lifetimes(&lifetimes)?;
+            env.settings.lifetimes = lifetimes;
+        }
+        self.store.update_environment(&env, self.now()).await?;
         Ok(self.env_view(&env))
     }
 
@@ -214,12 +283,9 @@ impl Service {
     /// Registers an application; the response carries its secret, once.
     pub async fn create_application(&self, env_id: &str, metadata: ClientMetadata) -> ApiResult<Application> {
         let env = self.environment(env_id).await?;
-        metadata.validate(&env.pkce).map_err(|e| ApiError::Invalid {
-            code: e.code,
-            description: e.to_string(),
-        })?;
+        check_metadata(&metadata, &env)?;
         let secret = (!metadata.is_public()).then(crypto::random_token::<32>);
-        let now = now();
+        let now = self.now();
         let row = ClientRow {
             env_id: env.id,
             client_id: crypto::random_token::<16>(),
@@ -268,10 +334,7 @@ impl Service {
             }
         }
         let metadata: ClientMetadata = crate::http::extract::from_json_value(serde_json::Value::Object(merged))?;
-        metadata.validate(&env.pkce).map_err(|e| ApiError::Invalid {
-            code: e.code,
-            description: e.to_string(),
-        })?;
+        check_metadata(&metadata, &env)?;
         let mut secret = None;
         if metadata.token_endpoint_auth_method == AuthMethod::None {
             row.secret_hash = None;
@@ -281,7 +344,7 @@ impl Service {
             secret = Some(s);
         }
         row.metadata = metadata;
-        row.updated_at = now();
+        row.updated_at = self.now();
         self.store.update_client(&row).await?;
         Ok(app_view(row, secret))
     }
@@ -333,7 +396,7 @@ impl Service {
             password_hash: hash,
             email: req.email,
             name: req.name,
-            created_at: now(),
+            created_at: self.now(),
         };
         self.store.insert_user(&row).await.map_err(|e| match e {
             pixie_store::StoreError::Conflict(_) => ApiError::Conflict(format!("username {}", row.username)),

@@ -461,3 +461,59 @@ impl Store {
         row.map(|r| TokenRow::from_row(&r)).transpose()
     }
 }
+
+/// How long a used code is kept after it expires, so that a late replay is still
+/// recognised (and revokes its tokens) rather than looking like a bad code.
+pub const USED_CODE_GRACE: i64 = 3600;
+
+impl Store {
+    /// Revokes one token (an access token by `jti`); false if there was none live.
+    pub async fn revoke_token(&self, env_id: &str, id: &str, now: i64) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND id = $3 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(env_id)
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes up to `batch` expired rows of one table; returns how many went.
+    /// Each call is one short statement, so a sweep never holds the store for long.
+    pub async fn sweep_batch(&self, table: SweepTable, now: i64, batch: i64) -> StoreResult<u64> {
+        let (table, key, cutoff) = match table {
+            SweepTable::Flows => ("flows", "id", now),
+            SweepTable::Sessions => ("sessions", "id_hash", now),
+            SweepTable::Codes => ("codes", "code_hash", now - USED_CODE_GRACE),
+            SweepTable::Tokens => ("tokens", "id", now),
+        };
+        let sql =
+            format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE expires_at < $1 LIMIT $2)");
+        let done = sqlx::query(&sql).bind(cutoff).bind(batch).execute(self.pool()).await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// The tables whose rows expire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepTable {
+    /// Sign-on flows.
+    Flows,
+    /// Sessions.
+    Sessions,
+    /// Codes (kept an hour past expiry, see [`USED_CODE_GRACE`]).
+    Codes,
+    /// Access and refresh tokens.
+    Tokens,
+}
+
+impl SweepTable {
+    /// Every table, in sweep order.
+    pub const ALL: [SweepTable; 4] = [
+        SweepTable::Flows,
+        SweepTable::Sessions,
+        SweepTable::Codes,
+        SweepTable::Tokens,
+    ];
+}

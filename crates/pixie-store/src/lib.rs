@@ -14,8 +14,8 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
-pub use auth::{CodeRow, FlowRow, FlowStatus, SessionRow, TokenRow};
-pub use records::{ClientRow, EnvironmentRow, KeyRow, UserRow};
+pub use auth::{CodeRow, FlowRow, FlowStatus, SessionRow, SweepTable, TokenRow, USED_CODE_GRACE};
+pub use records::{ClientRow, EnvSettings, EnvironmentRow, KeyRow, UserRow};
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,13 +123,16 @@ impl Store {
     /// Creates an environment and its signing keys in one transaction.
     pub async fn insert_environment(&self, env: &EnvironmentRow, keys: &[KeyRow]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO environments (id, pkce_policy, created_at, updated_at) VALUES ($1, $2, $3, $3)")
-            .bind(&env.id)
-            .bind(records::to_json(&env.pkce))
-            .bind(env.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::conflict_or(e, "environment"))?;
+        sqlx::query(
+            "INSERT INTO environments (id, pkce_policy, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(&env.id)
+        .bind(records::to_json(&env.pkce))
+        .bind(records::to_json(&env.settings))
+        .bind(env.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::conflict_or(e, "environment"))?;
         for key in keys {
             sqlx::query(
                 "INSERT INTO signing_keys (env_id, kid, alg, private_enc, public_jwk, created_at) \
@@ -151,7 +154,7 @@ impl Store {
 
     /// An environment by id.
     pub async fn get_environment(&self, id: &str) -> StoreResult<Option<EnvironmentRow>> {
-        let row = sqlx::query("SELECT id, pkce_policy, created_at FROM environments WHERE id = $1")
+        let row = sqlx::query("SELECT id, pkce_policy, settings, created_at FROM environments WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -166,14 +169,16 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
     }
 
-    /// Replaces an environment's PKCE policy.
-    pub async fn update_environment_pkce(&self, env: &EnvironmentRow, now: i64) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE environments SET pkce_policy = $1, updated_at = $2 WHERE id = $3")
-            .bind(records::to_json(&env.pkce))
-            .bind(now)
-            .bind(&env.id)
-            .execute(&self.pool)
-            .await?;
+    /// Replaces an environment's PKCE policy and settings.
+    pub async fn update_environment(&self, env: &EnvironmentRow, now: i64) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE environments SET pkce_policy = $1, settings = $2, updated_at = $3 WHERE id = $4")
+                .bind(records::to_json(&env.pkce))
+                .bind(records::to_json(&env.settings))
+                .bind(now)
+                .bind(&env.id)
+                .execute(&self.pool)
+                .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

@@ -14,6 +14,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0002_authorization.sql"),
         include_str!("../migrations/postgres/0002_authorization.sql"),
     ),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_settings.sql"),
+        include_str!("../migrations/postgres/0003_settings.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serializes migrations across instances.

@@ -1,6 +1,7 @@
 //! The rows the store reads and writes.
 
 use pixie_core::client::ClientMetadata;
+use pixie_core::lifetimes::Lifetimes;
 use pixie_core::EnvPkcePolicy;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -25,8 +26,18 @@ pub struct EnvironmentRow {
     pub id: String,
     /// Its PKCE policy.
     pub pkce: EnvPkcePolicy,
+    /// Its other settings.
+    pub settings: EnvSettings,
     /// Creation time.
     pub created_at: i64,
+}
+
+/// An environment's settings beyond its PKCE policy (stored as one JSON column).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EnvSettings {
+    /// Lifetimes of codes, flows, sessions and tokens.
+    #[serde(default)]
+    pub lifetimes: Lifetimes,
 }
 
 impl EnvironmentRow {
@@ -34,6 +45,7 @@ impl EnvironmentRow {
         Ok(Self {
             id: col(r, "id")?,
             pkce: from_json(r, "pkce_policy")?,
+            settings: from_json(r, "settings")?,
             created_at: col(r, "created_at")?,
         })
     }

@@ -152,7 +152,11 @@ pub async fn env(cmd: EnvCommand) -> Result<(), String> {
     pkce.require_for_public_clients = !no_require_for_public_clients;
     let svc = open(&store).await?;
     let env = svc
-        .create_environment(CreateEnvironment { id, pkce })
+        .create_environment(CreateEnvironment {
+            id,
+            pkce,
+            lifetimes: Default::default(),
+        })
         .await
         .map_err(|e| e.to_string())?;
     print_json(&env)
@@ -205,6 +209,7 @@ pub async fn app(cmd: AppCommand) -> Result<(), String> {
         } else {
             SigningAlg::RS256
         },
+        lifetimes: Default::default(),
     };
     let svc = open(&store).await?;
     let app = svc

@@ -12,7 +12,7 @@ use pixie_core::{ErrorCode, OAuthError};
 use super::cookies::{self, Kind};
 use super::pages::error_page;
 use super::{paths, AppState};
-use crate::authz::Pending;
+use crate::authz::{lifetimes, Pending};
 use crate::crypto;
 use crate::error::ApiError;
 
@@ -129,6 +129,7 @@ async fn authorize_inner(
         tracing::info!(env = env_id, client = %client.client_id, rule = v.rule.as_str(), "PKCE report mode: would reject");
     }
     let pending = Pending::new(&client.client_id, redirect_uri, sent, &request);
+    let lt = lifetimes(&env, &client.metadata);
     let secure = s.secure();
     // A live session skips sign-on, unless the client asked for a fresh one.
     if !request.prompt.login {
@@ -136,7 +137,7 @@ async fn authorize_inner(
             if let Some(session) = s.svc.session(env_id, &cookie).await? {
                 let code = s
                     .svc
-                    .issue_code(env_id, &pending, &session.user_id, session.auth_time)
+                    .issue_code(env_id, &pending, &session.user_id, session.auth_time, &lt)
                     .await?;
                 return Ok(code_redirect(s, env_id, &pending, &code));
             }
@@ -158,11 +159,11 @@ async fn authorize_inner(
     // Sign-on: a flow bound to this user agent by the flow cookie (reused across tabs).
     let flow_cookie_name = cookies::name(Kind::Flow, env_id, secure);
     let flow_cookie = cookies::get(headers, &flow_cookie_name).unwrap_or_else(crypto::random_token::<32>);
-    let flow_id = s.svc.start_flow(env_id, &pending, &flow_cookie).await?;
+    let flow_id = s.svc.start_flow(env_id, &pending, &flow_cookie, &lt).await?;
     let mut resp = redirect(&format!("{}{}?flowId={flow_id}", s.svc.issuer(env_id), paths::SIGNON));
     resp.headers_mut().append(
         header::SET_COOKIE,
-        cookies::set(&flow_cookie_name, &flow_cookie, s.svc.lifetimes.flow, secure),
+        cookies::set(&flow_cookie_name, &flow_cookie, lt.flow, secure),
     );
     Ok(resp)
 }
@@ -183,7 +184,7 @@ pub(super) async fn resume(
 }
 
 async fn resume_inner(s: &AppState, env_id: &str, headers: &HeaderMap, params: &Params) -> Result<Response, ApiError> {
-    s.svc.environment(env_id).await?;
+    let env = s.svc.environment(env_id).await?;
     let flow_id = params
         .non_empty("flowId")
         .ok_or_else(|| ApiError::invalid("flowId is missing"))?;
@@ -198,16 +199,17 @@ async fn resume_inner(s: &AppState, env_id: &str, headers: &HeaderMap, params: &
         ));
     };
     // The client may have been removed while the user signed on.
-    s.svc.client(env_id, &pending.client_id).await?;
-    let code = s.svc.issue_code(env_id, &pending, &user_id, auth_time).await?;
-    let session = s.svc.start_session(env_id, &user_id, auth_time).await?;
+    let client = s.svc.client(env_id, &pending.client_id).await?;
+    let lt = lifetimes(&env, &client.metadata);
+    let code = s.svc.issue_code(env_id, &pending, &user_id, auth_time, &lt).await?;
+    let session = s.svc.start_session(env_id, &user_id, auth_time, &lt).await?;
     let mut resp = code_redirect(s, env_id, &pending, &code);
     resp.headers_mut().append(
         header::SET_COOKIE,
         cookies::set(
             &cookies::name(Kind::Session, env_id, secure),
             &session,
-            s.svc.lifetimes.session,
+            lt.session,
             secure,
         ),
     );

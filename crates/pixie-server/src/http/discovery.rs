@@ -16,7 +16,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 async fn metadata(s: &AppState, env_id: &str) -> ApiResult<ProviderMetadata> {
     let env = s.svc.environment(env_id).await?;
     let issuer = s.svc.issuer(&env.id);
-    let client_auth = strings(&["client_secret_basic", "client_secret_post"]);
+    let client_auth = strings(&["none", "client_secret_basic", "client_secret_post"]);
     Ok(ProviderMetadata {
         authorization_endpoint: format!("{issuer}{}", paths::AUTHORIZE),
         token_endpoint: format!("{issuer}{}", paths::TOKEN),
@@ -29,9 +29,9 @@ async fn metadata(s: &AppState, env_id: &str) -> ApiResult<ProviderMetadata> {
         response_modes_supported: strings(&["query"]),
         grant_types_supported: strings(&["authorization_code", "refresh_token", "client_credentials"]),
         code_challenge_methods_supported: env.pkce.allowed.names().into_iter().map(str::to_owned).collect(),
-        token_endpoint_auth_methods_supported: strings(&["none", "client_secret_basic", "client_secret_post"]),
+        token_endpoint_auth_methods_supported: client_auth.clone(),
         introspection_endpoint_auth_methods_supported: client_auth.clone(),
-        revocation_endpoint_auth_methods_supported: strings(&["none", "client_secret_basic", "client_secret_post"]),
+        revocation_endpoint_auth_methods_supported: client_auth.clone(),
         id_token_signing_alg_values_supported: strings(&["RS256", "ES256"]),
         subject_types_supported: strings(&["public"]),
         scopes_supported: strings(&["openid", "profile", "email", "offline_access"]),

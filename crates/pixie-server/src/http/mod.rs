@@ -7,6 +7,7 @@ pub mod cookies;
 mod discovery;
 pub mod extract;
 mod grants;
+mod introspect;
 pub mod pages;
 mod signon;
 mod token;
@@ -79,6 +80,8 @@ pub fn router(state: AppState) -> Router {
         .route(paths::SIGNON, get(signon::page).post(signon::submit))
         .route("/flows/{flow_id}", get(signon::get_flow).post(signon::post_flow))
         .route(paths::TOKEN, post(token::token))
+        .route(paths::INTROSPECT, post(introspect::introspect))
+        .route(paths::REVOKE, post(introspect::revoke))
         .route(paths::USERINFO, get(userinfo::userinfo).post(userinfo::userinfo));
     Router::new()
         .route("/healthz", get(healthz))

@@ -14,10 +14,9 @@ use pixie_core::{ErrorCode, OAuthError};
 use pixie_store::ClientRow;
 
 use super::AppState;
-use crate::authz::CodeData;
+use crate::authz::{CodeData, Grant};
 use crate::crypto;
 use crate::error::ApiError;
-use crate::service::now;
 
 /// Why a token request failed.
 pub(super) enum Failure {
@@ -144,7 +143,7 @@ pub(super) fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, OA
 }
 
 async fn token_inner(s: &AppState, env_id: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, Failure> {
-    s.svc.environment(env_id).await?;
+    let env = s.svc.environment(env_id).await?;
     let params = form_params(headers, body)?;
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let presented = presented_client(authorization, &params).map_err(|e| Failure::OAuth(e, authorization.is_some()))?;
@@ -173,9 +172,9 @@ async fn token_inner(s: &AppState, env_id: &str, headers: &HeaderMap, body: &[u8
         .into());
     }
     let issued = match grant {
-        GrantType::AuthorizationCode => exchange_code(s, env_id, &client, &params).await?,
-        GrantType::RefreshToken => super::grants::refresh(s, env_id, &client, &params).await?,
-        GrantType::ClientCredentials => super::grants::client_credentials(s, env_id, &client, &params).await?,
+        GrantType::AuthorizationCode => exchange_code(s, &env, &client, &params).await?,
+        GrantType::RefreshToken => super::grants::refresh(s, &env, &client, &params).await?,
+        GrantType::ClientCredentials => super::grants::client_credentials(s, &env, &client, &params).await?,
     };
     let mut resp = Json(issued).into_response();
     no_store(&mut resp);
@@ -184,15 +183,16 @@ async fn token_inner(s: &AppState, env_id: &str, headers: &HeaderMap, body: &[u8
 
 async fn exchange_code(
     s: &AppState,
-    env_id: &str,
+    env: &pixie_store::EnvironmentRow,
     client: &ClientRow,
     params: &Params,
 ) -> Result<pixie_core::wire::TokenResponse, Failure> {
+    let env_id = env.id.as_str();
     let code = params
         .non_empty("code")
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
     let hash = crypto::sha256(code.as_bytes());
-    let now = now();
+    let now = s.svc.now();
     let Some(row) = s
         .svc
         .store
@@ -249,16 +249,15 @@ async fn exchange_code(
                 "code: the user it was issued for no longer exists",
             )
         })?;
-    Ok(s.svc
-        .issue_tokens(
-            env_id,
-            client,
-            Some(&user),
-            &row.grant_id,
-            &data.pending.scopes,
-            Some(data.auth_time),
-            data.pending.nonce.as_deref(),
-            true,
-        )
-        .await?)
+    let grant = Grant {
+        client,
+        user: Some(&user),
+        grant_id: &row.grant_id,
+        scopes: &data.pending.scopes,
+        auth_time: Some(data.auth_time),
+        nonce: data.pending.nonce.as_deref(),
+        grant_start: row.created_at,
+        with_refresh: true,
+    };
+    Ok(s.svc.issue_tokens(env, grant).await?)
 }

@@ -1,0 +1,171 @@
+//! Introspection (RFC 7662) and revocation (RFC 7009). Callers authenticate as a client
+//! of the same environment, as at the token endpoint.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use pixie_core::params::Params;
+use pixie_core::token::presented_client;
+use pixie_core::wire::Introspection;
+use pixie_core::{ErrorCode, OAuthError};
+use pixie_store::{ClientRow, TokenRow};
+
+use super::token::{authenticate, form_params, Failure};
+use super::AppState;
+use crate::crypto;
+use crate::error::ApiError;
+
+/// Authenticates the caller and returns it with the request's parameters.
+async fn caller(s: &AppState, env_id: &str, headers: &HeaderMap, body: &[u8]) -> Result<(ClientRow, Params), Failure> {
+    s.svc.environment(env_id).await?;
+    let params = form_params(headers, body)?;
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let presented = presented_client(authorization, &params).map_err(|e| Failure::OAuth(e, authorization.is_some()))?;
+    let client = authenticate(s, env_id, &presented).await?;
+    if params.is_repeated("token") {
+        return Err(OAuthError::invalid_request("token is repeated").into());
+    }
+    Ok((client, params))
+}
+
+fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// The stored row of a token pixie issued, live or not; `None` for anything else.
+/// The hint says where to look first (RFC 7009 §2.1); it is never trusted.
+async fn find(s: &AppState, env_id: &str, token: &str, hint: Option<&str>) -> Result<Option<TokenRow>, ApiError> {
+    let access_first = hint != Some("refresh_token");
+    for access in [access_first, !access_first] {
+        let row = if access {
+            if !looks_like_jwt(token) {
+                continue;
+            }
+            let keys = s.svc.env_keys(env_id).await?;
+            // The signature proves pixie issued it in this environment; the row says the rest.
+            match crate::jwt::verify(&keys.es256, "at+jwt", token).and_then(|c| c["jti"].as_str().map(str::to_owned)) {
+                Some(jti) => s
+                    .svc
+                    .store
+                    .get_token(env_id, &jti)
+                    .await?
+                    .filter(|t| t.kind == "access"),
+                None => None,
+            }
+        } else {
+            let hash = crypto::sha256(token.as_bytes());
+            s.svc
+                .store
+                .get_token_by_hash(env_id, &hash)
+                .await?
+                .filter(|t| t.kind == "refresh")
+        };
+        if row.is_some() {
+            return Ok(row);
+        }
+    }
+    Ok(None)
+}
+
+fn no_store(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// `POST <issuer>/as/introspect`.
+pub(super) async fn introspect(
+    State(s): State<AppState>,
+    Path(env_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let (_caller, params) = caller(&s, &env_id, &headers, &body).await?;
+        let token = params
+            .non_empty("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+        let Some(row) = find(&s, &env_id, token, params.get("token_type_hint")).await? else {
+            return Ok::<_, Failure>(Introspection::default());
+        };
+        let now = s.svc.now();
+        let live = row.revoked_at.is_none() && row.expires_at > now && (row.kind == "access" || row.used_at.is_none());
+        if !live {
+            return Ok(Introspection::default());
+        }
+        let username = match &row.user_id {
+            Some(id) => s
+                .svc
+                .store
+                .get_user(&env_id, id)
+                .await
+                .map_err(ApiError::from)?
+                .map(|u| u.username),
+            None => None,
+        };
+        let access = row.kind == "access";
+        Ok(Introspection {
+            active: true,
+            scope: Some(row.scope),
+            sub: Some(row.user_id.unwrap_or_else(|| row.client_id.clone())),
+            aud: Some(row.client_id.clone()),
+            client_id: Some(row.client_id),
+            username,
+            token_type: Some(if access { "Bearer" } else { "refresh_token" }.into()),
+            exp: Some(row.expires_at),
+            iat: Some(row.created_at),
+            iss: Some(s.svc.issuer(&env_id)),
+            jti: access.then_some(row.id),
+        })
+    }
+    .await;
+    match result {
+        Ok(body) => no_store(Json(body).into_response()),
+        Err(f) => f.into_response(),
+    }
+}
+
+/// `POST <issuer>/as/revoke`: a client revokes its own token. Revoking a refresh token
+/// revokes its whole grant (RFC 7009 §2.1); an unknown or invalid token is a 200.
+pub(super) async fn revoke(
+    State(s): State<AppState>,
+    Path(env_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let (caller, params) = caller(&s, &env_id, &headers, &body).await?;
+        let token = params
+            .non_empty("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+        let Some(row) = find(&s, &env_id, token, params.get("token_type_hint")).await? else {
+            return Ok::<_, Failure>(());
+        };
+        if row.client_id != caller.client_id {
+            return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "token was not issued to this client").into());
+        }
+        let now = s.svc.now();
+        if row.kind == "refresh" {
+            s.svc
+                .store
+                .revoke_grant(&env_id, &row.grant_id, now)
+                .await
+                .map_err(ApiError::from)?;
+        } else {
+            s.svc
+                .store
+                .revoke_token(&env_id, &row.id, now)
+                .await
+                .map_err(ApiError::from)?;
+        }
+        tracing::info!(env = %env_id, client = %caller.client_id, kind = %row.kind, "token revoked");
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => no_store(axum::http::StatusCode::OK.into_response()),
+        Err(f) => f.into_response(),
+    }
+}

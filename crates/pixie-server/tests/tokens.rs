@@ -1,0 +1,433 @@
+//! The token lifecycle (CONTRACT §4): refresh rotation and reuse detection, revocation,
+//! introspection, client credentials, lifetimes and expiry, clean-up, restarts.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn s(v: &Value, k: &str) -> String {
+    v[k].as_str().unwrap_or_else(|| panic!("{k} in {v}")).to_owned()
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_family() {
+    let srv = TestServer::start().await;
+    let client = srv.env_with_public_client("default", json!({}), json!({})).await;
+    let first = srv.tokens("default", &client).await;
+    let (st, second) = srv.refresh("default", &client, &s(&first, "refresh_token"), None).await;
+    assert_eq!(st, 200, "{second}");
+    assert_ne!(second["refresh_token"], first["refresh_token"], "rotated");
+    assert!(second["id_token"].is_string(), "openid was granted: a fresh ID token");
+    assert_eq!(second["scope"], "openid profile email");
+    let at2 = s(&second, "access_token");
+    assert_eq!(srv.introspect("default", &client, &at2).await["active"], true);
+    // The first refresh token is spent; presenting it again revokes the whole family.
+    let (st, body) = srv.refresh("default", &client, &s(&first, "refresh_token"), None).await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        srv.introspect("default", &client, &at2).await["active"],
+        false,
+        "the access token from the first refresh"
+    );
+    assert_eq!(
+        srv.introspect("default", &client, &s(&first, "access_token")).await["active"],
+        false
+    );
+    assert_eq!(srv.userinfo("default", &at2).await.0, 401);
+    let (st, _) = srv
+        .refresh("default", &client, &s(&second, "refresh_token"), None)
+        .await;
+    assert_eq!(st, 400, "the newest refresh token of the family is revoked too");
+}
+
+#[tokio::test]
+async fn refresh_scope_may_narrow_not_widen() {
+    let srv = TestServer::start().await;
+    let client = srv.env_with_public_client("default", json!({}), json!({})).await;
+    let t = srv.tokens("default", &client).await;
+    let (st, body) = srv
+        .refresh(
+            "default",
+            &client,
+            &s(&t, "refresh_token"),
+            Some("openid offline_access"),
+        )
+        .await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("invalid_scope")), "{body}");
+    // An invalid_scope does not spend the token.
+    let (st, narrow) = srv
+        .refresh("default", &client, &s(&t, "refresh_token"), Some("openid"))
+        .await;
+    assert_eq!(st, 200, "{narrow}");
+    assert_eq!(narrow["scope"], "openid");
+    let info = srv.userinfo("default", &s(&narrow, "access_token")).await.1;
+    assert!(info.get("email").is_none(), "email was not granted this time");
+    // Another client cannot use it.
+    let other = srv.env_with_public_client("default", json!({}), json!({})).await;
+    let (st, body) = srv.refresh("default", &other, &s(&narrow, "refresh_token"), None).await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("invalid_grant")));
+    let (st, _) = srv
+        .refresh("default", &client, &s(&narrow, "refresh_token"), None)
+        .await;
+    assert_eq!(st, 200, "and that attempt did not spend it");
+    // PKCE never applies to the refresh grant: a verifier there is not a downgrade.
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", client.as_str()),
+        ("code_verifier", VERIFIER),
+        ("refresh_token", "x"),
+    ];
+    let (st, body, _) = srv.token("default", &form).await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("invalid_grant")));
+}
+
+#[tokio::test]
+async fn client_credentials_for_confidential_clients_that_registered_it() {
+    let srv = TestServer::start().await;
+    let (_, api) = srv
+        .admin(
+            reqwest::Method::POST,
+            "/admin/environments/default/applications",
+            Some(json!({"client_name": "API", "grant_types": ["client_credentials"], "scope": "reports:read reports:write"})),
+        )
+        .await;
+    let (id, secret) = (s(&api, "client_id"), s(&api, "client_secret"));
+    let post = |scope: Option<&'static str>| {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(sc) = scope {
+            form.push(("scope", sc));
+        }
+        srv.http
+            .post(srv.url("/default/as/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&form)
+            .send()
+    };
+    let resp = post(Some("reports:read")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let tok: Value = resp.json().await.unwrap();
+    assert_eq!(tok["scope"], "reports:read");
+    assert!(tok.get("refresh_token").is_none() && tok.get("id_token").is_none());
+    let resp = srv
+        .http
+        .post(srv.url("/default/as/introspect"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("token", s(&tok, "access_token"))])
+        .send()
+        .await
+        .unwrap();
+    let info: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (info["active"].as_bool(), info["sub"].as_str()),
+        (Some(true), Some(id.as_str()))
+    );
+    let body: Value = post(Some("openid")).await.unwrap().json().await.unwrap();
+    assert_eq!(body["error"], "invalid_scope");
+    // A client without the grant, and public clients, cannot use it.
+    let web = srv.env_with_public_client("default", json!({}), json!({})).await;
+    let (st, body, _) = srv
+        .token(
+            "default",
+            &[("grant_type", "client_credentials"), ("client_id", web.as_str())],
+        )
+        .await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("unauthorized_client")));
+    let (st, _) = srv
+        .admin(
+            reqwest::Method::POST,
+            "/admin/environments/default/applications",
+            Some(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"})),
+        )
+        .await;
+    assert_eq!(st, 400);
+}
+
+#[tokio::test]
+async fn revocation() {
+    let srv = TestServer::start().await;
+    let client = srv.env_with_public_client("default", json!({}), json!({})).await;
+    let revoke = |token: String, hint: Option<&'static str>, client: String| {
+        let mut form = vec![("token", token), ("client_id", client)];
+        if let Some(h) = hint {
+            form.push(("token_type_hint", h.to_owned()));
+        }
+        srv.http.post(srv.url("/default/as/revoke")).form(&form).send()
+    };
+    // Revoking a refresh token revokes the access tokens of its grant. The hint is
+    // honoured but not trusted: a wrong one still finds the token.
+    let t = srv.tokens("default", &client).await;
+    let resp = revoke(s(&t, "refresh_token"), Some("access_token"), client.clone())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        srv.introspect("default", &client, &s(&t, "access_token")).await["active"],
+        false
+    );
+    assert_eq!(
+        srv.refresh("default", &client, &s(&t, "refresh_token"), None).await.0,
+        400
+    );
+    // Revoking an access token revokes that token only.
+    let t = srv.tokens("default", &client).await;
+    assert_eq!(
+        revoke(s(&t, "access_token"), None, client.clone())
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(srv.userinfo("default", &s(&t, "access_token")).await.0, 401);
+    assert_eq!(
+        srv.introspect("default", &client, &s(&t, "access_token")).await["active"],
+        false
+    );
+    assert_eq!(
+        srv.refresh("default", &client, &s(&t, "refresh_token"), None).await.0,
+        200
+    );
+    // A client cannot revoke another client's token; unknown tokens are a 200.
+    let other = srv.env_with_public_client("default", json!({}), json!({})).await;
+    let t = srv.tokens("default", &client).await;
+    let resp = revoke(s(&t, "access_token"), None, other.clone()).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        srv.introspect("default", &client, &s(&t, "access_token")).await["active"],
+        true
+    );
+    assert_eq!(
+        revoke("no-such-token".into(), None, client.clone())
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        revoke("a.b.c".into(), Some("refresh_token"), client.clone())
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // The caller must authenticate.
+    let resp = srv
+        .http
+        .post(srv.url("/default/as/revoke"))
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = srv
+        .http
+        .post(srv.url("/default/as/revoke"))
+        .form(&[("token", "x"), ("client_id", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}
+
+#[tokio::test]
+async fn introspection_is_inactive_for_expired_revoked_foreign_and_malformed() {
+    let srv = TestServer::start().await;
+    let client = srv.env_with_public_client("default", json!({}), json!({})).await;
+    let other_env_client = srv.env_with_public_client("acme", json!({}), json!({})).await;
+    let t = srv.tokens("default", &client).await;
+    let info = srv.introspect("default", &client, &s(&t, "access_token")).await;
+    assert_eq!(info["active"], true);
+    assert_eq!(
+        (info["token_type"].as_str(), info["username"].as_str()),
+        (Some("Bearer"), Some("tom"))
+    );
+    assert_eq!(info["client_id"], client.as_str());
+    assert_eq!(info["iss"], srv.url("/default"));
+    assert_eq!(info["scope"], "openid profile email");
+    let rt = srv.introspect("default", &client, &s(&t, "refresh_token")).await;
+    assert_eq!(
+        (rt["active"].as_bool(), rt["token_type"].as_str()),
+        (Some(true), Some("refresh_token"))
+    );
+    // Another environment's token, and garbage, are inactive.
+    let foreign = srv.tokens("acme", &other_env_client).await;
+    assert_eq!(
+        srv.introspect("default", &client, &s(&foreign, "access_token")).await["active"],
+        false
+    );
+    assert_eq!(
+        srv.introspect("acme", &other_env_client, &s(&t, "refresh_token")).await["active"],
+        false
+    );
+    for junk in ["x", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", &"A".repeat(5000)] {
+        assert_eq!(
+            srv.introspect("default", &client, junk).await,
+            json!({"active": false}),
+            "{junk:.20}"
+        );
+    }
+    // Expired: past the access token's lifetime, but the refresh token lives on.
+    srv.advance(3601);
+    assert_eq!(
+        srv.introspect("default", &client, &s(&t, "access_token")).await["active"],
+        false
+    );
+    assert_eq!(srv.userinfo("default", &s(&t, "access_token")).await.0, 401);
+    assert_eq!(
+        srv.introspect("default", &client, &s(&t, "refresh_token")).await["active"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn code_replay_revocation_shows_at_introspection() {
+    let srv = TestServer::start().await;
+    let client = srv.env_with_public_client("default", json!({}), json!({})).await;
+    let (q, _) = srv.code_via_flows("default", &TestServer::pairs(&client)).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client.as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let (_, t, _) = srv.token("default", &form).await;
+    assert_eq!(
+        srv.introspect("default", &client, &s(&t, "refresh_token")).await["active"],
+        true
+    );
+    assert_eq!(srv.token("default", &form).await.0, 400);
+    assert_eq!(
+        srv.introspect("default", &client, &s(&t, "access_token")).await["active"],
+        false
+    );
+    assert_eq!(
+        srv.introspect("default", &client, &s(&t, "refresh_token")).await["active"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn lifetimes_per_environment_and_per_client() {
+    let srv = TestServer::start().await;
+    let lifetimes =
+        json!({"code": 30, "access_token": 600, "refresh_token_idle": 1000, "refresh_token_absolute": 2500});
+    let (st, env) = srv
+        .admin(
+            reqwest::Method::POST,
+            "/admin/environments",
+            Some(json!({"id": "short", "lifetimes": lifetimes})),
+        )
+        .await;
+    assert_eq!(st, 201, "{env}");
+    assert_eq!(env["lifetimes"]["code"], 30);
+    assert_eq!(env["lifetimes"]["session"], 8 * 3600, "left out: the default");
+    let client = srv.env_with_public_client("short", json!({}), json!({})).await;
+    let fast = srv
+        .env_with_public_client("short", json!({}), json!({"lifetimes": {"access_token": 60}}))
+        .await;
+    assert_eq!(srv.tokens("short", &client).await["expires_in"], 600);
+    assert_eq!(srv.tokens("short", &fast).await["expires_in"], 60);
+    // A code past its lifetime is invalid_grant.
+    let (q, _) = srv.code_via_flows("short", &TestServer::pairs(&client)).await;
+    srv.advance(31);
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client.as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let (st, body, _) = srv.token("short", &form).await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("invalid_grant")));
+    // Refresh tokens: idle expiry restarts with each rotation, capped by the absolute one.
+    let t = srv.tokens("short", &client).await;
+    srv.advance(900);
+    let (st, t2) = srv.refresh("short", &client, &s(&t, "refresh_token"), None).await;
+    assert_eq!(st, 200);
+    srv.advance(900);
+    let (st, t3) = srv.refresh("short", &client, &s(&t2, "refresh_token"), None).await;
+    assert_eq!(st, 200, "each rotation restarts the idle lifetime");
+    srv.advance(1001);
+    assert_eq!(
+        srv.refresh("short", &client, &s(&t3, "refresh_token"), None).await.0,
+        400,
+        "idle expiry"
+    );
+    let t = srv.tokens("short", &client).await;
+    let mut rt = s(&t, "refresh_token");
+    for _ in 0..2 {
+        srv.advance(990);
+        let (st, next) = srv.refresh("short", &client, &rt, None).await;
+        assert_eq!(st, 200);
+        rt = s(&next, "refresh_token");
+    }
+    srv.advance(600); // 2580 s after the grant began
+    assert_eq!(srv.refresh("short", &client, &rt, None).await.0, 400, "absolute expiry");
+    // Invalid lifetimes name the field.
+    let (st, body) = srv
+        .admin(
+            reqwest::Method::PATCH,
+            "/admin/environments/short",
+            Some(json!({"lifetimes": {"code": 6000}})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        body["error_description"].as_str().unwrap().contains("lifetimes.code"),
+        "{body}"
+    );
+    let (st, body) = srv
+        .admin(
+            reqwest::Method::POST,
+            "/admin/environments/short/applications",
+            Some(json!({"redirect_uris": [REDIRECT], "lifetimes": {"access_token": 0}})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("lifetimes.access_token"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn expired_rows_are_swept_in_batches() {
+    let srv = TestServer::start().await;
+    let client = srv.env_with_public_client("default", json!({}), json!({})).await;
+    let live = srv.tokens("default", &client).await;
+    for _ in 0..3 {
+        srv.tokens("default", &client).await;
+    }
+    let svc = srv.running.as_ref().unwrap().service().clone();
+    assert_eq!(svc.sweep_expired(2).await.unwrap(), 0, "nothing has expired");
+    // An hour later the access tokens, flows and (used) codes are past; sessions and
+    // refresh tokens are not.
+    srv.advance(2 * 3600);
+    let n = svc.sweep_expired(2).await.unwrap();
+    assert!(
+        n >= 4 + 4 + 4,
+        "access tokens, flows and codes went, in batches of 2: {n}"
+    );
+    assert_eq!(svc.sweep_expired(2).await.unwrap(), 0);
+    let (st, _) = srv.refresh("default", &client, &s(&live, "refresh_token"), None).await;
+    assert_eq!(st, 200, "live refresh tokens survive the sweep");
+}
+
+#[tokio::test]
+async fn refresh_across_a_restart() {
+    let srv = TestServer::start().await;
+    let client = srv.env_with_public_client("default", json!({}), json!({})).await;
+    let t = srv.tokens("default", &client).await;
+    let srv = srv.restart().await;
+    assert_eq!(
+        srv.introspect("default", &client, &s(&t, "access_token")).await["active"],
+        true
+    );
+    let (st, t2) = srv.refresh("default", &client, &s(&t, "refresh_token"), None).await;
+    assert_eq!(st, 200, "{t2}");
+    assert_eq!(srv.userinfo("default", &s(&t2, "access_token")).await.0, 200);
+}
