@@ -14,6 +14,8 @@
 //! - [`token`]: client authentication and the checks of a code exchange.
 //! - [`params`]: form and query parameters, each at most once.
 //! - [`lifetimes`]: how long codes, flows, sessions and tokens live.
+//! - [`report`]: the PKCE readiness report and its verdicts.
+//! - [`metrics`]: a histogram and label escaping for Prometheus text.
 //! - [`error`]: OAuth error codes named as in the RFCs.
 //! - [`wire`]: the JSON bodies shared by the server, the CLI and the tests.
 
@@ -22,9 +24,11 @@ pub mod client;
 pub mod decision;
 pub mod error;
 pub mod lifetimes;
+pub mod metrics;
 pub mod params;
 pub mod pkce;
 pub mod policy;
+pub mod report;
 pub mod token;
 pub mod wire;
 

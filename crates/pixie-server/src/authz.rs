@@ -104,6 +104,8 @@ pub struct Grant<'a> {
     pub grant_start: i64,
     /// Whether a refresh token may come with it.
     pub with_refresh: bool,
+    /// The grant type, for metrics and the audit log.
+    pub grant_type: &'static str,
 }
 
 /// The lifetimes that apply to a client of an environment.
@@ -285,6 +287,7 @@ impl Service {
             nonce,
             grant_start,
             with_refresh,
+            grant_type,
         } = g;
         let env_id = env.id.as_str();
         let lt = lifetimes(env, &client.metadata);
@@ -351,6 +354,8 @@ impl Service {
             None
         };
         self.store.insert_tokens(&rows).await?;
+        self.obs
+            .token_issued(now, env_id, &client.client_id, user.map(|u| u.id.as_str()), grant_type);
         Ok(pixie_core::wire::TokenResponse {
             access_token,
             token_type: "Bearer".into(),

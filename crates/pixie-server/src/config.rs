@@ -27,6 +27,9 @@ pub struct Settings {
     /// `master_key` / `PIXIE_MASTER_KEY`.
     #[serde(alias = "master-key")]
     pub master_key: Option<String>,
+    /// `audit_log` / `--audit-log`: `off`, `stdout`, or a file.
+    #[serde(alias = "audit-log")]
+    pub audit_log: Option<String>,
 }
 
 impl Settings {
@@ -45,6 +48,7 @@ impl Settings {
             database_url: self.database_url.or(other.database_url),
             admin_token: self.admin_token.or(other.admin_token),
             master_key: self.master_key.or(other.master_key),
+            audit_log: self.audit_log.or(other.audit_log),
         }
     }
 }
@@ -64,6 +68,8 @@ pub struct ServeConfig {
     pub admin_token: Option<String>,
     /// The master key, if configured (else `<data-dir>/master.key`).
     pub master_key: Option<String>,
+    /// Where audit events go.
+    pub audit: crate::observe::AuditTarget,
 }
 
 /// The default listen address: 7636, as in RFC 7636.
@@ -83,6 +89,7 @@ impl ServeConfig {
             database_url,
             admin_token: s.admin_token,
             master_key: s.master_key,
+            audit: crate::observe::AuditTarget::parse(s.audit_log.as_deref().unwrap_or("off")),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod jwt;
 pub mod keys;
+pub mod observe;
 pub mod service;
 
 use std::net::SocketAddr;
@@ -75,10 +76,17 @@ pub struct Running {
 impl Running {
     /// Stops accepting, finishes requests in flight, closes the store.
     pub async fn shutdown(self) {
-        let _ = self.shutdown.send(());
-        let _ = self.task.await;
-        self.sweeper.abort();
-        self.service.store.close().await;
+        let Running {
+            shutdown,
+            task,
+            sweeper,
+            service,
+            ..
+        } = self;
+        let _ = shutdown.send(());
+        let _ = task.await;
+        sweeper.abort();
+        close(&service).await;
     }
 
     /// The service behind the server (tests use its clock and sweeper).
@@ -87,12 +95,20 @@ impl Running {
     }
 
     /// Waits until the server stops (after a signal, when started by [`serve_until_signal`]).
-    pub async fn wait(self) -> std::io::Result<()> {
-        let r = self.task.await.unwrap_or(Ok(()));
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        let r = (&mut self.task).await.unwrap_or(Ok(()));
         self.sweeper.abort();
-        self.service.store.close().await;
+        close(&self.service).await;
         r
     }
+}
+
+/// Saves pending observations and closes the store.
+async fn close(service: &Service) {
+    if let Err(e) = service.obs.flush(&service.store).await {
+        tracing::warn!(error = %e, "could not save PKCE observations at shutdown");
+    }
+    service.store.close().await;
 }
 
 /// Starts a server: opens the store, creates `default` on an empty store, checks the
@@ -110,7 +126,9 @@ async fn start_with_shutdown(
         .map_err(|e| StartupError::Other(format!("cannot listen on {}: {e}", cfg.listen)))?;
     let addr = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?;
     let public_url = cfg.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-    let service = open_service(&cfg.data_dir, &cfg.database_url, cfg.master_key.as_deref(), &public_url).await?;
+    let mut service = open_service(&cfg.data_dir, &cfg.database_url, cfg.master_key.as_deref(), &public_url).await?;
+    service.obs = observe::Observability::new(&cfg.audit)
+        .map_err(|e| StartupError::Other(format!("audit log {:?}: {e}", cfg.audit)))?;
     service.load_all_keys().await?;
     if service
         .ensure_default_environment()
@@ -141,7 +159,7 @@ async fn start_with_shutdown(
         };
         axum::serve(listener, app).with_graceful_shutdown(stop).await
     });
-    let sweeper = tokio::spawn(sweep_forever(service.clone()));
+    let sweeper = tokio::spawn(background(service.clone()));
     Ok(Running {
         addr,
         public_url,
@@ -154,18 +172,29 @@ async fn start_with_shutdown(
     })
 }
 
-/// How often expired rows are deleted, and how many per statement.
-const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often pending PKCE observations are saved; expired rows are swept every
+/// `SWEEP_EVERY` of these ticks, `SWEEP_BATCH` rows per statement.
+const TICK: std::time::Duration = std::time::Duration::from_secs(2);
+const SWEEP_EVERY: u32 = 30;
 const SWEEP_BATCH: i64 = 500;
 
-async fn sweep_forever(service: Arc<Service>) {
-    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+/// Background work: save observations, sweep expired rows. Errors are logged and retried.
+async fn background(service: Arc<Service>) {
+    let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n: u32 = 0;
     loop {
         tick.tick().await;
+        if let Err(e) = service.obs.flush(&service.store).await {
+            tracing::warn!(error = %e, "saving PKCE observations failed; will retry");
+        }
+        n = n.wrapping_add(1);
+        if n % SWEEP_EVERY != 0 {
+            continue;
+        }
         match service.sweep_expired(SWEEP_BATCH).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "swept expired flows, sessions, codes and tokens"),
+            Ok(deleted) => tracing::info!(deleted, "swept expired flows, sessions, codes and tokens"),
             Err(e) => tracing::warn!(error = %e, "sweeping expired rows failed; will retry"),
         }
     }

@@ -97,6 +97,8 @@ pub struct Service {
     keys: RwLock<HashMap<String, Arc<EnvKeys>>>,
     /// The clock every expiry is measured with.
     pub clock: Clock,
+    /// Metrics, PKCE observations and the audit log.
+    pub obs: crate::observe::Observability,
     /// An Argon2 hash checked for unknown users, so they cost what known ones do.
     pub(crate) dummy_hash: std::sync::OnceLock<String>,
 }
@@ -118,6 +120,7 @@ impl Service {
             public_url: public_url.trim_end_matches('/').to_owned(),
             keys: RwLock::new(HashMap::new()),
             clock: Clock::default(),
+            obs: Default::default(),
             dummy_hash: std::sync::OnceLock::new(),
         }
     }
@@ -142,6 +145,16 @@ impl Service {
             }
         }
         Ok(total)
+    }
+
+    /// The PKCE readiness report of an environment over the last `days` days (pending
+    /// observations are flushed first, so the report is current).
+    pub async fn pkce_report(&self, env_id: &str, days: i64) -> ApiResult<pixie_core::report::Report> {
+        self.environment(env_id).await?;
+        self.obs.flush(&self.store).await?;
+        let since = self.now().div_euclid(86_400) - (days - 1);
+        let rows = self.store.pkce_stats(env_id, since).await?;
+        Ok(pixie_core::report::build(env_id, days, &rows))
     }
 
     /// The issuer identifier of an environment.

@@ -200,6 +200,7 @@ impl TokenRow {
 impl Store {
     /// Stores a new flow.
     pub async fn insert_flow(&self, f: &FlowRow) -> StoreResult<()> {
+        let _t = self.timer("insert_flow");
         sqlx::query(&format!(
             "INSERT INTO flows ({FLOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
@@ -221,6 +222,7 @@ impl Store {
 
     /// A flow that has not expired.
     pub async fn get_flow(&self, env_id: &str, id: &str, now: i64) -> StoreResult<Option<FlowRow>> {
+        let _t = self.timer("get_flow");
         let row = sqlx::query(&format!(
             "SELECT {FLOW_COLUMNS} FROM flows WHERE env_id = $1 AND id = $2 AND expires_at > $3"
         ))
@@ -234,6 +236,7 @@ impl Store {
 
     /// Marks a waiting flow signed on. False if it was not waiting (or expired).
     pub async fn complete_flow(&self, env_id: &str, id: &str, user_id: &str, now: i64) -> StoreResult<bool> {
+        let _t = self.timer("complete_flow");
         let done = sqlx::query(
             "UPDATE flows SET status = 'COMPLETED', user_id = $1, auth_time = $2 \
              WHERE env_id = $3 AND id = $4 AND status = 'USERNAME_PASSWORD_REQUIRED' AND expires_at > $2",
@@ -249,6 +252,7 @@ impl Store {
 
     /// Counts a failed sign-on attempt on a flow; returns the new count.
     pub async fn record_flow_failure(&self, env_id: &str, id: &str) -> StoreResult<i64> {
+        let _t = self.timer("record_flow_failure");
         let n: Option<i64> = sqlx::query_scalar(
             "UPDATE flows SET failures = failures + 1 WHERE env_id = $1 AND id = $2 RETURNING failures",
         )
@@ -267,6 +271,7 @@ impl Store {
         cookie_hash: &[u8],
         now: i64,
     ) -> StoreResult<Option<FlowRow>> {
+        let _t = self.timer("consume_flow");
         let row = sqlx::query(&format!(
             "UPDATE flows SET status = 'CONSUMED' WHERE env_id = $1 AND id = $2 AND cookie_hash = $3 \
              AND status = 'COMPLETED' AND expires_at > $4 RETURNING {FLOW_COLUMNS}"
@@ -282,6 +287,7 @@ impl Store {
 
     /// Stores a session.
     pub async fn insert_session(&self, s: &SessionRow) -> StoreResult<()> {
+        let _t = self.timer("insert_session");
         sqlx::query(
             "INSERT INTO sessions (id_hash, env_id, user_id, auth_time, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -299,6 +305,7 @@ impl Store {
 
     /// A live session of this environment.
     pub async fn get_session(&self, env_id: &str, id_hash: &[u8], now: i64) -> StoreResult<Option<SessionRow>> {
+        let _t = self.timer("get_session");
         let row = sqlx::query(
             "SELECT id_hash, env_id, user_id, auth_time, created_at, expires_at FROM sessions \
              WHERE id_hash = $1 AND env_id = $2 AND expires_at > $3",
@@ -323,6 +330,7 @@ impl Store {
 
     /// Stores a new code.
     pub async fn insert_code(&self, c: &CodeRow) -> StoreResult<()> {
+        let _t = self.timer("insert_code");
         sqlx::query(&format!(
             "INSERT INTO codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
@@ -349,6 +357,7 @@ impl Store {
         client_id: &str,
         now: i64,
     ) -> StoreResult<Option<CodeRow>> {
+        let _t = self.timer("consume_code");
         let row = sqlx::query(&format!(
             "UPDATE codes SET used_at = $1 WHERE code_hash = $2 AND env_id = $3 AND client_id = $4 \
              AND used_at IS NULL AND expires_at > $1 RETURNING {CODE_COLUMNS}"
@@ -364,6 +373,7 @@ impl Store {
 
     /// A code by hash, used or not (to tell a replay from a bad code).
     pub async fn get_code(&self, env_id: &str, code_hash: &[u8]) -> StoreResult<Option<CodeRow>> {
+        let _t = self.timer("get_code");
         let row = sqlx::query(&format!(
             "SELECT {CODE_COLUMNS} FROM codes WHERE code_hash = $1 AND env_id = $2"
         ))
@@ -376,6 +386,7 @@ impl Store {
 
     /// Records issued tokens, all or none.
     pub async fn insert_tokens(&self, tokens: &[TokenRow]) -> StoreResult<()> {
+        let _t = self.timer("insert_tokens");
         let mut tx = self.pool().begin().await?;
         for t in tokens {
             sqlx::query(&format!(
@@ -403,6 +414,7 @@ impl Store {
 
     /// A token by id.
     pub async fn get_token(&self, env_id: &str, id: &str) -> StoreResult<Option<TokenRow>> {
+        let _t = self.timer("get_token");
         let row = sqlx::query(&format!(
             "SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1 AND env_id = $2"
         ))
@@ -415,6 +427,7 @@ impl Store {
 
     /// Revokes every token of a grant (a token family); returns how many were live.
     pub async fn revoke_grant(&self, env_id: &str, grant_id: &str, now: i64) -> StoreResult<u64> {
+        let _t = self.timer("revoke_grant");
         let done =
             sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND grant_id = $3 AND revoked_at IS NULL")
                 .bind(now)
@@ -435,6 +448,7 @@ impl Store {
         client_id: &str,
         now: i64,
     ) -> StoreResult<Option<TokenRow>> {
+        let _t = self.timer("consume_refresh_token");
         let row = sqlx::query(&format!(
             "UPDATE tokens SET used_at = $1 WHERE token_hash = $2 AND env_id = $3 AND client_id = $4 \
              AND kind = 'refresh' AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
@@ -451,6 +465,7 @@ impl Store {
 
     /// A token by the hash of its opaque value.
     pub async fn get_token_by_hash(&self, env_id: &str, token_hash: &[u8]) -> StoreResult<Option<TokenRow>> {
+        let _t = self.timer("get_token_by_hash");
         let row = sqlx::query(&format!(
             "SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash = $1 AND env_id = $2"
         ))
@@ -469,6 +484,7 @@ pub const USED_CODE_GRACE: i64 = 3600;
 impl Store {
     /// Revokes one token (an access token by `jti`); false if there was none live.
     pub async fn revoke_token(&self, env_id: &str, id: &str, now: i64) -> StoreResult<bool> {
+        let _t = self.timer("revoke_token");
         let done =
             sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND id = $3 AND revoked_at IS NULL")
                 .bind(now)
@@ -482,6 +498,7 @@ impl Store {
     /// Deletes up to `batch` expired rows of one table; returns how many went.
     /// Each call is one short statement, so a sweep never holds the store for long.
     pub async fn sweep_batch(&self, table: SweepTable, now: i64, batch: i64) -> StoreResult<u64> {
+        let _t = self.timer("sweep_batch");
         let (table, key, cutoff) = match table {
             SweepTable::Flows => ("flows", "id", now),
             SweepTable::Sessions => ("sessions", "id_hash", now),

@@ -7,15 +7,21 @@
 mod auth;
 mod migrate;
 mod records;
+mod stats;
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pixie_core::metrics::Histogram;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use auth::{CodeRow, FlowRow, FlowStatus, SessionRow, SweepTable, TokenRow, USED_CODE_GRACE};
 pub use records::{ClientRow, EnvSettings, EnvironmentRow, KeyRow, UserRow};
+pub use stats::PkceStatDelta;
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +70,21 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    latency: Arc<Mutex<BTreeMap<&'static str, Arc<Histogram>>>>,
+}
+
+/// Records a store operation's duration when dropped.
+pub(crate) struct Timer {
+    start: Instant,
+    histogram: Option<Arc<Histogram>>,
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        if let Some(h) = &self.histogram {
+            h.observe(self.start.elapsed());
+        }
+    }
 }
 
 impl Store {
@@ -99,7 +120,11 @@ impl Store {
             pool_options = pool_options.max_connections(16);
         }
         let pool = pool_options.connect_with(options).await?;
-        let store = Self { pool, backend };
+        let store = Self {
+            pool,
+            backend,
+            latency: Arc::default(),
+        };
         migrate::run(&store).await?;
         Ok(store)
     }
@@ -122,6 +147,7 @@ impl Store {
 
     /// Creates an environment and its signing keys in one transaction.
     pub async fn insert_environment(&self, env: &EnvironmentRow, keys: &[KeyRow]) -> StoreResult<()> {
+        let _t = self.timer("insert_environment");
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO environments (id, pkce_policy, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
@@ -154,6 +180,7 @@ impl Store {
 
     /// An environment by id.
     pub async fn get_environment(&self, id: &str) -> StoreResult<Option<EnvironmentRow>> {
+        let _t = self.timer("get_environment");
         let row = sqlx::query("SELECT id, pkce_policy, settings, created_at FROM environments WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -163,6 +190,7 @@ impl Store {
 
     /// Every environment id, sorted.
     pub async fn list_environment_ids(&self) -> StoreResult<Vec<String>> {
+        let _t = self.timer("list_environment_ids");
         let rows = sqlx::query("SELECT id FROM environments ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
@@ -171,6 +199,7 @@ impl Store {
 
     /// Replaces an environment's PKCE policy and settings.
     pub async fn update_environment(&self, env: &EnvironmentRow, now: i64) -> StoreResult<()> {
+        let _t = self.timer("update_environment");
         let done =
             sqlx::query("UPDATE environments SET pkce_policy = $1, settings = $2, updated_at = $3 WHERE id = $4")
                 .bind(records::to_json(&env.pkce))
@@ -187,6 +216,7 @@ impl Store {
 
     /// Registers a client.
     pub async fn insert_client(&self, c: &ClientRow) -> StoreResult<()> {
+        let _t = self.timer("insert_client");
         sqlx::query(
             "INSERT INTO clients (env_id, client_id, secret_hash, metadata, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -205,6 +235,7 @@ impl Store {
 
     /// A client by environment and id.
     pub async fn get_client(&self, env_id: &str, client_id: &str) -> StoreResult<Option<ClientRow>> {
+        let _t = self.timer("get_client");
         let row = sqlx::query(
             "SELECT env_id, client_id, secret_hash, metadata, created_at, updated_at \
              FROM clients WHERE env_id = $1 AND client_id = $2",
@@ -218,6 +249,7 @@ impl Store {
 
     /// Rewrites a client's secret hash and metadata.
     pub async fn update_client(&self, c: &ClientRow) -> StoreResult<()> {
+        let _t = self.timer("update_client");
         let done = sqlx::query(
             "UPDATE clients SET secret_hash = $1, metadata = $2, updated_at = $3 WHERE env_id = $4 AND client_id = $5",
         )
@@ -236,6 +268,7 @@ impl Store {
 
     /// Removes a client; `NotFound` if there was none.
     pub async fn delete_client(&self, env_id: &str, client_id: &str) -> StoreResult<()> {
+        let _t = self.timer("delete_client");
         let done = sqlx::query("DELETE FROM clients WHERE env_id = $1 AND client_id = $2")
             .bind(env_id)
             .bind(client_id)
@@ -249,6 +282,7 @@ impl Store {
 
     /// Creates a user; `Conflict("username")` when the name is taken in the environment.
     pub async fn insert_user(&self, u: &UserRow) -> StoreResult<()> {
+        let _t = self.timer("insert_user");
         sqlx::query(
             "INSERT INTO users (env_id, id, username, password_hash, email, name, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -268,11 +302,13 @@ impl Store {
 
     /// A user by sign-on name.
     pub async fn get_user_by_username(&self, env_id: &str, username: &str) -> StoreResult<Option<UserRow>> {
+        let _t = self.timer("get_user_by_username");
         self.user_where("username", env_id, username).await
     }
 
     /// A user by id.
     pub async fn get_user(&self, env_id: &str, id: &str) -> StoreResult<Option<UserRow>> {
+        let _t = self.timer("get_user");
         self.user_where("id", env_id, id).await
     }
 
@@ -291,6 +327,7 @@ impl Store {
 
     /// An environment's signing keys, oldest first.
     pub async fn list_keys(&self, env_id: &str) -> StoreResult<Vec<KeyRow>> {
+        let _t = self.timer("list_keys");
         let rows = sqlx::query(
             "SELECT env_id, kid, alg, private_enc, public_jwk, created_at FROM signing_keys \
              WHERE env_id = $1 ORDER BY created_at, kid",
@@ -299,6 +336,28 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(KeyRow::from_row).collect()
+    }
+
+    /// Starts timing operation `op` for `pixie_store_operation_duration_seconds`.
+    pub(crate) fn timer(&self, op: &'static str) -> Timer {
+        let histogram = self.latency.lock().ok().map(|mut m| m.entry(op).or_default().clone());
+        Timer {
+            start: Instant::now(),
+            histogram,
+        }
+    }
+
+    /// Writes the store latency histograms in Prometheus text.
+    pub fn render_metrics(&self, out: &mut String) {
+        out.push_str("# HELP pixie_store_operation_duration_seconds Store operation latency.\n");
+        out.push_str("# TYPE pixie_store_operation_duration_seconds histogram\n");
+        let map = match self.latency.lock() {
+            Ok(m) => m.clone(),
+            Err(_) => return,
+        };
+        for (op, h) in map {
+            h.render("pixie_store_operation_duration_seconds", &format!("op=\"{op}\""), out);
+        }
     }
 
     /// The pool, for the modules of this crate.

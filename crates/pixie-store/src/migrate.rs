@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0003_settings.sql"),
         include_str!("../migrations/postgres/0003_settings.sql"),
     ),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_pkce_stats.sql"),
+        include_str!("../migrations/postgres/0004_pkce_stats.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serializes migrations across instances.

@@ -81,11 +81,15 @@ struct ServeArgs {
     /// The admin API bearer token (default: generated into `<data-dir>/admin-token`).
     #[arg(long, env = "PIXIE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Audit events (rejections, token issuance) as JSON lines: `off` (default), `stdout`, or a file.
+    #[arg(long, env = "PIXIE_AUDIT_LOG")]
+    audit_log: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+/// A multi-threaded tokio runtime.
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -97,6 +101,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let cfg = args.store.resolve(Settings {
         listen: args.listen,
         admin_token: args.admin_token,
+        audit_log: args.audit_log,
         ..Settings::default()
     })?;
     runtime()?.block_on(async move {

@@ -30,6 +30,21 @@ pub enum PkceCommand {
         #[arg(long, value_parser = parse_method)]
         method: ChallengeMethod,
     },
+    /// Prints an environment's PKCE readiness report: per client, what it sent, what
+    /// happened, and whether it is ready for S256-required.
+    Report {
+        /// The environment.
+        #[arg(long)]
+        env: String,
+        /// The window, in days.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=366))]
+        days: i64,
+        /// Print the JSON of the admin API instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: crate::StoreArgs,
+    },
 }
 
 fn parse_method(s: &str) -> Result<ChallengeMethod, String> {
@@ -39,6 +54,28 @@ fn parse_method(s: &str) -> Result<ChallengeMethod, String> {
 /// Runs a `pixie pkce` subcommand.
 pub fn run(cmd: PkceCommand) -> ExitCode {
     match cmd {
+        PkceCommand::Report { env, days, json, store } => {
+            let result = crate::runtime().and_then(|rt| {
+                rt.block_on(async {
+                    let svc = crate::store_cmd::open(&store).await?;
+                    svc.pkce_report(&env, days).await.map_err(|e| e.to_string())
+                })
+            });
+            match result {
+                Ok(report) if json => {
+                    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+                    ExitCode::SUCCESS
+                }
+                Ok(report) => {
+                    print!("{}", report_table(&report));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("pixie: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         PkceCommand::Generate { method, length } => {
             let verifier = match CodeVerifier::generate(&mut rand_core::OsRng, usize::from(length)) {
                 Ok(v) => v,
@@ -83,5 +120,78 @@ fn verify(verifier: &str, challenge: &str, method: ChallengeMethod) -> Result<()
         Err(format!(
             "the verifier does not transform to the challenge under {method}"
         ))
+    }
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) from seconds since the epoch.
+fn utc(ts: i64) -> String {
+    // Howard Hinnant's days-to-civil algorithm.
+    let (days, secs) = (ts.div_euclid(86_400), ts.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", secs / 3600, secs % 3600 / 60)
+}
+
+/// The report as an aligned text table.
+fn report_table(r: &pixie_core::report::Report) -> String {
+    let mut rows = vec![[
+        "CLIENT".to_owned(),
+        "none a/r/w".to_owned(),
+        "plain a/r/w".to_owned(),
+        "S256 a/r/w".to_owned(),
+        "LAST SEEN (UTC)".to_owned(),
+        "VERDICT".to_owned(),
+    ]];
+    for c in &r.clients {
+        let cell = |m: &str| {
+            let o = c.counts.get(m).cloned().unwrap_or_default();
+            format!("{}/{}/{}", o.accepted, o.rejected, o.would_reject)
+        };
+        rows.push([
+            c.client_id.clone(),
+            cell("none"),
+            cell("plain"),
+            cell("S256"),
+            utc(c.last_seen),
+            c.verdict.clone(),
+        ]);
+    }
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = format!(
+        "PKCE report for {} over {} day(s) (a/r/w: accepted/rejected/would_reject)\n",
+        r.env, r.window_days
+    );
+    for row in &rows {
+        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    if r.clients.is_empty() {
+        out.push_str("(no authorization requests in the window)\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00");
+        assert_eq!(utc(1_795_319_924), "2026-11-22 03:58");
     }
 }

@@ -100,7 +100,7 @@ pub enum UserCommand {
     },
 }
 
-async fn open(store: &StoreArgs) -> Result<Service, String> {
+pub async fn open(store: &StoreArgs) -> Result<Service, String> {
     let cfg = store.resolve(Settings::default())?;
     let public_url = cfg
         .public_url

@@ -78,3 +78,22 @@ pub(super) async fn create_user(
 ) -> ApiResult<(StatusCode, Json<User>)> {
     Ok((StatusCode::CREATED, Json(s.svc.create_user(&env, req).await?)))
 }
+
+/// `?days=N` for the PKCE report.
+#[derive(serde::Deserialize)]
+pub(super) struct Window {
+    days: Option<i64>,
+}
+
+pub(super) async fn pkce_report(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path(env): Path<String>,
+    axum::extract::Query(w): axum::extract::Query<Window>,
+) -> ApiResult<Json<pixie_core::report::Report>> {
+    let days = w.days.unwrap_or(30);
+    if !(1..=366).contains(&days) {
+        return Err(crate::error::ApiError::invalid("days: must be 1 to 366"));
+    }
+    Ok(Json(s.svc.pkce_report(&env, days).await?))
+}

@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 use pixie_core::authorize::{self, RedirectError};
 use pixie_core::client::GrantType;
 use pixie_core::params::{append_query, Params};
-use pixie_core::{ErrorCode, OAuthError};
+use pixie_core::report::{method_label, Outcome};
+use pixie_core::{ErrorCode, OAuthError, PkceParams};
 
 use super::cookies::{self, Kind};
 use super::pages::error_page;
@@ -116,18 +117,43 @@ async fn authorize_inner(
         return Ok(error_redirect(s, env_id, &redirect_uri, state, &e));
     }
     // Phase 2: errors go back to the client.
+    let method = method_label(
+        PkceParams {
+            code_challenge: params.get("code_challenge"),
+            code_challenge_method: params.get("code_challenge_method"),
+        }
+        .observed_method(),
+    );
+    let (obs, now) = (&s.svc.obs, s.svc.now());
     let request = match authorize::validate(params, &client.metadata, &env.pkce) {
-        Ok(r) => r,
+        Ok(r) => {
+            match &r.pkce.would_reject {
+                Some(v) => obs.pkce_check(
+                    now,
+                    env_id,
+                    &client.client_id,
+                    method,
+                    Outcome::WouldReject,
+                    v.rule.as_str(),
+                ),
+                None => obs.pkce_check(now, env_id, &client.client_id, method, Outcome::Accepted, ""),
+            }
+            r
+        }
         Err(RedirectError { error, pkce }) => {
-            if let Some(rule) = pkce {
-                tracing::info!(env = env_id, client = %client.client_id, rule = rule.rule.as_str(), "PKCE rejected an authorization request");
+            if let Some(r) = pkce {
+                obs.pkce_check(
+                    now,
+                    env_id,
+                    &client.client_id,
+                    method,
+                    Outcome::Rejected,
+                    r.rule.as_str(),
+                );
             }
             return Ok(error_redirect(s, env_id, &redirect_uri, state, &error));
         }
     };
-    if let Some(v) = &request.pkce.would_reject {
-        tracing::info!(env = env_id, client = %client.client_id, rule = v.rule.as_str(), "PKCE report mode: would reject");
-    }
     let pending = Pending::new(&client.client_id, redirect_uri, sent, &request);
     let lt = lifetimes(&env, &client.metadata);
     let secure = s.secure();

@@ -77,6 +77,8 @@ pub(super) async fn refresh(
                 .await
                 .map_err(ApiError::from)?;
             tracing::warn!(env = env_id, client = %client.client_id, revoked = n, "refresh token reused: its family is revoked");
+            let fields = serde_json::json!({"env": env_id, "client": client.client_id, "revoked": n});
+            s.svc.obs.audit(now, "refresh.reused", fields);
             return Err(invalid_grant(
                 "refresh_token was already used; every token of its grant is now revoked",
             ));
@@ -99,6 +101,7 @@ pub(super) async fn refresh(
         nonce: data.nonce.as_deref(),
         grant_start: data.grant_start.unwrap_or(row.created_at),
         with_refresh: true,
+        grant_type: "refresh_token",
     };
     Ok(s.svc.issue_tokens(env, grant).await?)
 }
@@ -130,6 +133,7 @@ pub(super) async fn client_credentials(
         nonce: None,
         grant_start: s.svc.now(),
         with_refresh: false,
+        grant_type: "client_credentials",
     };
     Ok(s.svc.issue_tokens(env, grant).await?)
 }

@@ -160,7 +160,8 @@ pub(super) async fn revoke(
                 .await
                 .map_err(ApiError::from)?;
         }
-        tracing::info!(env = %env_id, client = %caller.client_id, kind = %row.kind, "token revoked");
+        let fields = serde_json::json!({"env": env_id, "client": caller.client_id, "kind": row.kind});
+        s.svc.obs.audit(now, "token.revoked", fields);
         Ok(())
     }
     .await;

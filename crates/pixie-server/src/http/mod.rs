@@ -67,28 +67,39 @@ impl AppState {
 /// Request bodies larger than this are refused with 413.
 const BODY_LIMIT: usize = 64 * 1024;
 
-/// Builds the router.
+/// Builds the router. Routes are flat (no nesting) so that the metrics see each
+/// request's exact route template.
 pub fn router(state: AppState) -> Router {
-    let issuer = Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(discovery::openid_configuration),
-        )
-        .route(paths::JWKS, get(discovery::jwks))
-        .route(paths::AUTHORIZE, get(authorize::authorize).post(authorize::authorize))
-        .route(paths::RESUME, get(authorize::resume))
-        .route(paths::SIGNON, get(signon::page).post(signon::submit))
-        .route("/flows/{flow_id}", get(signon::get_flow).post(signon::post_flow))
-        .route(paths::TOKEN, post(token::token))
-        .route(paths::INTROSPECT, post(introspect::introspect))
-        .route(paths::REVOKE, post(introspect::revoke))
-        .route(paths::USERINFO, get(userinfo::userinfo).post(userinfo::userinfo));
+    let issuer = |path: &str| format!("/{{env}}{path}");
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/static/pixie.css", get(pages::stylesheet))
         .route(
             "/.well-known/oauth-authorization-server/{env}",
             get(discovery::oauth_metadata),
+        )
+        .route(
+            &issuer("/.well-known/openid-configuration"),
+            get(discovery::openid_configuration),
+        )
+        .route(&issuer(paths::JWKS), get(discovery::jwks))
+        .route(
+            &issuer(paths::AUTHORIZE),
+            get(authorize::authorize).post(authorize::authorize),
+        )
+        .route(&issuer(paths::RESUME), get(authorize::resume))
+        .route(&issuer(paths::SIGNON), get(signon::page).post(signon::submit))
+        .route(
+            &issuer("/flows/{flow_id}"),
+            get(signon::get_flow).post(signon::post_flow),
+        )
+        .route(&issuer(paths::TOKEN), post(token::token))
+        .route(&issuer(paths::INTROSPECT), post(introspect::introspect))
+        .route(&issuer(paths::REVOKE), post(introspect::revoke))
+        .route(
+            &issuer(paths::USERINFO),
+            get(userinfo::userinfo).post(userinfo::userinfo),
         )
         .route("/admin/environments", post(admin::create_environment))
         .route(
@@ -106,11 +117,24 @@ pub fn router(state: AppState) -> Router {
                 .delete(admin::delete_application),
         )
         .route("/admin/environments/{env}/users", post(admin::create_user))
-        .nest("/{env}", issuer)
+        .route("/admin/environments/{env}/pkce-report", get(admin::pkce_report))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(state.clone(), observe_request))
         .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let body = state.svc.obs.render(&state.svc.store);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -124,19 +148,27 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("endpoint")
 }
 
-/// One structured line per request: method, path (never the query, which carries
-/// codes and tokens), status and duration.
-async fn log_request(req: Request, next: Next) -> Response {
+/// One structured line per request: method, route, path (never the query, which
+/// carries codes and tokens), status and duration; and the request metrics.
+async fn observe_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
     let resp = next.run(req).await;
+    let elapsed = start.elapsed();
+    state.svc.obs.http_request(&route, resp.status().as_u16(), elapsed);
     tracing::info!(
         target: "pixie::http",
         %method,
+        route = %route,
         path = %path,
         status = resp.status().as_u16(),
-        micros = start.elapsed().as_micros() as u64,
+        micros = elapsed.as_micros() as u64,
         "request"
     );
     resp

@@ -163,7 +163,8 @@ async fn check(s: &AppState, env_id: &str, flow: &FlowRow, username: &str, passw
         }
         None => {
             s.svc.store.record_flow_failure(env_id, &flow.id).await?;
-            tracing::info!(env = env_id, flow = %flow.id, "sign-on failed: bad credentials");
+            let fields = serde_json::json!({"env": env_id, "client": flow.client_id, "username": username});
+            s.svc.obs.audit(s.svc.now(), "signon.failed", fields);
             Ok(false)
         }
     }

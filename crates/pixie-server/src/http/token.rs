@@ -124,7 +124,14 @@ pub(super) async fn token(
 ) -> Response {
     match token_inner(&s, &env_id, &headers, &body).await {
         Ok(resp) => resp,
-        Err(f) => f.into_response(),
+        Err(f) => {
+            if let Failure::OAuth(e, _) = &f {
+                let fields =
+                    serde_json::json!({"env": env_id, "error": e.code.as_str(), "error_description": e.description});
+                s.svc.obs.audit(s.svc.now(), "token.rejected", fields);
+            }
+            f.into_response()
+        }
     }
 }
 
@@ -210,6 +217,8 @@ async fn exchange_code(
                     .await
                     .map_err(ApiError::from)?;
                 tracing::warn!(env = env_id, client = %client.client_id, revoked = n, "authorization code replayed: its tokens are revoked");
+                let fields = serde_json::json!({"env": env_id, "client": client.client_id, "revoked": n});
+                s.svc.obs.audit(now, "code.replayed", fields);
                 return Err(OAuthError::new(
                     ErrorCode::InvalidGrant,
                     "code was already used; the tokens issued for it are revoked",
@@ -233,7 +242,8 @@ async fn exchange_code(
     // The code is spent whatever happens next: a failed verifier cannot be retried.
     if let Err(e) = check_code(&binding, params) {
         if let pixie_core::token::CodeCheckError::Pkce(r) = &e {
-            tracing::info!(env = env_id, client = %client.client_id, rule = r.rule.as_str(), "PKCE rejected a token request");
+            let fields = serde_json::json!({"env": env_id, "client": client.client_id, "rule": r.rule.as_str()});
+            s.svc.obs.audit(now, "pkce.token_rejected", fields);
         }
         return Err(e.error().clone().into());
     }
@@ -258,6 +268,7 @@ async fn exchange_code(
         nonce: data.pending.nonce.as_deref(),
         grant_start: row.created_at,
         with_refresh: true,
+        grant_type: "authorization_code",
     };
     Ok(s.svc.issue_tokens(env, grant).await?)
 }

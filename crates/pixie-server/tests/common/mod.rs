@@ -28,7 +28,12 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: tempfile::TempDir) -> Self {
-        let running = pixie_server::start(config(dir.path())).await.expect("server starts");
+        let cfg = config(dir.path());
+        Self::start_with(dir, cfg).await
+    }
+
+    pub async fn start_with(dir: tempfile::TempDir, cfg: ServeConfig) -> Self {
+        let running = pixie_server::start(cfg).await.expect("server starts");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

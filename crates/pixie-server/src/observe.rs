@@ -1,0 +1,290 @@
+//! Observability: Prometheus metrics, PKCE observations for the readiness report, and
+//! the audit log. Label values are only route templates, registered env and client
+//! ids, and fixed words, so no request can grow the label set.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pixie_core::metrics::{label, Histogram};
+use pixie_core::report::{Observation, Outcome};
+use pixie_store::{PkceStatDelta, Store};
+use serde_json::{json, Value};
+
+/// Where audit events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditTarget {
+    /// Nowhere.
+    Off,
+    /// Standard output, one JSON object per line.
+    Stdout,
+    /// Appended to a file, one JSON object per line.
+    File(std::path::PathBuf),
+}
+
+impl AuditTarget {
+    /// Parses `off`, `stdout`, or a file path.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "" | "off" | "none" => Self::Off,
+            "stdout" | "-" => Self::Stdout,
+            path => Self::File(path.into()),
+        }
+    }
+}
+
+type PkceKey = (String, String, &'static str, &'static str);
+type StatKey = (String, i64, String, &'static str, &'static str, &'static str);
+
+/// Counters, histograms, pending observations and the audit sink.
+#[derive(Default)]
+pub struct Observability {
+    pkce_checks: Mutex<HashMap<PkceKey, u64>>,
+    http_requests: Mutex<HashMap<(String, u16), u64>>,
+    http_latency: Mutex<HashMap<String, Arc<Histogram>>>,
+    tokens_issued: Mutex<HashMap<(String, &'static str), u64>>,
+    pending_stats: Mutex<HashMap<StatKey, (i64, i64, i64)>>,
+    audit: Option<Mutex<Box<dyn std::io::Write + Send>>>,
+}
+
+impl std::fmt::Debug for Observability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observability")
+            .field("audit", &self.audit.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn bump<K: std::hash::Hash + Eq>(m: &Mutex<HashMap<K, u64>>, k: K) {
+    if let Ok(mut m) = m.lock() {
+        *m.entry(k).or_default() += 1;
+    }
+}
+
+impl Observability {
+    /// Builds with an audit target; a file that cannot be opened is an error.
+    pub fn new(audit: &AuditTarget) -> std::io::Result<Self> {
+        let audit: Option<Box<dyn std::io::Write + Send>> = match audit {
+            AuditTarget::Off => None,
+            AuditTarget::Stdout => Some(Box::new(std::io::stdout())),
+            AuditTarget::File(p) => Some(Box::new(std::fs::OpenOptions::new().create(true).append(true).open(p)?)),
+        };
+        Ok(Self {
+            audit: audit.map(Mutex::new),
+            ..Self::default()
+        })
+    }
+
+    /// Writes one audit event (a JSON object) as a line, with a timestamp. Never pass a
+    /// secret: events name who, which client, which rule, never a credential.
+    pub fn audit(&self, now: i64, event: &str, mut fields: Value) {
+        let Some(sink) = &self.audit else { return };
+        fields["ts"] = json!(now);
+        fields["event"] = json!(event);
+        if let Ok(mut w) = sink.lock() {
+            let _ = writeln!(w, "{fields}");
+            let _ = w.flush();
+        }
+    }
+
+    /// Records one PKCE check at the authorization endpoint.
+    pub fn pkce_check(
+        &self,
+        now: i64,
+        env: &str,
+        client: &str,
+        method: &'static str,
+        outcome: Outcome,
+        rule: &'static str,
+    ) {
+        bump(
+            &self.pkce_checks,
+            (env.to_owned(), client.to_owned(), method, outcome.as_str()),
+        );
+        let key = (
+            env.to_owned(),
+            now.div_euclid(86_400),
+            client.to_owned(),
+            method,
+            outcome.as_str(),
+            rule,
+        );
+        if let Ok(mut p) = self.pending_stats.lock() {
+            let e = p.entry(key).or_insert((0, now, now));
+            e.0 += 1;
+            e.1 = e.1.min(now);
+            e.2 = e.2.max(now);
+        }
+        if outcome != Outcome::Accepted {
+            let event = if outcome == Outcome::Rejected {
+                "pkce.rejected"
+            } else {
+                "pkce.would_reject"
+            };
+            self.audit(
+                now,
+                event,
+                json!({"env": env, "client": client, "method": method, "rule": rule}),
+            );
+        }
+    }
+
+    /// Records an issued token response.
+    pub fn token_issued(&self, now: i64, env: &str, client: &str, user: Option<&str>, grant: &'static str) {
+        bump(&self.tokens_issued, (env.to_owned(), grant));
+        self.audit(
+            now,
+            "token.issued",
+            json!({"env": env, "client": client, "user": user, "grant_type": grant}),
+        );
+    }
+
+    /// Records an HTTP request by route template and status.
+    pub fn http_request(&self, route: &str, status: u16, elapsed: Duration) {
+        bump(&self.http_requests, (route.to_owned(), status));
+        let h = self
+            .http_latency
+            .lock()
+            .ok()
+            .map(|mut m| m.entry(route.to_owned()).or_default().clone());
+        if let Some(h) = h {
+            h.observe(elapsed);
+        }
+    }
+
+    /// Moves pending PKCE observations to the store, in one transaction.
+    pub async fn flush(&self, store: &Store) -> Result<(), pixie_store::StoreError> {
+        let batch: Vec<PkceStatDelta> = match self.pending_stats.lock() {
+            Ok(mut p) => p
+                .drain()
+                .map(
+                    |((env_id, day, client_id, method, outcome, rule), (count, first, last))| PkceStatDelta {
+                        env_id,
+                        day,
+                        observation: Observation {
+                            client_id,
+                            method: method.into(),
+                            outcome: outcome.into(),
+                            rule: rule.into(),
+                            count,
+                            first_seen: first,
+                            last_seen: last,
+                        },
+                    },
+                )
+                .collect(),
+            Err(_) => return Ok(()),
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = store.add_pkce_stats(&batch).await {
+            // Put them back: a later flush retries.
+            if let Ok(mut p) = self.pending_stats.lock() {
+                for d in batch {
+                    let o = d.observation;
+                    let key = (
+                        d.env_id,
+                        d.day,
+                        o.client_id,
+                        leak_label(&o.method),
+                        leak_label(&o.outcome),
+                        leak_label(&o.rule),
+                    );
+                    let e = p.entry(key).or_insert((0, o.first_seen, o.last_seen));
+                    e.0 += o.count;
+                }
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The metrics in Prometheus text exposition format.
+    pub fn render(&self, store: &Store) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP pixie_pkce_checks_total PKCE checks at the authorization endpoint.\n");
+        out.push_str("# TYPE pixie_pkce_checks_total counter\n");
+        if let Ok(m) = self.pkce_checks.lock() {
+            let mut rows: Vec<_> = m.iter().collect();
+            rows.sort();
+            for ((env, client, method, outcome), n) in rows {
+                let _ = writeln!(
+                    out,
+                    "pixie_pkce_checks_total{{env=\"{}\",client=\"{}\",method=\"{method}\",outcome=\"{outcome}\"}} {n}",
+                    label(env),
+                    label(client)
+                );
+            }
+        }
+        out.push_str("# HELP pixie_http_requests_total HTTP requests by route and status.\n");
+        out.push_str("# TYPE pixie_http_requests_total counter\n");
+        if let Ok(m) = self.http_requests.lock() {
+            let mut rows: Vec<_> = m.iter().collect();
+            rows.sort();
+            for ((route, status), n) in rows {
+                let _ = writeln!(
+                    out,
+                    "pixie_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                    label(route)
+                );
+            }
+        }
+        out.push_str("# HELP pixie_http_request_duration_seconds HTTP request latency by route.\n");
+        out.push_str("# TYPE pixie_http_request_duration_seconds histogram\n");
+        let latency: Vec<(String, Arc<Histogram>)> = self
+            .http_latency
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        let mut latency = latency;
+        latency.sort_by(|a, b| a.0.cmp(&b.0));
+        for (route, h) in latency {
+            h.render(
+                "pixie_http_request_duration_seconds",
+                &format!("route=\"{}\"", label(&route)),
+                &mut out,
+            );
+        }
+        out.push_str("# HELP pixie_tokens_issued_total Token responses by grant type.\n");
+        out.push_str("# TYPE pixie_tokens_issued_total counter\n");
+        if let Ok(m) = self.tokens_issued.lock() {
+            let mut rows: Vec<_> = m.iter().collect();
+            rows.sort();
+            for ((env, grant), n) in rows {
+                let _ = writeln!(
+                    out,
+                    "pixie_tokens_issued_total{{env=\"{}\",grant_type=\"{grant}\"}} {n}",
+                    label(env)
+                );
+            }
+        }
+        store.render_metrics(&mut out);
+        out
+    }
+}
+
+/// Maps a stored label back to its static spelling (labels come from fixed sets).
+fn leak_label(s: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "none",
+        "plain",
+        "S256",
+        "accepted",
+        "rejected",
+        "would_reject",
+        "",
+        "method_without_challenge",
+        "unknown_method",
+        "method_not_allowed",
+        "required_missing",
+        "method_not_required",
+        "client_method_mismatch",
+        "client_requires_pkce",
+        "public_client_requires_pkce",
+        "malformed_challenge",
+    ];
+    KNOWN.iter().find(|k| **k == s).copied().unwrap_or("other")
+}
