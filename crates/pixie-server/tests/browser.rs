@@ -145,7 +145,15 @@ async fn a_person_signs_on_in_chromium() {
         .click()
         .await
         .unwrap();
-    let error = browser.find(Locator::Id("error")).await.unwrap().text().await.unwrap();
+    // The click returns before the POST (an Argon2 check) has navigated: wait for it.
+    let error = browser
+        .wait()
+        .for_element(Locator::Id("error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(error.contains("Wrong username or password"), "{error}");
     let username = browser.find(Locator::Id("username")).await.unwrap();
     assert_eq!(
