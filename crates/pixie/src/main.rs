@@ -1,6 +1,7 @@
 //! `pixie`: the command-line front of the pixie authorization server.
 
 mod pkce_cmd;
+mod probe;
 mod store_cmd;
 
 use std::process::ExitCode;
@@ -29,9 +30,11 @@ enum Command {
     /// Users: `pixie user create --env ID --username U --password-stdin`.
     #[command(subcommand)]
     User(store_cmd::UserCommand),
-    /// PKCE tools: generate and verify verifier/challenge pairs.
+    /// PKCE tools: generate and verify verifier/challenge pairs, the readiness report.
     #[command(subcommand)]
     Pkce(pkce_cmd::PkceCommand),
+    /// Audits any authorization server's PKCE handling.
+    Probe(probe::ProbeArgs),
 }
 
 /// Where the store is: shared by `serve` and the store commands.
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Pkce(cmd) => return pkce_cmd::run(cmd),
+        Command::Probe(args) => return probe::run(args),
         Command::Serve(args) => serve(args),
         Command::Env(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::env(cmd))),
         Command::App(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::app(cmd))),

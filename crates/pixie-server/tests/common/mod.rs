@@ -4,6 +4,12 @@
 use pixie_server::{Running, ServeConfig, Settings};
 use serde_json::Value;
 
+/// reqwest is built with rustls but no provider of its own: use aws-lc-rs, pixie's
+/// one crypto library, as the process default (idempotent).
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// A running test server and what a test needs to talk to it.
 pub struct TestServer {
     pub running: Option<Running>,
@@ -33,6 +39,7 @@ impl TestServer {
     }
 
     pub async fn start_with(dir: tempfile::TempDir, cfg: ServeConfig) -> Self {
+        install_tls_provider();
         let running = pixie_server::start(cfg).await.expect("server starts");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

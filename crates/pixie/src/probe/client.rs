@@ -1,0 +1,326 @@
+//! The probe's side of the protocol: discovery, getting codes (through a person at a
+//! browser and a loopback receiver, or headlessly with pixie's flows API), and token
+//! requests. Nothing here judges; `super` does.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use pixie_core::params::append_query;
+use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// What discovery said.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    /// `issuer`.
+    pub issuer: String,
+    /// `authorization_endpoint`.
+    pub authorization_endpoint: String,
+    /// `token_endpoint`.
+    pub token_endpoint: String,
+    /// `code_challenge_methods_supported`, if published.
+    pub methods: Option<Vec<String>>,
+    /// `authorization_response_iss_parameter_supported`.
+    pub iss_supported: bool,
+}
+
+/// How the probe signs on to get codes.
+pub enum Login {
+    /// A person opens each URL in a browser; the redirect lands on a loopback receiver.
+    Browser(mpsc::Receiver<String>),
+    /// pixie's flows API with these credentials.
+    Flows {
+        /// Username.
+        username: String,
+        /// Password.
+        password: String,
+    },
+}
+
+/// The answer at the redirect URI.
+#[derive(Debug, Clone, Default)]
+pub struct Answer {
+    /// `code`, when the request was accepted.
+    pub code: Option<String>,
+    /// `error` and `error_description`, when it was refused.
+    pub error: Option<(String, String)>,
+    /// `iss`, if sent.
+    pub iss: Option<String>,
+    /// `state`, if sent.
+    pub state: Option<String>,
+}
+
+/// The probe's HTTP side.
+pub struct Client {
+    http: reqwest::Client,
+    /// Discovery.
+    pub meta: Metadata,
+    client_id: String,
+    client_secret: Option<String>,
+    /// The redirect URI requests use.
+    pub redirect_uri: String,
+    scope: String,
+    login: Login,
+    cookies: HashMap<String, String>,
+}
+
+fn pairs(query: &str) -> HashMap<String, String> {
+    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+}
+
+impl Client {
+    /// Reads discovery (OpenID Connect first, then RFC 8414).
+    pub async fn discover(
+        issuer: &str,
+        client_id: String,
+        client_secret: Option<String>,
+        redirect_uri: String,
+        scope: String,
+        login: Login,
+    ) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let issuer = issuer.trim_end_matches('/');
+        let (scheme_host, path) = match issuer
+            .find("://")
+            .and_then(|i| issuer[i + 3..].find('/').map(|j| i + 3 + j))
+        {
+            Some(cut) => (&issuer[..cut], &issuer[cut..]),
+            None => (issuer, ""),
+        };
+        let candidates = [
+            format!("{issuer}/.well-known/openid-configuration"),
+            format!("{scheme_host}/.well-known/oauth-authorization-server{path}"),
+        ];
+        let mut doc = None;
+        for url in &candidates {
+            if let Ok(resp) = http.get(url).send().await {
+                if resp.status().is_success() {
+                    if let Ok(v) = resp.json::<Value>().await {
+                        doc = Some(v);
+                        break;
+                    }
+                }
+            }
+        }
+        let doc = doc.ok_or_else(|| format!("no discovery document at {}", candidates.join(" or ")))?;
+        let s = |k: &str| {
+            doc[k]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("discovery has no {k}"))
+        };
+        let meta = Metadata {
+            issuer: s("issuer")?,
+            authorization_endpoint: s("authorization_endpoint")?,
+            token_endpoint: s("token_endpoint")?,
+            methods: doc["code_challenge_methods_supported"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect()),
+            iss_supported: doc["authorization_response_iss_parameter_supported"] == true,
+        };
+        Ok(Self {
+            http,
+            meta,
+            client_id,
+            client_secret,
+            redirect_uri,
+            scope,
+            login,
+            cookies: HashMap::new(),
+        })
+    }
+
+    fn keep_cookies(&mut self, headers: &HeaderMap) {
+        for v in headers.get_all(SET_COOKIE) {
+            if let Some((k, v)) = v
+                .to_str()
+                .ok()
+                .and_then(|c| c.split(';').next())
+                .and_then(|c| c.split_once('='))
+            {
+                self.cookies.insert(k.trim().to_owned(), v.trim().to_owned());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, url: &str) -> Result<(u16, Option<String>, String), String> {
+        let resp = self
+            .http
+            .get(url)
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        self.keep_cookies(resp.headers());
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok((status, location, resp.text().await.unwrap_or_default()))
+    }
+
+    fn answer_from(&self, location: &str) -> Option<Answer> {
+        let rest = location.strip_prefix(self.redirect_uri.split('?').next().unwrap_or(""))?;
+        let q = pairs(rest.split_once('?').map_or("", |(_, q)| q));
+        Some(Answer {
+            code: q.get("code").cloned(),
+            error: q
+                .get("error")
+                .map(|e| (e.clone(), q.get("error_description").cloned().unwrap_or_default())),
+            iss: q.get("iss").cloned(),
+            state: q.get("state").cloned(),
+        })
+    }
+
+    /// Sends an authorization request with these extra parameters and returns what
+    /// came back at the redirect URI.
+    pub async fn authorize(&mut self, extra: &[(&str, &str)]) -> Result<Answer, String> {
+        let state = crate::probe::random(12);
+        let mut params = vec![
+            ("response_type", "code"),
+            ("client_id", self.client_id.as_str()),
+            ("redirect_uri", self.redirect_uri.as_str()),
+            ("scope", self.scope.as_str()),
+            ("state", state.as_str()),
+        ];
+        params.extend_from_slice(extra);
+        let url = append_query(&self.meta.authorization_endpoint, &params);
+        let answer = match &mut self.login {
+            Login::Browser(rx) => {
+                eprintln!("\nOpen this URL in a browser and sign on (waiting up to 5 minutes):\n{url}\n");
+                let query = tokio::time::timeout(Duration::from_secs(300), rx.recv())
+                    .await
+                    .map_err(|_| "no answer at the redirect URI within 5 minutes".to_owned())?
+                    .ok_or("the loopback receiver stopped")?;
+                let q = pairs(&query);
+                Answer {
+                    code: q.get("code").cloned(),
+                    error: q
+                        .get("error")
+                        .map(|e| (e.clone(), q.get("error_description").cloned().unwrap_or_default())),
+                    iss: q.get("iss").cloned(),
+                    state: q.get("state").cloned(),
+                }
+            }
+            Login::Flows { .. } => self.authorize_headless(&url).await?,
+        };
+        if answer.state.as_deref() != Some(state.as_str()) && answer.code.is_some() {
+            return Err("the response's state differs from the request's".into());
+        }
+        Ok(answer)
+    }
+
+    async fn authorize_headless(&mut self, url: &str) -> Result<Answer, String> {
+        let (status, location, body) = self.get(url).await?;
+        let location = location
+            .ok_or_else(|| format!("authorization request answered {status} without a redirect: {body:.200}"))?;
+        if let Some(a) = self.answer_from(&location) {
+            return Ok(a); // refused, or a session answered at once
+        }
+        let flow_id = location
+            .split_once('?')
+            .map(|(_, q)| pairs(q))
+            .and_then(|q| q.get("flowId").cloned())
+            .ok_or_else(|| format!("redirected to {location}, which is neither the redirect URI nor a sign-on flow"))?;
+        let Login::Flows { username, password } = &self.login else {
+            return Err("no credentials".into());
+        };
+        let flows = format!("{}/flows/{flow_id}", self.meta.issuer);
+        let resp = self
+            .http
+            .post(&flows)
+            .header("content-type", pixie_core::wire::USERNAME_PASSWORD_CHECK)
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .map_err(|e| format!("POST {flows}: {e}"))?;
+        let body: Value = resp.json().await.map_err(|e| format!("flows API: {e}"))?;
+        let resume = body["resumeUrl"]
+            .as_str()
+            .ok_or_else(|| format!("sign-on failed: {}", body["message"].as_str().unwrap_or("no resumeUrl")))?
+            .to_owned();
+        let (_, location, _) = self.get(&resume).await?;
+        let location = location.ok_or("resume did not redirect")?;
+        self.answer_from(&location)
+            .ok_or_else(|| format!("resume redirected to {location}"))
+    }
+
+    /// Exchanges a code; returns the status and JSON body.
+    pub async fn exchange(&self, code: &str, verifier: Option<&str>) -> Result<(u16, Value), String> {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", self.redirect_uri.as_str()),
+        ];
+        if let Some(v) = verifier {
+            form.push(("code_verifier", v));
+        }
+        let mut req = self.http.post(&self.meta.token_endpoint);
+        match &self.client_secret {
+            Some(secret) => {
+                let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let basic = STANDARD.encode(format!("{}:{}", enc(&self.client_id), enc(secret)));
+                req = req.header("authorization", format!("Basic {basic}"));
+            }
+            None => form.push(("client_id", self.client_id.as_str())),
+        }
+        let resp = req
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| format!("token request: {e}"))?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+}
+
+/// A loopback receiver (RFC 8252 §7.3): answers the redirect and passes on its query.
+pub async fn receiver(redirect_uri: &str) -> Result<(String, mpsc::Receiver<String>), String> {
+    let rest = redirect_uri
+        .strip_prefix("http://")
+        .ok_or("--redirect-uri must be a loopback http:// URI")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path }.to_owned();
+    let bind = if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:0")
+    };
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    let (tx, rx) = mpsc::channel(4);
+    let app = axum::Router::new().route(
+        &path,
+        axum::routing::get(move |axum::extract::RawQuery(q): axum::extract::RawQuery| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(q.unwrap_or_default()).await;
+                axum::response::Html(
+                    "<!doctype html><title>pixie probe</title><p>Received. You can close this tab.</p>",
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((format!("http://{host}:{port}{path}"), rx))
+}

@@ -1,0 +1,200 @@
+//! `pixie probe` against pixie (strict and permissive) and against a deliberately
+//! non-compliant server, headless through the flows API.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::{pixie, run_json, serve};
+use serde_json::Value;
+
+fn probe(issuer: &str, client_id: &str) -> (Option<i32>, Value) {
+    let mut child = pixie()
+        .args([
+            "probe",
+            "--issuer",
+            issuer,
+            "--client-id",
+            client_id,
+            "--flows-login",
+            "tom",
+            "--json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"pw of tom\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let json =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), json)
+}
+
+fn verdicts(report: &Value) -> Vec<(String, String)> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["check"].as_str().unwrap().to_owned(),
+                c["verdict"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn setup_env(data: &str, env: &str, extra: &[&str]) -> String {
+    if env != "default" {
+        let mut args = vec!["env", "create", env, "--data-dir", data];
+        args.extend_from_slice(extra);
+        assert!(pixie().args(&args).output().unwrap().status.success());
+    }
+    let app = run_json(
+        pixie().args([
+            "app",
+            "create",
+            "--data-dir",
+            data,
+            "--env",
+            env,
+            "--name",
+            "probe",
+            "--redirect-uri",
+            "http://127.0.0.1/callback",
+            "--public",
+        ]),
+        None,
+    );
+    run_json(
+        pixie().args([
+            "user",
+            "create",
+            "--data-dir",
+            data,
+            "--env",
+            env,
+            "--username",
+            "tom",
+            "--password-stdin",
+        ]),
+        Some("pw of tom\n"),
+    );
+    app["client_id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn probe_pixie_strict_and_permissive() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let mut cmd = pixie();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data]);
+    let server = serve(cmd);
+    let strict = setup_env(data, "default", &[]);
+    let (code, report) = probe(&format!("{}/default", server.url), &strict);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["must_failures"], 0);
+    for (check, verdict) in verdicts(&report) {
+        assert_eq!(verdict, "pass", "strict pixie: {check}");
+    }
+    let permissive = setup_env(
+        data,
+        "legacy",
+        &[
+            "--pkce-allowed",
+            "plain,S256",
+            "--pkce-required",
+            "none",
+            "--no-require-for-public-clients",
+        ],
+    );
+    let (code, report) = probe(&format!("{}/legacy", server.url), &permissive);
+    assert_eq!(code, Some(0), "a permissive policy breaks no MUST: {report}");
+    let v = verdicts(&report);
+    let get = |name: &str| v.iter().find(|(c, _)| c == name).map(|(_, v)| v.as_str()).unwrap();
+    assert_eq!(get("request without PKCE"), "warn");
+    assert_eq!(get("plain accepted"), "warn");
+    assert_eq!(get("plain not advertised"), "warn");
+    assert_eq!(
+        get("downgrade (verifier without challenge)"),
+        "pass",
+        "reached, and refused"
+    );
+    assert_eq!(get("token without verifier"), "pass");
+    assert_eq!(get("code reuse"), "pass");
+}
+
+/// A server that issues codes and accepts any verifier, any number of times: the
+/// probe must fail it, and exit 1.
+#[test]
+fn probe_fails_a_server_that_ignores_pkce() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let issuer = base.clone();
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                axum::routing::get(move || {
+                    let issuer = issuer.clone();
+                    async move {
+                        axum::Json(serde_json::json!({
+                            "issuer": issuer, "authorization_endpoint": format!("{issuer}/authorize"),
+                            "token_endpoint": format!("{issuer}/token"), "code_challenge_methods_supported": ["plain", "S256"],
+                        }))
+                    }
+                }),
+            )
+            .route(
+                "/authorize",
+                axum::routing::get(|axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| async move {
+                    let loc = format!("{}?code=same-code&state={}", q["redirect_uri"], q["state"]);
+                    (axum::http::StatusCode::FOUND, [(axum::http::header::LOCATION, loc)])
+                }),
+            )
+            .route(
+                "/token",
+                axum::routing::post(|| async { axum::Json(serde_json::json!({"access_token": "x", "token_type": "Bearer"})) }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    });
+    let (code, report) = probe(&base, "any");
+    assert_eq!(code, Some(1), "{report}");
+    let v = verdicts(&report);
+    let get = |name: &str| v.iter().find(|(c, _)| c == name).map(|(_, v)| v.as_str()).unwrap();
+    for must in [
+        "code reuse",
+        "token without verifier",
+        "wrong verifier",
+        "downgrade (verifier without challenge)",
+    ] {
+        assert_eq!(get(must), "fail", "{must}");
+    }
+    assert_eq!(
+        get("iss in the authorization response"),
+        "warn",
+        "not advertised: a SHOULD"
+    );
+    assert!(report["must_failures"].as_u64().unwrap() >= 4);
+    // The table form says the same, for a person.
+    let mut child = pixie()
+        .args(["probe", "--issuer", &base, "--client-id", "any", "--flows-login", "tom"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"x\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FAIL") && text.contains("MUST failure(s)"), "{text}");
+    drop(rt);
+    let _ = Command::new("true").status();
+}
