@@ -198,3 +198,62 @@ fn probe_fails_a_server_that_ignores_pkce() {
     drop(rt);
     let _ = Command::new("true").status();
 }
+
+/// `pixie pkce report` as an operator runs it, after traffic against a server in report
+/// mode (stopped with SIGTERM, which saves its observations).
+#[cfg(unix)]
+#[test]
+fn pkce_report_table_after_report_mode_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let mut cmd = pixie();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data]);
+    let mut server = serve(cmd);
+    let client = setup_env(data, "mig", &["--pkce-allowed", "plain,S256", "--pkce-mode", "report"]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    common::install_tls_provider();
+    rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            let resp = http
+                .get(format!("{}/mig/as/authorize", server.url))
+                .query(&[
+                    ("response_type", "code"),
+                    ("client_id", &client),
+                    ("redirect_uri", "http://127.0.0.1/callback"),
+                    ("scope", "openid"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let loc = resp.headers()["location"].to_str().unwrap().to_owned();
+            assert!(loc.contains("/signon?flowId="), "report mode lets it through: {loc}");
+        }
+    });
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    server.child.wait().unwrap();
+    let out = pixie()
+        .args(["pkce", "report", "--env", "mig", "--data-dir", data])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&client))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("0/0/3"), "none: 3 would_reject: {line}");
+    assert!(line.contains("not ready: 3 request(s) without PKCE"), "{line}");
+    let json = run_json(
+        pixie().args(["pkce", "report", "--env", "mig", "--data-dir", data, "--json"]),
+        None,
+    );
+    assert_eq!(json["clients"][0]["rules"]["required_missing"], 3);
+}
