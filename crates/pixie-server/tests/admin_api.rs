@@ -1,8 +1,6 @@
 //! The admin API, discovery and persistence over HTTP (CONTRACT §2, §5, §6).
 
-mod common;
-
-use common::TestServer;
+use pixie_testkit::TestServer;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -424,7 +422,7 @@ async fn the_wrong_master_key_is_a_clear_startup_error() {
     let dir = s.dir.path().to_path_buf();
     let s = s.restart().await; // the right key from master.key works
     let (_, _) = s.get_json("/default/as/jwks").await;
-    let mut cfg = common::config(&dir);
+    let mut cfg = pixie_testkit::config(&dir);
     cfg.master_key = Some("ab".repeat(32));
     let err = pixie_server::start(cfg)
         .await
@@ -432,7 +430,7 @@ async fn the_wrong_master_key_is_a_clear_startup_error() {
     let msg = err.to_string();
     assert!(msg.contains("master key"), "{msg}");
     assert!(msg.contains("decryption failed"), "{msg}");
-    let mut cfg = common::config(&dir);
+    let mut cfg = pixie_testkit::config(&dir);
     cfg.master_key = Some("too-short".into());
     assert!(pixie_server::start(cfg)
         .await

@@ -5,13 +5,11 @@
 //! Runs when `chromedriver` is installed; CI sets `PIXIE_REQUIRE_BROWSER=1`, which turns
 //! a missing browser into a failure instead of a skip.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::*;
 use fantoccini::{ClientBuilder, Locator};
+use pixie_testkit::*;
 use serde_json::json;
 
 struct Driver(Child);

@@ -1,9 +1,7 @@
 //! The authorization code flow with PKCE, end to end over HTTP (CONTRACT §3, §4):
 //! every rule has a test that fails when the rule is broken.
 
-mod common;
-
-use common::*;
+use pixie_testkit::*;
 use serde_json::{json, Value};
 
 fn strict() -> Value {

@@ -2,9 +2,7 @@
 //! metrics): report mode end to end, the readiness report after a scripted mix, the
 //! metrics after known traffic, and the audit log.
 
-mod common;
-
-use common::*;
+use pixie_testkit::*;
 use serde_json::{json, Value};
 
 fn strict_report_mode() -> Value {

@@ -1,9 +1,6 @@
 //! pixie driven by a third-party client, the `openidconnect` crate: discovery, its own
 //! PKCE (S256), the code exchange, ID token verification against the JWKS, userinfo.
 
-mod common;
-
-use common::*;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreUserInfoClaims,
 };
@@ -11,6 +8,7 @@ use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
     PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
+use pixie_testkit::*;
 use serde_json::json;
 
 /// Signs on through the flows API and returns the code from the final redirect.

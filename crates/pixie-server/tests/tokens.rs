@@ -1,9 +1,7 @@
 //! The token lifecycle (CONTRACT §4): refresh rotation and reuse detection, revocation,
 //! introspection, client credentials, lifetimes and expiry, clean-up, restarts.
 
-mod common;
-
-use common::*;
+use pixie_testkit::*;
 use serde_json::{json, Value};
 
 fn s(v: &Value, k: &str) -> String {

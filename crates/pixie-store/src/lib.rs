@@ -140,6 +140,17 @@ impl Store {
         Ok(())
     }
 
+    /// SQLite's `PRAGMA integrity_check` ("ok" when sound); PostgreSQL checks itself: "ok".
+    pub async fn integrity_check(&self) -> StoreResult<String> {
+        if self.backend != Backend::Sqlite {
+            return Ok("ok".into());
+        }
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.join("; "))
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -1,5 +1,6 @@
-//! A pixie server started in-process on an ephemeral port, with a fresh data dir.
-#![allow(dead_code)]
+//! Test helpers: a pixie server started in-process on an ephemeral port with a fresh
+//! data dir (or one already running at a URL), and the requests that drive its flows.
+#![allow(missing_docs)]
 
 use pixie_server::{Running, ServeConfig, Settings};
 use serde_json::Value;
@@ -17,6 +18,14 @@ pub struct TestServer {
     pub token: String,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
+}
+
+fn http_client() -> reqwest::Client {
+    install_tls_provider();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
 }
 
 pub fn config(dir: &std::path::Path) -> ServeConfig {
@@ -41,16 +50,24 @@ impl TestServer {
     pub async fn start_with(dir: tempfile::TempDir, cfg: ServeConfig) -> Self {
         install_tls_provider();
         let running = pixie_server::start(cfg).await.expect("server starts");
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let http = http_client();
         Self {
             base: running.public_url.clone(),
             token: running.admin_token.clone(),
             running: Some(running),
             dir,
             http,
+        }
+    }
+
+    /// Drives a server that runs elsewhere (another process) at `base`.
+    pub fn remote(base: &str, admin_token: &str) -> Self {
+        Self {
+            running: None,
+            base: base.trim_end_matches('/').to_owned(),
+            token: admin_token.to_owned(),
+            dir: tempfile::tempdir().expect("a temp dir"),
+            http: http_client(),
         }
     }
 
