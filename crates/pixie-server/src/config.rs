@@ -30,6 +30,16 @@ pub struct Settings {
     /// `audit_log` / `--audit-log`: `off`, `stdout`, or a file.
     #[serde(alias = "audit-log")]
     pub audit_log: Option<String>,
+    /// `tls_cert` / `--tls-cert`: a PEM certificate chain; with `tls_key`, serve https.
+    #[serde(alias = "tls-cert")]
+    pub tls_cert: Option<PathBuf>,
+    /// `tls_key` / `--tls-key`: the PEM private key.
+    #[serde(alias = "tls-key")]
+    pub tls_key: Option<PathBuf>,
+    /// `trusted_proxies` / `--trusted-proxies`: addresses or networks whose
+    /// `X-Forwarded-For` is believed.
+    #[serde(alias = "trusted-proxies")]
+    pub trusted_proxies: Option<String>,
 }
 
 impl Settings {
@@ -49,6 +59,9 @@ impl Settings {
             admin_token: self.admin_token.or(other.admin_token),
             master_key: self.master_key.or(other.master_key),
             audit_log: self.audit_log.or(other.audit_log),
+            tls_cert: self.tls_cert.or(other.tls_cert),
+            tls_key: self.tls_key.or(other.tls_key),
+            trusted_proxies: self.trusted_proxies.or(other.trusted_proxies),
         }
     }
 }
@@ -70,6 +83,10 @@ pub struct ServeConfig {
     pub master_key: Option<String>,
     /// Where audit events go.
     pub audit: crate::observe::AuditTarget,
+    /// Certificate chain and key (PEM) to serve https.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Trusted proxies, as configured.
+    pub trusted_proxies: String,
 }
 
 /// The default listen address: 7636, as in RFC 7636.
@@ -90,6 +107,8 @@ impl ServeConfig {
             admin_token: s.admin_token,
             master_key: s.master_key,
             audit: crate::observe::AuditTarget::parse(s.audit_log.as_deref().unwrap_or("off")),
+            tls: s.tls_cert.zip(s.tls_key),
+            trusted_proxies: s.trusted_proxies.unwrap_or_default(),
         }
     }
 }

@@ -8,8 +8,10 @@ pub mod error;
 pub mod http;
 pub mod jwt;
 pub mod keys;
+pub mod net;
 pub mod observe;
 pub mod service;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -125,7 +127,8 @@ async fn start_with_shutdown(
         .await
         .map_err(|e| StartupError::Other(format!("cannot listen on {}: {e}", cfg.listen)))?;
     let addr = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?;
-    let public_url = cfg.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+    let public_url = cfg.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
     let mut service = open_service(&cfg.data_dir, &cfg.database_url, cfg.master_key.as_deref(), &public_url).await?;
     service.obs = observe::Observability::new(&cfg.audit)
         .map_err(|e| StartupError::Other(format!("audit log {:?}: {e}", cfg.audit)))?;
@@ -142,23 +145,45 @@ async fn start_with_shutdown(
     }
     let (token, token_file) = admin_token(cfg.admin_token.as_deref(), &cfg.data_dir)?;
     let service = Arc::new(service);
+    let trusted = net::TrustedProxies::parse(&cfg.trusted_proxies).map_err(StartupError::Other)?;
     let state = http::AppState {
         svc: service.clone(),
         admin_token_hash: Arc::new(crypto::sha256(token.as_bytes())),
+        trusted: Arc::new(trusted),
     };
-    let app = http::router(state);
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|e| StartupError::Other(format!("TLS certificate or key: {e}")))?,
+        ),
+        None => None,
+    };
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let stop = async move {
-            match external {
-                Some(signal) => tokio::select! { _ = rx => {}, _ = signal => {} },
-                None => {
-                    let _ = rx.await;
-                }
+    let stop = async move {
+        match external {
+            Some(signal) => tokio::select! { _ = rx => {}, _ = signal => {} },
+            None => {
+                let _ = rx.await;
             }
-        };
-        axum::serve(listener, app).with_graceful_shutdown(stop).await
-    });
+        }
+    };
+    let task = match tls {
+        None => tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stop).await }),
+        Some(tls) => {
+            let std_listener = listener.into_std().map_err(|e| StartupError::Other(e.to_string()))?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                stop.await;
+                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
+            let server =
+                axum_server::from_tcp_rustls(std_listener, tls).map_err(|e| StartupError::Other(e.to_string()))?;
+            tokio::spawn(async move { server.handle(handle).serve(app).await })
+        }
+    };
     let sweeper = tokio::spawn(background(service.clone()));
     Ok(Running {
         addr,

@@ -99,6 +99,8 @@ pub struct Service {
     pub clock: Clock,
     /// Metrics, PKCE observations and the audit log.
     pub obs: crate::observe::Observability,
+    /// Failed sign-on attempts, per user and address.
+    pub throttle: crate::throttle::Throttle,
     /// An Argon2 hash checked for unknown users, so they cost what known ones do.
     pub(crate) dummy_hash: std::sync::OnceLock<String>,
 }
@@ -121,6 +123,7 @@ impl Service {
             keys: RwLock::new(HashMap::new()),
             clock: Clock::default(),
             obs: Default::default(),
+            throttle: Default::default(),
             dummy_hash: std::sync::OnceLock::new(),
         }
     }

@@ -87,6 +87,15 @@ struct ServeArgs {
     /// Audit events (rejections, token issuance) as JSON lines: `off` (default), `stdout`, or a file.
     #[arg(long, env = "PIXIE_AUDIT_LOG")]
     audit_log: Option<String>,
+    /// Serve https with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "PIXIE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key for --tls-cert.
+    #[arg(long, env = "PIXIE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed.
+    #[arg(long, env = "PIXIE_TRUSTED_PROXIES")]
+    trusted_proxies: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -105,6 +114,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         listen: args.listen,
         admin_token: args.admin_token,
         audit_log: args.audit_log,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        trusted_proxies: args.trusted_proxies,
         ..Settings::default()
     })?;
     runtime()?.block_on(async move {

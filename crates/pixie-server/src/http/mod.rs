@@ -55,9 +55,16 @@ pub struct AppState {
     pub svc: Arc<Service>,
     /// SHA-256 of the admin token, compared in constant time.
     pub admin_token_hash: Arc<[u8; 32]>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted: Arc<crate::net::TrustedProxies>,
 }
 
 impl AppState {
+    /// The client's address, as a string for throttling and the audit log.
+    pub fn client_addr(&self, peer: std::net::SocketAddr, headers: &axum::http::HeaderMap) -> String {
+        crate::net::client_ip(peer.ip(), headers, &self.trusted).to_string()
+    }
+
     /// Whether pixie is served over https (then cookies are `Secure` and `__Host-`).
     pub fn secure(&self) -> bool {
         self.svc.public_url.starts_with("https://")

@@ -2,7 +2,9 @@
 //! Both end the same way: the flow is `COMPLETED` and resumes at `/as/resume`.
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -91,6 +93,7 @@ pub(super) async fn page(
 pub(super) async fn submit(
     State(s): State<AppState>,
     Path(env_id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -128,9 +131,16 @@ pub(super) async fn submit(
     };
     let username = form.get("username").unwrap_or("");
     let password = form.get("password").unwrap_or("");
-    match check(&s, &env_id, &flow, username, password).await {
-        Ok(true) => redirect(&s.svc.resume_url(&env_id, &flow.id)),
-        Ok(false) => {
+    let addr = s.client_addr(peer, &headers);
+    match attempt(&s, &env_id, &flow, username, password, &addr).await {
+        Ok(Attempt::SignedOn) => redirect(&s.svc.resume_url(&env_id, &flow.id)),
+        Ok(Attempt::Throttled(wait)) => {
+            let msg = format!("Too many failed sign-ons. Try again in {} minute(s).", (wait + 59) / 60);
+            let mut page = super::pages::error_page(&public_url, &msg);
+            *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            retry_after(page, wait)
+        }
+        Ok(Attempt::Refused) => {
             let action = format!("{}{}", s.svc.issuer(&env_id), paths::SIGNON);
             let name = client_name(&s, &flow).await;
             signon_page(
@@ -150,24 +160,58 @@ pub(super) async fn submit(
     }
 }
 
-/// Checks credentials for a flow and completes it; false for bad credentials.
-async fn check(s: &AppState, env_id: &str, flow: &FlowRow, username: &str, password: &str) -> Result<bool, ApiError> {
-    if username.is_empty() || username.len() > 256 || password.len() > 1024 {
-        s.svc.store.record_flow_failure(env_id, &flow.id).await?;
-        return Ok(false);
+/// What a sign-on attempt came to.
+enum Attempt {
+    /// Signed on: the flow is completed.
+    SignedOn,
+    /// Wrong username or password.
+    Refused,
+    /// Too many failures for this user or address: wait this many seconds.
+    Throttled(i64),
+}
+
+/// Checks credentials for a flow and completes it, within the throttle's limits.
+async fn attempt(
+    s: &AppState,
+    env_id: &str,
+    flow: &FlowRow,
+    username: &str,
+    password: &str,
+    addr: &str,
+) -> Result<Attempt, ApiError> {
+    let now = s.svc.now();
+    if let Some(wait) = s.svc.throttle.check(now, env_id, username, addr) {
+        let fields = serde_json::json!({"env": env_id, "client": flow.client_id, "username": username, "addr": addr});
+        s.svc.obs.audit(now, "signon.throttled", fields);
+        return Ok(Attempt::Throttled(wait));
     }
-    match s.svc.check_credentials(env_id, username, password).await? {
+    let user = if username.is_empty() || username.len() > 256 || password.len() > 1024 {
+        None
+    } else {
+        s.svc.check_credentials(env_id, username, password).await?
+    };
+    match user {
         Some(user) => {
+            s.svc.throttle.succeeded(env_id, username);
             s.svc.complete_flow(env_id, &flow.id, &user).await?;
-            Ok(true)
+            Ok(Attempt::SignedOn)
         }
         None => {
+            s.svc.throttle.failed(now, env_id, username, addr);
             s.svc.store.record_flow_failure(env_id, &flow.id).await?;
-            let fields = serde_json::json!({"env": env_id, "client": flow.client_id, "username": username});
-            s.svc.obs.audit(s.svc.now(), "signon.failed", fields);
-            Ok(false)
+            let fields =
+                serde_json::json!({"env": env_id, "client": flow.client_id, "username": username, "addr": addr});
+            s.svc.obs.audit(now, "signon.failed", fields);
+            Ok(Attempt::Refused)
         }
     }
+}
+
+fn retry_after(mut resp: Response, wait: i64) -> Response {
+    if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
 }
 
 fn flow_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -223,6 +267,7 @@ pub(super) async fn get_flow(State(s): State<AppState>, Path((env_id, flow_id)):
 pub(super) async fn post_flow(
     State(s): State<AppState>,
     Path((env_id, flow_id)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -264,12 +309,21 @@ pub(super) async fn post_flow(
             ),
         );
     }
-    match check(&s, &env_id, &flow, &creds.username, &creds.password).await {
-        Ok(true) => flow_view(&s, &env_id, &flow, FlowStatus::Completed),
-        Ok(false) => flow_error(
+    let addr = s.client_addr(peer, &headers);
+    match attempt(&s, &env_id, &flow, &creds.username, &creds.password, &addr).await {
+        Ok(Attempt::SignedOn) => flow_view(&s, &env_id, &flow, FlowStatus::Completed),
+        Ok(Attempt::Refused) => flow_error(
             StatusCode::BAD_REQUEST,
             "INVALID_CREDENTIALS",
             "the username or password is wrong",
+        ),
+        Ok(Attempt::Throttled(wait)) => retry_after(
+            flow_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_ATTEMPTS",
+                &format!("too many failed sign-ons for this user or address; retry after {wait} seconds"),
+            ),
+            wait,
         ),
         Err(e) => e.into_response(),
     }

@@ -1,0 +1,114 @@
+//! Who is asking: the peer address, or behind a configured trusted proxy the address
+//! it forwards (`X-Forwarded-For`). Headers from any other peer are ignored, so a
+//! client cannot choose its own address. The scheme and host are not taken from
+//! headers at all: the issuer is `--public-url`, and a header must not choose it.
+
+use std::net::IpAddr;
+
+use axum::http::HeaderMap;
+
+/// Addresses and networks (`10.0.0.0/8`, `::1`) whose forwarded headers are believed.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+
+impl TrustedProxies {
+    /// Parses a comma- or space-separated list of addresses and CIDR networks.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        for item in list.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
+            let (addr, len) = match item.split_once('/') {
+                Some((a, l)) => (a, Some(l)),
+                None => (item, None),
+            };
+            let ip: IpAddr = addr
+                .parse()
+                .map_err(|_| format!("trusted proxy '{item}': not an address or network"))?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let len = match len {
+                Some(l) => l
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|l| *l <= max)
+                    .ok_or_else(|| format!("trusted proxy '{item}': bad prefix length"))?,
+                None => max,
+            };
+            nets.push((ip, len));
+        }
+        Ok(Self(nets))
+    }
+
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|(net, len)| in_network(ip, *net, *len))
+    }
+
+    /// Whether any proxy is configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn in_network(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+    let (a, b, bits): (u128, u128, u32) = match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a).into(), u32::from(b).into(), 32),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+        (IpAddr::V6(a), IpAddr::V4(b)) => match a.to_ipv4_mapped() {
+            Some(a) => (u32::from(a).into(), u32::from(b).into(), 32),
+            None => return false,
+        },
+        _ => return false,
+    };
+    let shift = bits - u32::from(len);
+    shift >= bits || (a >> shift) == (b >> shift)
+}
+
+/// The client's address: the peer, or, when the peer is a trusted proxy, the nearest
+/// untrusted address in `X-Forwarded-For` (walking from the right).
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
+    if !trusted.contains(peer) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    hops.into_iter().rev().find(|ip| !trusted.contains(*ip)).unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn networks_and_forwarding() {
+        let t = TrustedProxies::parse("10.0.0.0/8, 192.168.1.7 ::1").unwrap();
+        assert!(t.contains("10.2.3.4".parse().unwrap()));
+        assert!(!t.contains("11.2.3.4".parse().unwrap()));
+        assert!(t.contains("192.168.1.7".parse().unwrap()));
+        assert!(t.contains("::1".parse().unwrap()));
+        assert!(t.contains("::ffff:10.1.1.1".parse().unwrap()));
+        assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
+        assert!(TrustedProxies::parse("nope").is_err());
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 203.0.113.9, 10.0.0.2"),
+        );
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let stranger: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(
+            client_ip(proxy, &h, &t),
+            "203.0.113.9".parse::<IpAddr>().unwrap(),
+            "the nearest untrusted hop"
+        );
+        assert_eq!(
+            client_ip(stranger, &h, &t),
+            stranger,
+            "untrusted peers cannot choose their address"
+        );
+    }
+}
