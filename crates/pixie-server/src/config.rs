@@ -87,6 +87,10 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Trusted proxies, as configured.
     pub trusted_proxies: String,
+    /// How long a client may take to send a request head (slow clients are cut off).
+    pub header_read_timeout: std::time::Duration,
+    /// How long a whole request may take, body included; then 408.
+    pub request_timeout: std::time::Duration,
 }
 
 /// The default listen address: 7636, as in RFC 7636.
@@ -109,6 +113,8 @@ impl ServeConfig {
             audit: crate::observe::AuditTarget::parse(s.audit_log.as_deref().unwrap_or("off")),
             tls: s.tls_cert.zip(s.tls_key),
             trusted_proxies: s.trusted_proxies.unwrap_or_default(),
+            header_read_timeout: std::time::Duration::from_secs(10),
+            request_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

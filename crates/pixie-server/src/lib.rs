@@ -105,6 +105,51 @@ impl Running {
     }
 }
 
+/// Serves plain HTTP: one task per connection, a header-read timeout against slow
+/// clients (axum::serve sets none), the peer address for every request, and a graceful
+/// stop that lets requests in flight finish (10 s at most).
+async fn serve_plain(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    header_timeout: std::time::Duration,
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let app = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut stop => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await;
+    Ok(())
+}
+
 /// Saves pending observations and closes the store.
 async fn close(service: &Service) {
     if let Err(e) = service.obs.flush(&service.store).await {
@@ -150,8 +195,9 @@ async fn start_with_shutdown(
         svc: service.clone(),
         admin_token_hash: Arc::new(crypto::sha256(token.as_bytes())),
         trusted: Arc::new(trusted),
+        request_timeout: cfg.request_timeout,
     };
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let router = http::router(state);
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(
             axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
@@ -169,9 +215,11 @@ async fn start_with_shutdown(
             }
         }
     };
+    let header_timeout = cfg.header_read_timeout;
     let task = match tls {
-        None => tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stop).await }),
+        None => tokio::spawn(serve_plain(listener, router, header_timeout, stop)),
         Some(tls) => {
+            let app = router.into_make_service_with_connect_info::<SocketAddr>();
             let std_listener = listener.into_std().map_err(|e| StartupError::Other(e.to_string()))?;
             let handle = axum_server::Handle::new();
             let stopper = handle.clone();

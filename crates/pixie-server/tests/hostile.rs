@@ -418,3 +418,40 @@ async fn hostile_input_gets_clear_4xx_answers() {
     let t = s.tokens("default", &client).await;
     assert!(t["access_token"].is_string());
 }
+
+/// Slow clients: a request head that dribbles in is cut off; a body that never
+/// finishes gets 408; the server keeps serving others meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.header_read_timeout = Duration::from_millis(500);
+    cfg.request_timeout = Duration::from_secs(1);
+    let s = TestServer::start_with(dir, cfg).await;
+    let addr = s.running.as_ref().unwrap().addr.to_string();
+    let (a1, a2) = (addr.clone(), addr.clone());
+    let head = tokio::task::spawn_blocking(move || {
+        let mut sock = TcpStream::connect(&a1).unwrap();
+        sock.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let started = std::time::Instant::now();
+        let mut buf = Vec::new();
+        let _ = sock.read_to_end(&mut buf);
+        (started.elapsed(), String::from_utf8_lossy(&buf).into_owned())
+    });
+    let body = tokio::task::spawn_blocking(move || {
+        raw(&a2, b"POST /default/as/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type")
+    });
+    // Others are served meanwhile.
+    assert_eq!(s.http.get(s.url("/healthz")).send().await.unwrap().status(), 200);
+    let (waited, _) = head.await.unwrap();
+    assert!(
+        waited < Duration::from_secs(4),
+        "the dribbling head was cut off after {waited:?}"
+    );
+    let a = body.await.unwrap();
+    assert_eq!(a.status, 408, "{}", a.body);
+    let v: Value = serde_json::from_str(&a.body).unwrap();
+    assert!(v["error_description"].as_str().unwrap().contains("timeout"));
+    assert_eq!(s.http.get(s.url("/healthz")).send().await.unwrap().status(), 200);
+}

@@ -127,6 +127,26 @@ fn probe_pixie_strict_and_permissive() {
     assert_eq!(get("code reuse"), "pass");
 }
 
+/// Client ids are base64url: one may start with '-', and is still a value.
+#[test]
+fn a_client_id_starting_with_a_hyphen_is_a_value() {
+    let out = pixie()
+        .args([
+            "probe",
+            "--issuer",
+            "http://127.0.0.1:9/x",
+            "--client-id",
+            "-abc",
+            "--flows-login",
+            "tom",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("unexpected argument"), "{err}");
+    assert_eq!(out.status.code(), Some(2), "the probe ran (and found no server): {err}");
+}
+
 /// A server that issues codes and accepts any verifier, any number of times: the
 /// probe must fail it, and exit 1.
 #[test]

@@ -57,6 +57,8 @@ pub struct AppState {
     pub admin_token_hash: Arc<[u8; 32]>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted: Arc<crate::net::TrustedProxies>,
+    /// The longest a request may take, body included.
+    pub request_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -211,7 +213,17 @@ async fn observe_request(State(state): State<AppState>, req: Request, next: Next
         .get::<axum::extract::MatchedPath>()
         .map_or("unmatched", |m| m.as_str())
         .to_owned();
-    let resp = next.run(req).await;
+    // A slow body (or anything else) cannot hold a request open past the timeout.
+    let resp = match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            let body = pixie_core::wire::ErrorBody {
+                error: "invalid_request".into(),
+                error_description: "request timeout: the request took too long to arrive".into(),
+            };
+            (StatusCode::REQUEST_TIMEOUT, axum::Json(body)).into_response()
+        }
+    };
     let elapsed = start.elapsed();
     state.svc.obs.http_request(&route, resp.status().as_u16(), elapsed);
     tracing::info!(

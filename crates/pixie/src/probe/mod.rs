@@ -18,11 +18,11 @@ pub struct ProbeArgs {
     /// The issuer to audit (its discovery document is read).
     #[arg(long)]
     issuer: String,
-    /// A client registered there for the authorization code flow.
-    #[arg(long)]
+    /// A client registered there for the authorization code flow (may start with `-`).
+    #[arg(long, allow_hyphen_values = true)]
     client_id: String,
     /// The client's secret (sent with HTTP Basic); leave out for a public client.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     client_secret: Option<String>,
     /// A loopback redirect URI registered for the client (RFC 8252); port 0 or none picks one.
     #[arg(long, default_value = "http://127.0.0.1/callback")]
