@@ -223,6 +223,9 @@ impl Store {
     /// A flow that has not expired.
     pub async fn get_flow(&self, env_id: &str, id: &str, now: i64) -> StoreResult<Option<FlowRow>> {
         let _t = self.timer("get_flow");
+        if !crate::storable(&[env_id, id]) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!(
             "SELECT {FLOW_COLUMNS} FROM flows WHERE env_id = $1 AND id = $2 AND expires_at > $3"
         ))
@@ -272,6 +275,9 @@ impl Store {
         now: i64,
     ) -> StoreResult<Option<FlowRow>> {
         let _t = self.timer("consume_flow");
+        if !crate::storable(&[env_id, id]) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!(
             "UPDATE flows SET status = 'CONSUMED' WHERE env_id = $1 AND id = $2 AND cookie_hash = $3 \
              AND status = 'COMPLETED' AND expires_at > $4 RETURNING {FLOW_COLUMNS}"

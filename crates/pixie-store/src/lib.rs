@@ -192,6 +192,9 @@ impl Store {
     /// An environment by id.
     pub async fn get_environment(&self, id: &str) -> StoreResult<Option<EnvironmentRow>> {
         let _t = self.timer("get_environment");
+        if !storable(&[id]) {
+            return Ok(None);
+        }
         let row = sqlx::query("SELECT id, pkce_policy, settings, created_at FROM environments WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -247,6 +250,9 @@ impl Store {
     /// A client by environment and id.
     pub async fn get_client(&self, env_id: &str, client_id: &str) -> StoreResult<Option<ClientRow>> {
         let _t = self.timer("get_client");
+        if !storable(&[env_id, client_id]) {
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT env_id, client_id, secret_hash, metadata, created_at, updated_at \
              FROM clients WHERE env_id = $1 AND client_id = $2",
@@ -280,6 +286,9 @@ impl Store {
     /// Removes a client; `NotFound` if there was none.
     pub async fn delete_client(&self, env_id: &str, client_id: &str) -> StoreResult<()> {
         let _t = self.timer("delete_client");
+        if !storable(&[env_id, client_id]) {
+            return Err(StoreError::NotFound);
+        }
         let done = sqlx::query("DELETE FROM clients WHERE env_id = $1 AND client_id = $2")
             .bind(env_id)
             .bind(client_id)
@@ -324,6 +333,9 @@ impl Store {
     }
 
     async fn user_where(&self, column: &'static str, env_id: &str, value: &str) -> StoreResult<Option<UserRow>> {
+        if !storable(&[env_id, value]) {
+            return Ok(None);
+        }
         let sql = format!(
             "SELECT env_id, id, username, password_hash, email, name, created_at FROM users \
              WHERE env_id = $1 AND {column} = $2"
@@ -375,6 +387,13 @@ impl Store {
     fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// Whether every text key can exist in the store. No stored key contains NUL (ids are
+/// validated or random), and PostgreSQL refuses NUL in text outright: such a lookup
+/// is answered "not found" without asking the database.
+pub(crate) fn storable(keys: &[&str]) -> bool {
+    keys.iter().all(|k| !k.contains('\0'))
 }
 
 /// Adds `mode=rwc` to a SQLite URL so that a missing file is created.
