@@ -547,15 +547,30 @@ async fn twenty_concurrent_exchanges_one_winner() {
                 ("client_id", client.as_str()),
                 ("code_verifier", VERIFIER),
             ];
-            http.post(url).form(&form).send().await.unwrap().status().as_u16()
+            let resp = http.post(url).form(&form).send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
         }));
     }
     let mut statuses = Vec::new();
+    let mut winner = Value::Null;
     for t in tasks {
-        statuses.push(t.await.unwrap());
+        let (st, body) = t.await.unwrap();
+        if st == 200 {
+            winner = body;
+        }
+        statuses.push(st);
     }
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 19, "{statuses:?}");
+
+    // The 19 replays revoke what the winner got, even the replays that came while its
+    // tokens were being issued.
+    let rt = winner["refresh_token"].as_str().unwrap();
+    assert_eq!(s.refresh("default", &client, rt, None).await.0, 400);
+    assert_eq!(
+        s.userinfo("default", winner["access_token"].as_str().unwrap()).await.0,
+        401
+    );
 }
 
 #[tokio::test]

@@ -483,6 +483,33 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Marks a code as replayed: from now on its grant's tokens, including any still
+    /// being issued, are revoked.
+    pub async fn mark_code_replayed(&self, env_id: &str, code_hash: &[u8], now: i64) -> StoreResult<()> {
+        let _t = self.timer("mark_code_replayed");
+        sqlx::query("UPDATE codes SET replayed_at = $1 WHERE code_hash = $2 AND env_id = $3 AND replayed_at IS NULL")
+            .bind(now)
+            .bind(code_hash)
+            .bind(env_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a code was replayed.
+    pub async fn code_replayed(&self, env_id: &str, code_hash: &[u8]) -> StoreResult<bool> {
+        let _t = self.timer("code_replayed");
+        let at: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT replayed_at FROM codes WHERE code_hash = $1 AND env_id = $2")
+                .bind(code_hash)
+                .bind(env_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(at.flatten().is_some())
+    }
+}
+
 /// How long a used code is kept after it expires, so that a late replay is still
 /// recognised (and revokes its tokens) rather than looking like a bad code.
 pub const USED_CODE_GRACE: i64 = 3600;

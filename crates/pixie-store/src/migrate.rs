@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0004_pkce_stats.sql"),
         include_str!("../migrations/postgres/0004_pkce_stats.sql"),
     ),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_code_replay.sql"),
+        include_str!("../migrations/postgres/0005_code_replay.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serializes migrations across instances.

@@ -11,6 +11,61 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
+/// The admin URL of the test PostgreSQL, if one is configured.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("PIXIE_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// Whether test servers run on PostgreSQL (`PIXIE_TEST_BACKEND=postgres`).
+pub fn postgres_backend() -> bool {
+    if std::env::var("PIXIE_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return false;
+    }
+    assert!(
+        postgres_url().is_some(),
+        "PIXIE_TEST_BACKEND=postgres needs PIXIE_TEST_DATABASE_URL"
+    );
+    true
+}
+
+/// Creates an empty PostgreSQL database and returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection as _;
+    let admin = postgres_url().expect("PIXIE_TEST_DATABASE_URL");
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("the test PostgreSQL answers");
+    let name = format!("pixie_t_{}", random_hex());
+    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
+    format!("{base}/{name}")
+}
+
+fn random_hex() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    format!("{:016x}", h.finish())
+}
+
+/// The PostgreSQL database of a test data dir: created once, then reused (restarts).
+async fn postgres_database_for(dir: &std::path::Path) -> String {
+    let file = dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&file) {
+        return url;
+    }
+    let url = fresh_postgres_database().await;
+    std::fs::write(&file, &url).unwrap();
+    url
+}
+
 /// A running test server and what a test needs to talk to it.
 pub struct TestServer {
     pub running: Option<Running>,
@@ -28,10 +83,13 @@ fn http_client() -> reqwest::Client {
         .expect("an HTTP client")
 }
 
+/// A test server's configuration: an ephemeral port, `dir` as the data dir, and the
+/// data dir's PostgreSQL database when one was made for it.
 pub fn config(dir: &std::path::Path) -> ServeConfig {
     ServeConfig::from_settings(Settings {
         listen: Some("127.0.0.1:0".into()),
         data_dir: Some(dir.to_path_buf()),
+        database_url: std::fs::read_to_string(dir.join("test-database-url")).ok(),
         ..Settings::default()
     })
 }
@@ -47,8 +105,11 @@ impl TestServer {
         Self::start_with(dir, cfg).await
     }
 
-    pub async fn start_with(dir: tempfile::TempDir, cfg: ServeConfig) -> Self {
+    pub async fn start_with(dir: tempfile::TempDir, mut cfg: ServeConfig) -> Self {
         install_tls_provider();
+        if postgres_backend() && cfg.database_url.starts_with("sqlite:") {
+            cfg.database_url = postgres_database_for(dir.path()).await;
+        }
         let running = pixie_server::start(cfg).await.expect("server starts");
         let http = http_client();
         Self {
@@ -75,6 +136,17 @@ impl TestServer {
     pub async fn restart(mut self) -> Self {
         self.running.take().unwrap().shutdown().await;
         Self::start_in(self.dir).await
+    }
+
+    /// A URL pixie printed, pointed at this server (whatever public URL it printed).
+    pub fn local(&self, url: &str) -> String {
+        match url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        {
+            Some(path) => self.url(path),
+            None => url.to_owned(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -222,7 +294,7 @@ impl TestServer {
         assert_eq!(resp.status(), 200);
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["status"], "COMPLETED");
-        let resume = body["resumeUrl"].as_str().unwrap().to_owned();
+        let resume = self.local(body["resumeUrl"].as_str().unwrap());
         let resp = self
             .http
             .get(&resume)

@@ -210,6 +210,13 @@ async fn exchange_code(
         // Not consumed: a replay by its own client revokes what the code gave (RFC 6749 §10.5).
         if let Some(used) = s.svc.store.get_code(env_id, &hash).await.map_err(ApiError::from)? {
             if used.client_id == client.client_id && used.used_at.is_some() {
+                // Mark first, then revoke: an exchange still issuing tokens for this code
+                // sees the mark after inserting them and revokes them itself.
+                s.svc
+                    .store
+                    .mark_code_replayed(env_id, &hash, now)
+                    .await
+                    .map_err(ApiError::from)?;
                 let n = s
                     .svc
                     .store
@@ -270,5 +277,16 @@ async fn exchange_code(
         with_refresh: true,
         grant_type: "authorization_code",
     };
-    Ok(s.svc.issue_tokens(env, grant).await?)
+    let issued = s.svc.issue_tokens(env, grant).await?;
+    // A replay that came while these were issued could not revoke them yet: do it now.
+    // (Replay marks, then revokes; this inserts, then reads the mark: either way the
+    // tokens end revoked.)
+    if s.svc.store.code_replayed(env_id, &hash).await.map_err(ApiError::from)? {
+        s.svc
+            .store
+            .revoke_grant(env_id, &row.grant_id, s.svc.now())
+            .await
+            .map_err(ApiError::from)?;
+    }
+    Ok(issued)
 }

@@ -1,0 +1,203 @@
+//! Two pixie instances on one PostgreSQL database, as behind a load balancer: a flow
+//! may hop between them, sessions and registrations are shared at once, and single
+//! use holds across instances.
+//!
+//! Needs `PIXIE_TEST_DATABASE_URL`; says SKIPPED without it, and fails instead when
+//! `PIXIE_REQUIRE_POSTGRES` is set (as in CI).
+
+use pixie_testkit::*;
+use serde_json::{json, Value};
+
+const PUBLIC: &str = "http://pixie.test";
+
+struct Pair {
+    a: TestServer,
+    b: TestServer,
+    _running: (TestServer, TestServer),
+}
+
+async fn two_instances() -> Option<Pair> {
+    if postgres_url().is_none() {
+        assert!(
+            std::env::var_os("PIXIE_REQUIRE_POSTGRES").is_none(),
+            "PIXIE_REQUIRE_POSTGRES is set but PIXIE_TEST_DATABASE_URL is not"
+        );
+        eprintln!("SKIPPED: set PIXIE_TEST_DATABASE_URL to run the two-instance tests");
+        return None;
+    }
+    let db = fresh_postgres_database().await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let master = "ab".repeat(32);
+    let mut cfg = config(dir_a.path());
+    cfg.database_url = db.clone();
+    cfg.master_key = Some(master.clone());
+    cfg.admin_token = Some("shared-admin-token".into());
+    cfg.public_url = Some(PUBLIC.into());
+    let mut cfg_b = cfg.clone();
+    cfg_b.data_dir = dir_b.path().to_path_buf();
+    // Both start together: migrations and the default environment must not collide.
+    let (a, b) = tokio::join!(TestServer::start_with(dir_a, cfg), TestServer::start_with(dir_b, cfg_b));
+    assert_eq!(
+        a.running.as_ref().unwrap().service().store.backend(),
+        pixie_store::Backend::Postgres
+    );
+    // Talk to each instance at its own address; the URLs they print say pixie.test.
+    let at = |s: &TestServer| TestServer::remote(&format!("http://{}", s.running.as_ref().unwrap().addr), &s.token);
+    Some(Pair {
+        a: at(&a),
+        b: at(&b),
+        _running: (a, b),
+    })
+}
+
+/// The path of a URL pixie printed (for the public host), to send to either instance.
+fn path(url: &str) -> String {
+    url.strip_prefix(PUBLIC).unwrap_or(url).to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flow_hops_between_instances() {
+    let Some(p) = two_instances().await else { return };
+    // Registered through A, usable at B at once.
+    let client = p.a.env_with_public_client("default", json!({}), json!({})).await;
+    // Authorize at A, sign on through B, resume at A, token at B.
+    let resp = p.a.authorize("default", &TestServer::pairs(&client), &[]).await;
+    let cookies = set_cookies(&resp);
+    let flow_id = query(&location(&resp))["flowId"].clone();
+    let body: Value =
+        p.b.http
+            .post(p.b.url(&format!("/default/flows/{flow_id}")))
+            .header("content-type", "application/vnd.pixie.usernamePassword.check+json")
+            .json(&json!({"username": "tom", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(body["status"], "COMPLETED");
+    let resume = path(body["resumeUrl"].as_str().unwrap());
+    let resp =
+        p.a.http
+            .get(p.a.url(&resume))
+            .header("cookie", cookies.join("; "))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), 302);
+    let session: Vec<String> = set_cookies(&resp)
+        .into_iter()
+        .filter(|c| c.starts_with("pixie_session_"))
+        .collect();
+    let q = query(&location(&resp));
+    assert_eq!(
+        q["iss"],
+        format!("{PUBLIC}/default"),
+        "one issuer, whichever instance answers"
+    );
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client.as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let (st, tok, _) = p.b.token("default", &form).await;
+    assert_eq!(st, 200, "{tok}");
+    // Tokens from B are good at A.
+    assert_eq!(
+        p.a.userinfo("default", tok["access_token"].as_str().unwrap()).await.0,
+        200
+    );
+    // The session made at A is honoured at B: no sign-on.
+    let resp = p.b.authorize("default", &TestServer::pairs(&client), &session).await;
+    assert!(query(&location(&resp)).contains_key("code"), "{}", location(&resp));
+    // A policy change through B applies at A at once.
+    let (st, _) =
+        p.b.admin(
+            reqwest::Method::PATCH,
+            "/admin/environments/default",
+            Some(json!({"pkce": {"allowed": ["plain", "S256"], "required": []}})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (_, d) = p.a.get_json("/default/.well-known/openid-configuration").await;
+    assert_eq!(d["code_challenge_methods_supported"], json!(["plain", "S256"]));
+    // PKCE observations from both instances are in one report, B's within its 2 s flush.
+    let mut report = Value::Null;
+    for _ in 0..50 {
+        report =
+            p.a.admin(reqwest::Method::GET, "/admin/environments/default/pkce-report", None)
+                .await
+                .1;
+        if report["clients"][0]["counts"]["S256"]["accepted"].as_i64() >= Some(2) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(report["clients"][0]["counts"]["S256"]["accepted"], 2, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_use_holds_across_instances() {
+    let Some(p) = two_instances().await else { return };
+    let client = p.a.env_with_public_client("default", json!({}), json!({})).await;
+    // One code, exchanged concurrently at A and B: exactly one success.
+    let (q, _) = p.a.code_via_flows("default", &TestServer::pairs(&client)).await;
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let s = if i % 2 == 0 { &p.a } else { &p.b };
+        let (http, url, client, code) = (
+            s.http.clone(),
+            s.url("/default/as/token"),
+            client.clone(),
+            q["code"].clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("client_id", client.as_str()),
+                ("code_verifier", VERIFIER),
+            ];
+            let resp = http.post(url).form(&form).send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut wins = Vec::new();
+    for t in tasks {
+        let (st, body) = t.await.unwrap();
+        if st == 200 {
+            wins.push(body);
+        } else {
+            assert_eq!(body["error"], "invalid_grant");
+        }
+    }
+    assert_eq!(wins.len(), 1, "one code, one token response");
+    // The replays revoked what that code gave, its refresh token included, even the
+    // replays that came while it was being issued.
+    let replayed = wins[0]["refresh_token"].as_str().unwrap();
+    assert_eq!(p.b.refresh("default", &client, replayed, None).await.0, 400);
+    // One refresh token of a fresh grant, presented concurrently at A and B: one success.
+    let fresh = p.b.tokens("default", &client).await;
+    let rt = fresh["refresh_token"].as_str().unwrap().to_owned();
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let s = if i % 2 == 0 { &p.a } else { &p.b };
+        let (http, url, client, rt) = (s.http.clone(), s.url("/default/as/token"), client.clone(), rt.clone());
+        tasks.push(tokio::spawn(async move {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+                ("client_id", client.as_str()),
+            ];
+            http.post(url).form(&form).send().await.unwrap().status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+}

@@ -1,0 +1,226 @@
+//! The store's contract, run against SQLite always and PostgreSQL when
+//! `PIXIE_TEST_DATABASE_URL` is set (required when `PIXIE_REQUIRE_POSTGRES` is).
+
+use pixie_core::report::Observation;
+use pixie_store::*;
+
+async fn sqlite() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+        .await
+        .unwrap();
+    (store, dir)
+}
+
+async fn postgres() -> Option<Store> {
+    use sqlx::Connection as _;
+    let Some(admin) = std::env::var("PIXIE_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+        assert!(
+            std::env::var_os("PIXIE_REQUIRE_POSTGRES").is_none(),
+            "PIXIE_REQUIRE_POSTGRES is set but PIXIE_TEST_DATABASE_URL is not"
+        );
+        eprintln!("SKIPPED: PostgreSQL (set PIXIE_TEST_DATABASE_URL)");
+        return None;
+    };
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let name = format!("pixie_s_{}_{}", std::process::id(), nanos % 1_000_000_000);
+    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    Some(Store::connect(&url).await.unwrap())
+}
+
+fn env(id: &str) -> EnvironmentRow {
+    EnvironmentRow {
+        id: id.into(),
+        pkce: Default::default(),
+        settings: Default::default(),
+        created_at: 1,
+    }
+}
+
+async fn battery(store: Store) {
+    // Environments, clients, users: conflicts and not-found.
+    store.insert_environment(&env("e"), &[]).await.unwrap();
+    assert!(matches!(
+        store.insert_environment(&env("e"), &[]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.get_environment("nope").await.unwrap().is_none());
+    assert!(
+        store.get_environment("e\0x").await.unwrap().is_none(),
+        "NUL: not found, not an error"
+    );
+    let metadata = serde_json::from_str(r#"{"redirect_uris":["https://a.example/cb"]}"#).unwrap();
+    let client = ClientRow {
+        env_id: "e".into(),
+        client_id: "c".into(),
+        secret_hash: Some(vec![1, 2, 3]),
+        metadata,
+        created_at: 1,
+        updated_at: 1,
+    };
+    store.insert_client(&client).await.unwrap();
+    assert_eq!(store.get_client("e", "c").await.unwrap().unwrap(), client);
+    assert!(store.get_client("e", "c\0").await.unwrap().is_none());
+    store.delete_client("e", "c").await.unwrap();
+    assert!(matches!(store.delete_client("e", "c").await, Err(StoreError::NotFound)));
+    let user = UserRow {
+        env_id: "e".into(),
+        id: "u1".into(),
+        username: "tom".into(),
+        password_hash: "h".into(),
+        email: None,
+        name: Some("Tom".into()),
+        created_at: 1,
+    };
+    store.insert_user(&user).await.unwrap();
+    let dup = UserRow {
+        id: "u2".into(),
+        ..user.clone()
+    };
+    assert!(matches!(
+        store.insert_user(&dup).await,
+        Err(StoreError::Conflict("username"))
+    ));
+    assert_eq!(store.get_user_by_username("e", "tom").await.unwrap().unwrap().id, "u1");
+    assert!(store.get_user_by_username("e", "to\0m").await.unwrap().is_none());
+
+    // A code: ten concurrent consumers, one winner; replay marks.
+    let code = CodeRow {
+        code_hash: vec![9; 32],
+        env_id: "e".into(),
+        client_id: "c".into(),
+        user_id: "u1".into(),
+        grant_id: "g".into(),
+        data: "{}".into(),
+        created_at: 100,
+        expires_at: 160,
+        used_at: None,
+    };
+    store.insert_code(&code).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.consume_code("e", &[9; 32], "c", 120).await.unwrap().is_some()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    assert!(store.consume_code("e", &[9; 32], "c", 121).await.unwrap().is_none());
+    assert!(!store.code_replayed("e", &[9; 32]).await.unwrap());
+    store.mark_code_replayed("e", &[9; 32], 122).await.unwrap();
+    assert!(store.code_replayed("e", &[9; 32]).await.unwrap());
+
+    // Tokens: refresh rotation once, grant revocation.
+    let token = |id: &str, kind: &str, hash: Option<Vec<u8>>| TokenRow {
+        id: id.into(),
+        env_id: "e".into(),
+        kind: kind.into(),
+        token_hash: hash,
+        grant_id: "g".into(),
+        client_id: "c".into(),
+        user_id: Some("u1".into()),
+        scope: "openid".into(),
+        data: "{}".into(),
+        created_at: 100,
+        expires_at: 10_000,
+        used_at: None,
+        revoked_at: None,
+    };
+    store
+        .insert_tokens(&[token("a1", "access", None), token("r1", "refresh", Some(vec![7; 32]))])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .consume_refresh_token("e", &[7; 32], "other", 200)
+            .await
+            .unwrap()
+            .is_none(),
+        "another client"
+    );
+    assert!(store
+        .consume_refresh_token("e", &[7; 32], "c", 200)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(
+        store
+            .consume_refresh_token("e", &[7; 32], "c", 201)
+            .await
+            .unwrap()
+            .is_none(),
+        "once"
+    );
+    assert_eq!(store.revoke_grant("e", "g", 300).await.unwrap(), 2);
+    assert!(store.get_token("e", "a1").await.unwrap().unwrap().revoked_at.is_some());
+
+    // PKCE observations add up across batches.
+    let obs = |n: i64, t: i64| PkceStatDelta {
+        env_id: "e".into(),
+        day: 1,
+        observation: Observation {
+            client_id: "c".into(),
+            method: "S256".into(),
+            outcome: "accepted".into(),
+            rule: String::new(),
+            count: n,
+            first_seen: t,
+            last_seen: t,
+        },
+    };
+    store.add_pkce_stats(&[obs(2, 50)]).await.unwrap();
+    store.add_pkce_stats(&[obs(3, 40), obs(1, 90)]).await.unwrap();
+    let rows = store.pkce_stats("e", 0).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].count, rows[0].first_seen, rows[0].last_seen), (6, 40, 90));
+
+    // The sweep removes what expired, in batches.
+    assert_eq!(store.sweep_batch(SweepTable::Tokens, 20_000, 1).await.unwrap(), 1);
+    assert_eq!(store.sweep_batch(SweepTable::Tokens, 20_000, 10).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .sweep_batch(SweepTable::Codes, 160 + USED_CODE_GRACE + 1, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.integrity_check().await.unwrap(), "ok");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_backend() {
+    let (store, _dir) = sqlite().await;
+    assert_eq!(store.backend(), Backend::Sqlite);
+    battery(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_backend() {
+    let Some(store) = postgres().await else { return };
+    assert_eq!(store.backend(), Backend::Postgres);
+    battery(store).await;
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_urls_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/m.db", dir.path().display());
+    Store::connect(&url).await.unwrap().close().await;
+    Store::connect(&url).await.unwrap().close().await;
+    assert!(matches!(
+        Store::connect("mysql://x").await,
+        Err(StoreError::UnsupportedUrl)
+    ));
+}
