@@ -69,6 +69,16 @@ pub struct CodeData {
     pub pending: Pending,
     /// When the user signed on.
     pub auth_time: i64,
+    /// The session the code came from.
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+/// A session's public id (`sid`): derived from the hash of its cookie, so it names the
+/// session without revealing anything that would let one present it.
+pub fn session_id(id_hash: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&id_hash[..id_hash.len().min(16)])
 }
 
 /// What an access or refresh token row carries beyond its columns.
@@ -104,6 +114,8 @@ pub struct Grant<'a> {
     pub grant_start: i64,
     /// Whether a refresh token may come with it.
     pub with_refresh: bool,
+    /// The session the grant came from (ending it revokes the tokens).
+    pub sid: Option<&'a str>,
     /// The grant type, for metrics and the audit log.
     pub grant_type: &'static str,
 }
@@ -257,6 +269,7 @@ impl Service {
         pending: &Pending,
         user_id: &str,
         auth_time: i64,
+        sid: &str,
         lt: &Lifetimes,
     ) -> ApiResult<String> {
         let code = crypto::random_token::<32>();
@@ -264,6 +277,7 @@ impl Service {
         let data = CodeData {
             pending: pending.clone(),
             auth_time,
+            sid: Some(sid.to_owned()),
         };
         self.store
             .insert_code(&CodeRow {
@@ -294,6 +308,7 @@ impl Service {
             grant_start,
             with_refresh,
             grant_type,
+            sid,
         } = g;
         let env_id = env.id.as_str();
         let lt = lifetimes(env, &client.metadata);
@@ -323,6 +338,9 @@ impl Service {
                 if let Some(n) = nonce {
                     claims["nonce"] = json!(n);
                 }
+                if let Some(sid) = sid {
+                    claims["sid"] = json!(sid);
+                }
                 let key = keys.for_alg(client.metadata.id_token_signed_response_alg);
                 Some(jwt::sign(key, "JWT", &claims).map_err(ApiError::internal)?)
             }
@@ -348,6 +366,7 @@ impl Service {
             expires_at,
             used_at: None,
             revoked_at: None,
+            sid: sid.map(str::to_owned),
         };
         let mut rows = vec![row(jti, "access", None, exp)];
         let refresh_token = if with_refresh && user.is_some() && client.metadata.has_grant(GrantType::RefreshToken) {

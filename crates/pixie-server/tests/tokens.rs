@@ -429,3 +429,91 @@ async fn refresh_across_a_restart() {
     assert_eq!(st, 200, "{t2}");
     assert_eq!(srv.userinfo("default", &s(&t2, "access_token")).await.0, 200);
 }
+
+#[tokio::test]
+async fn tokens_are_bound_to_their_session_and_sign_off_revokes_them() {
+    let srv = TestServer::start().await;
+    let client = srv.env_with_public_client("default", json!({}), json!({})).await;
+    let exchange = |code: String| {
+        let client = client.clone();
+        let srv = &srv;
+        async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("client_id", client.as_str()),
+                ("code_verifier", VERIFIER),
+            ];
+            srv.token("default", &form).await.1
+        }
+    };
+    // Two browsers, two sessions.
+    let (q1, cookies1) = srv.code_via_flows("default", &TestServer::pairs(&client)).await;
+    let t1 = exchange(q1["code"].clone()).await;
+    let (q2, _) = srv.code_via_flows("default", &TestServer::pairs(&client)).await;
+    let t2 = exchange(q2["code"].clone()).await;
+    use base64::Engine as _;
+    let claims = |jwt: &str| -> Value {
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(jwt.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let (sid1, sid2) = (
+        claims(&s(&t1, "id_token"))["sid"].clone(),
+        claims(&s(&t2, "id_token"))["sid"].clone(),
+    );
+    assert!(
+        sid1.is_string() && sid2.is_string() && sid1 != sid2,
+        "the ID token names its session"
+    );
+    // A refreshed token stays in its session.
+    let (_, t1b) = srv.refresh("default", &client, &s(&t1, "refresh_token"), None).await;
+    assert_eq!(claims(&s(&t1b, "id_token"))["sid"], sid1);
+    let session: Vec<String> = cookies1
+        .into_iter()
+        .filter(|c| c.starts_with("pixie_session_"))
+        .collect();
+    // A GET shows a confirmation; it signs nobody off.
+    let resp = srv
+        .http
+        .get(srv.url("/default/as/signoff"))
+        .header("cookie", session.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("method=\"post\""));
+    assert_eq!(
+        srv.introspect("default", &client, &s(&t1b, "access_token")).await["active"],
+        true
+    );
+    // POST: the session ends, its tokens are revoked, the other browser's are not.
+    let resp = srv
+        .http
+        .post(srv.url("/default/as/signoff"))
+        .header("cookie", session.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(
+        srv.introspect("default", &client, &s(&t1b, "access_token")).await["active"],
+        false
+    );
+    assert_eq!(
+        srv.refresh("default", &client, &s(&t1b, "refresh_token"), None).await.0,
+        400
+    );
+    assert_eq!(
+        srv.introspect("default", &client, &s(&t2, "refresh_token")).await["active"],
+        true
+    );
+    // The old session cookie no longer skips sign-on.
+    let resp = srv.authorize("default", &TestServer::pairs(&client), &session).await;
+    assert!(location(&resp).contains("/signon?flowId="));
+}

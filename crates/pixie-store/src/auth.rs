@@ -172,10 +172,12 @@ pub struct TokenRow {
     pub used_at: Option<i64>,
     /// When it was revoked.
     pub revoked_at: Option<i64>,
+    /// The session it came from, if any.
+    pub sid: Option<String>,
 }
 
 const TOKEN_COLUMNS: &str =
-    "id, env_id, kind, token_hash, grant_id, client_id, user_id, scope, data, created_at, expires_at, used_at, revoked_at";
+    "id, env_id, kind, token_hash, grant_id, client_id, user_id, scope, data, created_at, expires_at, used_at, revoked_at, sid";
 
 impl TokenRow {
     fn from_row(r: &AnyRow) -> StoreResult<Self> {
@@ -193,6 +195,7 @@ impl TokenRow {
             expires_at: col(r, "expires_at")?,
             used_at: col(r, "used_at")?,
             revoked_at: col(r, "revoked_at")?,
+            sid: col(r, "sid")?,
         })
     }
 }
@@ -396,7 +399,7 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         for t in tokens {
             sqlx::query(&format!(
-                "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
             ))
             .bind(&t.id)
             .bind(&t.env_id)
@@ -411,6 +414,7 @@ impl Store {
             .bind(t.expires_at)
             .bind(t.used_at)
             .bind(t.revoked_at)
+            .bind(&t.sid)
             .execute(&mut *tx)
             .await?;
         }
@@ -507,6 +511,29 @@ impl Store {
                 .fetch_optional(self.pool())
                 .await?;
         Ok(at.flatten().is_some())
+    }
+}
+
+impl Store {
+    /// Ends a session: deletes it and revokes every token issued under it.
+    /// Returns how many live tokens were revoked.
+    pub async fn end_session(&self, env_id: &str, id_hash: &[u8], sid: &str, now: i64) -> StoreResult<u64> {
+        let _t = self.timer("end_session");
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1 AND env_id = $2")
+            .bind(id_hash)
+            .bind(env_id)
+            .execute(&mut *tx)
+            .await?;
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND sid = $3 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(env_id)
+                .bind(sid)
+                .execute(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 }
 

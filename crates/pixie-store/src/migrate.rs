@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0005_code_replay.sql"),
         include_str!("../migrations/postgres/0005_code_replay.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_token_session.sql"),
+        include_str!("../migrations/postgres/0006_token_session.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serializes migrations across instances.

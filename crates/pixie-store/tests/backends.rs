@@ -136,6 +136,7 @@ async fn battery(store: Store) {
         expires_at: 10_000,
         used_at: None,
         revoked_at: None,
+        sid: None,
     };
     store
         .insert_tokens(&[token("a1", "access", None), token("r1", "refresh", Some(vec![7; 32]))])

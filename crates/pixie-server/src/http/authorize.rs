@@ -13,7 +13,7 @@ use pixie_core::{ErrorCode, OAuthError, PkceParams};
 use super::cookies::{self, Kind};
 use super::pages::error_page;
 use super::{paths, AppState};
-use crate::authz::{lifetimes, Pending};
+use crate::authz::{lifetimes, session_id, Pending};
 use crate::crypto;
 use crate::error::ApiError;
 
@@ -163,7 +163,14 @@ async fn authorize_inner(
             if let Some(session) = s.svc.session(env_id, &cookie).await? {
                 let code = s
                     .svc
-                    .issue_code(env_id, &pending, &session.user_id, session.auth_time, &lt)
+                    .issue_code(
+                        env_id,
+                        &pending,
+                        &session.user_id,
+                        session.auth_time,
+                        &session_id(&session.id_hash),
+                        &lt,
+                    )
                     .await?;
                 return Ok(code_redirect(s, env_id, &pending, &code));
             }
@@ -227,8 +234,12 @@ async fn resume_inner(s: &AppState, env_id: &str, headers: &HeaderMap, params: &
     // The client may have been removed while the user signed on.
     let client = s.svc.client(env_id, &pending.client_id).await?;
     let lt = lifetimes(&env, &client.metadata);
-    let code = s.svc.issue_code(env_id, &pending, &user_id, auth_time, &lt).await?;
     let session = s.svc.start_session(env_id, &user_id, auth_time, &lt).await?;
+    let sid = session_id(&crypto::sha256(session.as_bytes()));
+    let code = s
+        .svc
+        .issue_code(env_id, &pending, &user_id, auth_time, &sid, &lt)
+        .await?;
     let mut resp = code_redirect(s, env_id, &pending, &code);
     resp.headers_mut().append(
         header::SET_COOKIE,
@@ -240,4 +251,51 @@ async fn resume_inner(s: &AppState, env_id: &str, headers: &HeaderMap, params: &
         ),
     );
     Ok(resp)
+}
+
+/// `GET <issuer>/as/signoff`: a confirmation page (a link must not sign anyone off).
+pub(super) async fn signoff_page(State(s): State<AppState>, Path(env_id): Path<String>) -> Response {
+    if let Err(e) = s.svc.environment(&env_id).await {
+        return page_error(&s, e);
+    }
+    let body = format!(
+        "<h1>Sign off</h1><p class=\"sub\">End your session here, and revoke what it granted?</p>\
+         <form method=\"post\" action=\"{}\"><button type=\"submit\" id=\"signoff\">Sign off</button></form>",
+        super::pages::escape(&format!("{}{}", s.svc.issuer(&env_id), paths::SIGNOFF))
+    );
+    super::pages::page(StatusCode::OK, &s.svc.public_url, "Sign off", &body)
+}
+
+/// `POST <issuer>/as/signoff`: ends the session of this browser and revokes every token
+/// issued under it. (Its cookie is `SameSite=Lax`: another site's form cannot send it.)
+pub(super) async fn signoff(State(s): State<AppState>, Path(env_id): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(e) = s.svc.environment(&env_id).await {
+        return page_error(&s, e);
+    }
+    let secure = s.secure();
+    let name = cookies::name(Kind::Session, &env_id, secure);
+    if let Some(cookie) = cookies::get(&headers, &name) {
+        let hash = crypto::sha256(cookie.as_bytes());
+        match s
+            .svc
+            .store
+            .end_session(&env_id, &hash, &session_id(&hash), s.svc.now())
+            .await
+        {
+            Ok(n) => {
+                let fields = serde_json::json!({"env": env_id, "revoked": n});
+                s.svc.obs.audit(s.svc.now(), "session.ended", fields);
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    }
+    let mut resp = super::pages::page(
+        StatusCode::OK,
+        &s.svc.public_url,
+        "Signed off",
+        "<h1>You are signed off</h1><p class=\"sub\" id=\"done\">Your session has ended.</p>",
+    );
+    resp.headers_mut()
+        .append(header::SET_COOKIE, cookies::set(&name, "", 0, secure));
+    resp
 }

@@ -101,6 +101,7 @@ pub(super) async fn refresh(
         nonce: data.nonce.as_deref(),
         grant_start: data.grant_start.unwrap_or(row.created_at),
         with_refresh: true,
+        sid: row.sid.as_deref(),
         grant_type: "refresh_token",
     };
     Ok(s.svc.issue_tokens(env, grant).await?)
@@ -133,6 +134,7 @@ pub(super) async fn client_credentials(
         nonce: None,
         grant_start: s.svc.now(),
         with_refresh: false,
+        sid: None,
         grant_type: "client_credentials",
     };
     Ok(s.svc.issue_tokens(env, grant).await?)

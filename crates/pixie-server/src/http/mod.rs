@@ -46,6 +46,8 @@ pub mod paths {
     pub const FLOWS: &str = "/flows";
     /// The sign-on page.
     pub const SIGNON: &str = "/signon";
+    /// Ends the browser's session.
+    pub const SIGNOFF: &str = "/as/signoff";
 }
 
 /// What every handler can reach.
@@ -98,6 +100,10 @@ pub fn router(state: AppState) -> Router {
             get(authorize::authorize).post(authorize::authorize),
         )
         .route(&issuer(paths::RESUME), get(authorize::resume))
+        .route(
+            &issuer(paths::SIGNOFF),
+            get(authorize::signoff_page).post(authorize::signoff),
+        )
         .route(&issuer(paths::SIGNON), get(signon::page).post(signon::submit))
         .route(
             &issuer("/flows/{flow_id}"),

@@ -275,6 +275,7 @@ async fn exchange_code(
         nonce: data.pending.nonce.as_deref(),
         grant_start: row.created_at,
         with_refresh: true,
+        sid: data.sid.as_deref(),
         grant_type: "authorization_code",
     };
     let issued = s.svc.issue_tokens(env, grant).await?;
