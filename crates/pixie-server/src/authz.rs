@@ -118,6 +118,8 @@ pub struct Grant<'a> {
     pub sid: Option<&'a str>,
     /// The grant type, for metrics and the audit log.
     pub grant_type: &'static str,
+    /// The issuer the tokens name (the request's public base and environment).
+    pub issuer: &'a str,
 }
 
 /// The lifetimes that apply to a client of an environment.
@@ -208,11 +210,6 @@ impl Service {
     /// Marks a flow signed on by `user`. False when the flow was not waiting.
     pub async fn complete_flow(&self, env_id: &str, flow_id: &str, user: &UserRow) -> ApiResult<bool> {
         Ok(self.store.complete_flow(env_id, flow_id, &user.id, self.now()).await?)
-    }
-
-    /// The resume URL of a flow.
-    pub fn resume_url(&self, env_id: &str, flow_id: &str) -> String {
-        format!("{}{}?flowId={flow_id}", self.issuer(env_id), crate::http::paths::RESUME)
     }
 
     /// Resumes a completed flow for the user agent holding `cookie`, once.
@@ -309,11 +306,11 @@ impl Service {
             with_refresh,
             grant_type,
             sid,
+            issuer,
         } = g;
         let env_id = env.id.as_str();
         let lt = lifetimes(env, &client.metadata);
         let keys: Arc<_> = self.env_keys(env_id).await?;
-        let issuer = self.issuer(env_id);
         let now = self.now();
         let exp = now + lt.access_token;
         let scope = scopes.join(" ");
@@ -331,7 +328,7 @@ impl Service {
         let id_token = match user {
             Some(u) if scopes.iter().any(|s| s == "openid") => {
                 let mut claims = json!({
-                    "iss": self.issuer(env_id), "sub": u.id, "aud": client.client_id, "azp": client.client_id,
+                    "iss": issuer, "sub": u.id, "aud": client.client_id, "azp": client.client_id,
                     "exp": exp, "iat": now, "auth_time": auth_time.unwrap_or(now),
                     "at_hash": jwt::at_hash(&access_token),
                 });
@@ -392,7 +389,7 @@ impl Service {
     }
 
     /// Validates an access token: signature, issuer, expiry, and not revoked.
-    pub async fn check_access_token(&self, env_id: &str, token: &str) -> ApiResult<Option<AccessClaims>> {
+    pub async fn check_access_token(&self, env_id: &str, token: &str, issuer: &str) -> ApiResult<Option<AccessClaims>> {
         let keys = self.env_keys(env_id).await?;
         let Some(claims) = jwt::verify(&keys.es256, "at+jwt", token) else {
             return Ok(None);
@@ -407,7 +404,7 @@ impl Service {
         ) else {
             return Ok(None);
         };
-        if claims["iss"] != self.issuer(env_id) || exp <= now {
+        if claims["iss"] != issuer || exp <= now {
             return Ok(None);
         }
         match self.store.get_token(env_id, &jti).await? {

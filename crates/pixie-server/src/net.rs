@@ -1,7 +1,7 @@
-//! Who is asking: the peer address, or behind a configured trusted proxy the address
-//! it forwards (`X-Forwarded-For`). Headers from any other peer are ignored, so a
-//! client cannot choose its own address. The scheme and host are not taken from
-//! headers at all: the issuer is `--public-url`, and a header must not choose it.
+//! Who is asking, and at which URL: the peer address, or behind a configured trusted
+//! proxy the address, scheme and host it forwards (`X-Forwarded-For`, `-Proto`,
+//! `-Host`). Headers from any other peer are ignored, so a client can choose neither
+//! its address nor the issuer; a configured `--public-url` always wins.
 
 use std::net::IpAddr;
 
@@ -76,6 +76,33 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) ->
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     hops.into_iter().rev().find(|ip| !trusted.contains(*ip)).unwrap_or(peer)
+}
+
+/// The public base URL a trusted proxy forwards (`X-Forwarded-Proto` and
+/// `X-Forwarded-Host`), if the peer is trusted and the values are well formed.
+pub fn forwarded_base(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> Option<String> {
+    if !trusted.contains(peer) {
+        return None;
+    }
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned())
+    };
+    let host = first("x-forwarded-host")?;
+    let host_ok = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    let proto = match first("x-forwarded-proto").as_deref() {
+        None | Some("http") => "http",
+        Some("https") => "https",
+        Some(_) => return None,
+    };
+    host_ok.then(|| format!("{proto}://{host}"))
 }
 
 #[cfg(test)]

@@ -94,6 +94,8 @@ pub struct Service {
     pub master: MasterKey,
     /// The public base URL; issuers are `<public_url>/<env>`.
     pub public_url: String,
+    /// Whether `public_url` was configured (then no request header can change it).
+    pub public_url_configured: bool,
     keys: RwLock<HashMap<String, Arc<EnvKeys>>>,
     /// The clock every expiry is measured with.
     pub clock: Clock,
@@ -120,6 +122,7 @@ impl Service {
             store,
             master,
             public_url: public_url.trim_end_matches('/').to_owned(),
+            public_url_configured: true,
             keys: RwLock::new(HashMap::new()),
             clock: Clock::default(),
             obs: Default::default(),

@@ -226,3 +226,72 @@ async fn https_serving_and_secure_cookies() {
     assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn forwarded_proto_and_host_only_from_trusted_proxies() {
+    let get = |s: &TestServer, headers: Vec<(&'static str, &'static str)>| {
+        let mut req = s.http.get(s.url("/default/.well-known/openid-configuration"));
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        async move {
+            req.send().await.unwrap().json::<Value>().await.unwrap()["issuer"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let fwd = vec![
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "login.example.com"),
+    ];
+    // Behind a trusted proxy, with no --public-url: the forwarded base is the issuer,
+    // and cookies follow its scheme.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.trusted_proxies = "127.0.0.1".into();
+    let s = TestServer::start_with(dir, cfg).await;
+    assert_eq!(get(&s, fwd.clone()).await, "https://login.example.com/default");
+    assert_eq!(
+        get(&s, vec![]).await,
+        s.url("/default"),
+        "without the headers: the listen address"
+    );
+    let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    let mut req = s
+        .http
+        .get(s.url("/default/as/authorize"))
+        .query(&TestServer::pairs(&client));
+    for (k, v) in &fwd {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    assert!(location(&resp).starts_with("https://login.example.com/default/signon"));
+    assert!(resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .starts_with("__Host-pixie_flow_default="));
+    // From an untrusted peer the headers are ignored.
+    let s = TestServer::start().await;
+    assert_eq!(get(&s, fwd.clone()).await, s.url("/default"));
+    // A configured --public-url always wins.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.trusted_proxies = "127.0.0.1".into();
+    cfg.public_url = Some("https://id.example.org".into());
+    let s = TestServer::start_with(dir, cfg).await;
+    let d: Value = s
+        .http
+        .get(format!(
+            "http://{}/default/.well-known/openid-configuration",
+            s.running.as_ref().unwrap().addr
+        ))
+        .header("x-forwarded-host", "evil.example")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["issuer"], "https://id.example.org/default");
+}

@@ -32,8 +32,8 @@ pub(super) fn redirect(location: &str) -> Response {
 }
 
 /// The authorization response: `code`, `state`, `iss` (RFC 9207) at the redirect URI.
-fn code_redirect(s: &AppState, env_id: &str, pending: &Pending, code: &str) -> Response {
-    let iss = s.svc.issuer(env_id);
+fn code_redirect(base: &super::Base, env_id: &str, pending: &Pending, code: &str) -> Response {
+    let iss = base.issuer(env_id);
     let mut params = vec![("code", code)];
     if let Some(state) = &pending.state {
         params.push(("state", state));
@@ -43,8 +43,14 @@ fn code_redirect(s: &AppState, env_id: &str, pending: &Pending, code: &str) -> R
 }
 
 /// An error response at the redirect URI, with `state` and `iss`.
-fn error_redirect(s: &AppState, env_id: &str, redirect_uri: &str, state: Option<&str>, e: &OAuthError) -> Response {
-    let iss = s.svc.issuer(env_id);
+fn error_redirect(
+    base: &super::Base,
+    env_id: &str,
+    redirect_uri: &str,
+    state: Option<&str>,
+    e: &OAuthError,
+) -> Response {
+    let iss = base.issuer(env_id);
     let mut params = vec![("error", e.code.as_str()), ("error_description", &e.description)];
     if let Some(state) = state {
         params.push(("state", state));
@@ -53,10 +59,10 @@ fn error_redirect(s: &AppState, env_id: &str, redirect_uri: &str, state: Option<
     redirect(&append_query(redirect_uri, &params))
 }
 
-fn page_error(s: &AppState, e: ApiError) -> Response {
+fn page_error(base: &super::Base, e: ApiError) -> Response {
     match e {
-        ApiError::NotFound(what) => error_page(&s.svc.public_url, &format!("{what} not found")),
-        ApiError::Invalid { description, .. } => error_page(&s.svc.public_url, &description),
+        ApiError::NotFound(what) => error_page(base.url(), &format!("{what} not found")),
+        ApiError::Invalid { description, .. } => error_page(base.url(), &description),
         other => other.into_response(),
     }
 }
@@ -64,6 +70,7 @@ fn page_error(s: &AppState, e: ApiError) -> Response {
 /// `GET|POST <issuer>/as/authorize`.
 pub(super) async fn authorize(
     State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::Base>,
     Path(env_id): Path<String>,
     method: Method,
     headers: HeaderMap,
@@ -76,23 +83,21 @@ pub(super) async fn authorize(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
         if !form {
-            return error_page(
-                &s.svc.public_url,
-                "the request body must be application/x-www-form-urlencoded",
-            );
+            return error_page(base.url(), "the request body must be application/x-www-form-urlencoded");
         }
         Params::parse(&body)
     } else {
         Params::parse(query.unwrap_or_default().as_bytes())
     };
-    match authorize_inner(&s, &env_id, &headers, &params).await {
+    match authorize_inner(&s, &base, &env_id, &headers, &params).await {
         Ok(resp) => resp,
-        Err(e) => page_error(&s, e),
+        Err(e) => page_error(&base, e),
     }
 }
 
 async fn authorize_inner(
     s: &AppState,
+    base: &super::Base,
     env_id: &str,
     headers: &HeaderMap,
     params: &Params,
@@ -114,7 +119,7 @@ async fn authorize_inner(
             ErrorCode::UnauthorizedClient,
             "client_id: this client is not registered for authorization_code",
         );
-        return Ok(error_redirect(s, env_id, &redirect_uri, state, &e));
+        return Ok(error_redirect(base, env_id, &redirect_uri, state, &e));
     }
     // Phase 2: errors go back to the client.
     let method = method_label(
@@ -151,12 +156,12 @@ async fn authorize_inner(
                     r.rule.as_str(),
                 );
             }
-            return Ok(error_redirect(s, env_id, &redirect_uri, state, &error));
+            return Ok(error_redirect(base, env_id, &redirect_uri, state, &error));
         }
     };
     let pending = Pending::new(&client.client_id, redirect_uri, sent, &request);
     let lt = lifetimes(&env, &client.metadata);
-    let secure = s.secure();
+    let secure = base.secure();
     // A live session skips sign-on, unless the client asked for a fresh one.
     if !request.prompt.login {
         if let Some(cookie) = cookies::get(headers, &cookies::name(Kind::Session, env_id, secure)) {
@@ -172,7 +177,7 @@ async fn authorize_inner(
                         &lt,
                     )
                     .await?;
-                return Ok(code_redirect(s, env_id, &pending, &code));
+                return Ok(code_redirect(base, env_id, &pending, &code));
             }
         }
     }
@@ -182,7 +187,7 @@ async fn authorize_inner(
             "prompt=none was sent, and the user is not signed on",
         );
         return Ok(error_redirect(
-            s,
+            base,
             env_id,
             &pending.redirect_uri,
             pending.state.as_deref(),
@@ -193,7 +198,7 @@ async fn authorize_inner(
     let flow_cookie_name = cookies::name(Kind::Flow, env_id, secure);
     let flow_cookie = cookies::get(headers, &flow_cookie_name).unwrap_or_else(crypto::random_token::<32>);
     let flow_id = s.svc.start_flow(env_id, &pending, &flow_cookie, &lt).await?;
-    let mut resp = redirect(&format!("{}{}?flowId={flow_id}", s.svc.issuer(env_id), paths::SIGNON));
+    let mut resp = redirect(&format!("{}{}?flowId={flow_id}", base.issuer(env_id), paths::SIGNON));
     resp.headers_mut().append(
         header::SET_COOKIE,
         cookies::set(&flow_cookie_name, &flow_cookie, lt.flow, secure),
@@ -205,23 +210,30 @@ async fn authorize_inner(
 /// issues the code and a session.
 pub(super) async fn resume(
     State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::Base>,
     Path(env_id): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = Params::parse(query.unwrap_or_default().as_bytes());
-    match resume_inner(&s, &env_id, &headers, &params).await {
+    match resume_inner(&s, &base, &env_id, &headers, &params).await {
         Ok(resp) => resp,
-        Err(e) => page_error(&s, e),
+        Err(e) => page_error(&base, e),
     }
 }
 
-async fn resume_inner(s: &AppState, env_id: &str, headers: &HeaderMap, params: &Params) -> Result<Response, ApiError> {
+async fn resume_inner(
+    s: &AppState,
+    base: &super::Base,
+    env_id: &str,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Response, ApiError> {
     let env = s.svc.environment(env_id).await?;
     let flow_id = params
         .non_empty("flowId")
         .ok_or_else(|| ApiError::invalid("flowId is missing"))?;
-    let secure = s.secure();
+    let secure = base.secure();
     let cookie = cookies::get(headers, &cookies::name(Kind::Flow, env_id, secure)).ok_or_else(|| {
         ApiError::invalid("the flow cookie is missing: resume in the browser (or client) that started the sign-on")
     })?;
@@ -240,7 +252,7 @@ async fn resume_inner(s: &AppState, env_id: &str, headers: &HeaderMap, params: &
         .svc
         .issue_code(env_id, &pending, &user_id, auth_time, &sid, &lt)
         .await?;
-    let mut resp = code_redirect(s, env_id, &pending, &code);
+    let mut resp = code_redirect(base, env_id, &pending, &code);
     resp.headers_mut().append(
         header::SET_COOKIE,
         cookies::set(
@@ -254,25 +266,34 @@ async fn resume_inner(s: &AppState, env_id: &str, headers: &HeaderMap, params: &
 }
 
 /// `GET <issuer>/as/signoff`: a confirmation page (a link must not sign anyone off).
-pub(super) async fn signoff_page(State(s): State<AppState>, Path(env_id): Path<String>) -> Response {
+pub(super) async fn signoff_page(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::Base>,
+    Path(env_id): Path<String>,
+) -> Response {
     if let Err(e) = s.svc.environment(&env_id).await {
-        return page_error(&s, e);
+        return page_error(&base, e);
     }
     let body = format!(
         "<h1>Sign off</h1><p class=\"sub\">End your session here, and revoke what it granted?</p>\
          <form method=\"post\" action=\"{}\"><button type=\"submit\" id=\"signoff\">Sign off</button></form>",
-        super::pages::escape(&format!("{}{}", s.svc.issuer(&env_id), paths::SIGNOFF))
+        super::pages::escape(&format!("{}{}", base.issuer(&env_id), paths::SIGNOFF))
     );
-    super::pages::page(StatusCode::OK, &s.svc.public_url, "Sign off", &body)
+    super::pages::page(StatusCode::OK, base.url(), "Sign off", &body)
 }
 
 /// `POST <issuer>/as/signoff`: ends the session of this browser and revokes every token
 /// issued under it. (Its cookie is `SameSite=Lax`: another site's form cannot send it.)
-pub(super) async fn signoff(State(s): State<AppState>, Path(env_id): Path<String>, headers: HeaderMap) -> Response {
+pub(super) async fn signoff(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::Base>,
+    Path(env_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(e) = s.svc.environment(&env_id).await {
-        return page_error(&s, e);
+        return page_error(&base, e);
     }
-    let secure = s.secure();
+    let secure = base.secure();
     let name = cookies::name(Kind::Session, &env_id, secure);
     if let Some(cookie) = cookies::get(&headers, &name) {
         let hash = crypto::sha256(cookie.as_bytes());
@@ -291,7 +312,7 @@ pub(super) async fn signoff(State(s): State<AppState>, Path(env_id): Path<String
     }
     let mut resp = super::pages::page(
         StatusCode::OK,
-        &s.svc.public_url,
+        base.url(),
         "Signed off",
         "<h1>You are signed off</h1><p class=\"sub\" id=\"done\">Your session has ended.</p>",
     );

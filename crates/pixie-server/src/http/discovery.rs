@@ -13,9 +13,9 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
-async fn metadata(s: &AppState, env_id: &str) -> ApiResult<ProviderMetadata> {
+async fn metadata(s: &AppState, base: &super::Base, env_id: &str) -> ApiResult<ProviderMetadata> {
     let env = s.svc.environment(env_id).await?;
-    let issuer = s.svc.issuer(&env.id);
+    let issuer = base.issuer(&env.id);
     let client_auth = strings(&["none", "client_secret_basic", "client_secret_post"]);
     Ok(ProviderMetadata {
         authorization_endpoint: format!("{issuer}{}", paths::AUTHORIZE),
@@ -56,14 +56,19 @@ async fn metadata(s: &AppState, env_id: &str) -> ApiResult<ProviderMetadata> {
 /// `GET <issuer>/.well-known/openid-configuration`.
 pub(super) async fn openid_configuration(
     State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::Base>,
     Path(env): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(metadata(&s, &env).await?))
+    Ok(Json(metadata(&s, &base, &env).await?))
 }
 
 /// `GET <public-url>/.well-known/oauth-authorization-server/<env>` (RFC 8414 §3).
-pub(super) async fn oauth_metadata(State(s): State<AppState>, Path(env): Path<String>) -> ApiResult<impl IntoResponse> {
-    Ok(Json(metadata(&s, &env).await?))
+pub(super) async fn oauth_metadata(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::Base>,
+    Path(env): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(metadata(&s, &base, &env).await?))
 }
 
 /// `GET <issuer>/as/jwks`.

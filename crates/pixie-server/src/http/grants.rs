@@ -44,6 +44,7 @@ pub(super) async fn refresh(
     env: &pixie_store::EnvironmentRow,
     client: &ClientRow,
     params: &Params,
+    issuer: &str,
 ) -> Result<TokenResponse, Failure> {
     let env_id = env.id.as_str();
     let token = params
@@ -103,6 +104,7 @@ pub(super) async fn refresh(
         with_refresh: true,
         sid: row.sid.as_deref(),
         grant_type: "refresh_token",
+        issuer,
     };
     Ok(s.svc.issue_tokens(env, grant).await?)
 }
@@ -116,6 +118,7 @@ pub(super) async fn client_credentials(
     env: &pixie_store::EnvironmentRow,
     client: &ClientRow,
     params: &Params,
+    issuer: &str,
 ) -> Result<TokenResponse, Failure> {
     let allowed: Vec<&str> = client
         .metadata
@@ -136,6 +139,7 @@ pub(super) async fn client_credentials(
         with_refresh: false,
         sid: None,
         grant_type: "client_credentials",
+        issuer,
     };
     Ok(s.svc.issue_tokens(env, grant).await?)
 }

@@ -78,6 +78,7 @@ fn no_store(mut resp: Response) -> Response {
 /// `POST <issuer>/as/introspect`.
 pub(super) async fn introspect(
     State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::Base>,
     Path(env_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -116,7 +117,7 @@ pub(super) async fn introspect(
             token_type: Some(if access { "Bearer" } else { "refresh_token" }.into()),
             exp: Some(row.expires_at),
             iat: Some(row.created_at),
-            iss: Some(s.svc.issuer(&env_id)),
+            iss: Some(base.issuer(&env_id)),
             jti: access.then_some(row.id),
         })
     }

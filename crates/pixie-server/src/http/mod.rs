@@ -50,6 +50,34 @@ pub mod paths {
     pub const SIGNOFF: &str = "/as/signoff";
 }
 
+/// The public base URL of one request: the configured `--public-url`, or what a
+/// trusted proxy forwards, or the listen address. Issuers, links and cookie flags
+/// are built from it.
+#[derive(Debug, Clone)]
+pub struct Base(pub String);
+
+impl Base {
+    /// The base URL.
+    pub fn url(&self) -> &str {
+        &self.0
+    }
+
+    /// The issuer of an environment: `<base>/<env>`.
+    pub fn issuer(&self, env_id: &str) -> String {
+        format!("{}/{env_id}", self.0)
+    }
+
+    /// Whether the base is https (then cookies are `Secure` and `__Host-`).
+    pub fn secure(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+
+    /// Where a sign-on flow resumes.
+    pub fn resume_url(&self, env_id: &str, flow_id: &str) -> String {
+        format!("{}{}?flowId={flow_id}", self.issuer(env_id), paths::RESUME)
+    }
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -67,11 +95,6 @@ impl AppState {
     /// The client's address, as a string for throttling and the audit log.
     pub fn client_addr(&self, peer: std::net::SocketAddr, headers: &axum::http::HeaderMap) -> String {
         crate::net::client_ip(peer.ip(), headers, &self.trusted).to_string()
-    }
-
-    /// Whether pixie is served over https (then cookies are `Secure` and `__Host-`).
-    pub fn secure(&self) -> bool {
-        self.svc.public_url.starts_with("https://")
     }
 }
 
@@ -214,6 +237,17 @@ async fn observe_request(State(state): State<AppState>, req: Request, next: Next
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = match peer {
+        Some(ip) if !state.svc.public_url_configured => crate::net::forwarded_base(ip, req.headers(), &state.trusted),
+        _ => None,
+    };
+    let mut req = req;
+    req.extensions_mut()
+        .insert(Base(forwarded.unwrap_or_else(|| state.svc.public_url.clone())));
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()

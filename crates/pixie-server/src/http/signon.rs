@@ -40,44 +40,39 @@ async fn client_name(s: &AppState, flow: &FlowRow) -> String {
 /// `GET <issuer>/signon?flowId=…`.
 pub(super) async fn page(
     State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::Base>,
     Path(env_id): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = Params::parse(query.unwrap_or_default().as_bytes());
     let Some(flow_id) = params.non_empty("flowId") else {
-        return error_page(&s.svc.public_url, "flowId is missing");
+        return error_page(base.url(), "flowId is missing");
     };
-    let Some(cookie) = cookies::get(&headers, &cookies::name(Kind::Flow, &env_id, s.secure())) else {
-        return error_page(
-            &s.svc.public_url,
-            "cookies are needed to sign on: enable them and start again",
-        );
+    let Some(cookie) = cookies::get(&headers, &cookies::name(Kind::Flow, &env_id, base.secure())) else {
+        return error_page(base.url(), "cookies are needed to sign on: enable them and start again");
     };
     let flow = match s.svc.flow(&env_id, flow_id).await {
         Ok(f) => f,
         Err(ApiError::NotFound(_)) => {
             return error_page(
-                &s.svc.public_url,
+                base.url(),
                 "this sign-on has expired: go back to the application and start again",
             )
         }
         Err(e) => return e.into_response(),
     };
     if flow.status == FlowStatus::Completed {
-        return redirect(&s.svc.resume_url(&env_id, &flow.id));
+        return redirect(&base.resume_url(&env_id, &flow.id));
     }
     if flow.status != FlowStatus::UsernamePasswordRequired {
-        return error_page(
-            &s.svc.public_url,
-            "this sign-on is finished: go back to the application",
-        );
+        return error_page(base.url(), "this sign-on is finished: go back to the application");
     }
-    let action = format!("{}{}", s.svc.issuer(&env_id), paths::SIGNON);
+    let action = format!("{}{}", base.issuer(&env_id), paths::SIGNON);
     let name = client_name(&s, &flow).await;
     signon_page(
         StatusCode::OK,
-        &s.svc.public_url,
+        base.url(),
         &SignOn {
             action: &action,
             flow_id: &flow.id,
@@ -92,20 +87,21 @@ pub(super) async fn page(
 /// `POST <issuer>/signon` (the form).
 pub(super) async fn submit(
     State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::Base>,
     Path(env_id): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let form = Params::parse(&body);
-    let public_url = s.svc.public_url.clone();
+    let public_url = base.url().to_owned();
     let (Some(flow_id), Some(csrf)) = (form.non_empty("flowId"), form.get("csrf")) else {
         return error_page(
             &public_url,
             "the sign-on form is incomplete: start again from the application",
         );
     };
-    let Some(cookie) = cookies::get(&headers, &cookies::name(Kind::Flow, &env_id, s.secure())) else {
+    let Some(cookie) = cookies::get(&headers, &cookies::name(Kind::Flow, &env_id, base.secure())) else {
         return error_page(
             &public_url,
             "cookies are needed to sign on: enable them and start again",
@@ -120,7 +116,7 @@ pub(super) async fn submit(
     }
     let flow = match s.svc.flow(&env_id, flow_id).await {
         Ok(f) if f.status == FlowStatus::UsernamePasswordRequired => f,
-        Ok(f) if f.status == FlowStatus::Completed => return redirect(&s.svc.resume_url(&env_id, &f.id)),
+        Ok(f) if f.status == FlowStatus::Completed => return redirect(&base.resume_url(&env_id, &f.id)),
         Ok(_) | Err(ApiError::NotFound(_)) => {
             return error_page(
                 &public_url,
@@ -133,7 +129,7 @@ pub(super) async fn submit(
     let password = form.get("password").unwrap_or("");
     let addr = s.client_addr(peer, &headers);
     match attempt(&s, &env_id, &flow, username, password, &addr).await {
-        Ok(Attempt::SignedOn) => redirect(&s.svc.resume_url(&env_id, &flow.id)),
+        Ok(Attempt::SignedOn) => redirect(&base.resume_url(&env_id, &flow.id)),
         Ok(Attempt::Throttled(wait)) => {
             let msg = format!("Too many failed sign-ons. Try again in {} minute(s).", (wait + 59) / 60);
             let mut page = super::pages::error_page(&public_url, &msg);
@@ -141,7 +137,7 @@ pub(super) async fn submit(
             retry_after(page, wait)
         }
         Ok(Attempt::Refused) => {
-            let action = format!("{}{}", s.svc.issuer(&env_id), paths::SIGNON);
+            let action = format!("{}{}", base.issuer(&env_id), paths::SIGNON);
             let name = client_name(&s, &flow).await;
             signon_page(
                 StatusCode::BAD_REQUEST,
@@ -226,11 +222,11 @@ fn flow_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn flow_view(s: &AppState, env_id: &str, flow: &FlowRow, status: FlowStatus) -> Response {
-    let self_url = format!("{}{}/{}", s.svc.issuer(env_id), paths::FLOWS, flow.id);
+fn flow_view(base: &super::Base, env_id: &str, flow: &FlowRow, status: FlowStatus) -> Response {
+    let self_url = format!("{}{}/{}", base.issuer(env_id), paths::FLOWS, flow.id);
     let (resume_url, links) = match status {
         FlowStatus::Completed => {
-            let r = s.svc.resume_url(env_id, &flow.id);
+            let r = base.resume_url(env_id, &flow.id);
             (
                 Some(r.clone()),
                 json!({"self": {"href": self_url}, "resume": {"href": r}}),
@@ -252,12 +248,16 @@ fn flow_view(s: &AppState, env_id: &str, flow: &FlowRow, status: FlowStatus) -> 
 }
 
 /// `GET <issuer>/flows/<flowId>`.
-pub(super) async fn get_flow(State(s): State<AppState>, Path((env_id, flow_id)): Path<(String, String)>) -> Response {
+pub(super) async fn get_flow(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::Base>,
+    Path((env_id, flow_id)): Path<(String, String)>,
+) -> Response {
     match s.svc.flow(&env_id, &flow_id).await {
         Ok(f) if f.status == FlowStatus::Consumed => {
             flow_error(StatusCode::NOT_FOUND, "NOT_FOUND", "the flow is finished")
         }
-        Ok(f) => flow_view(&s, &env_id, &f, f.status),
+        Ok(f) => flow_view(&base, &env_id, &f, f.status),
         Err(ApiError::NotFound(_)) => flow_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such flow, or it expired"),
         Err(e) => e.into_response(),
     }
@@ -266,6 +266,7 @@ pub(super) async fn get_flow(State(s): State<AppState>, Path((env_id, flow_id)):
 /// `POST <issuer>/flows/<flowId>` with `application/vnd.pixie.usernamePassword.check+json`.
 pub(super) async fn post_flow(
     State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::Base>,
     Path((env_id, flow_id)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -311,7 +312,7 @@ pub(super) async fn post_flow(
     }
     let addr = s.client_addr(peer, &headers);
     match attempt(&s, &env_id, &flow, &creds.username, &creds.password, &addr).await {
-        Ok(Attempt::SignedOn) => flow_view(&s, &env_id, &flow, FlowStatus::Completed),
+        Ok(Attempt::SignedOn) => flow_view(&base, &env_id, &flow, FlowStatus::Completed),
         Ok(Attempt::Refused) => flow_error(
             StatusCode::BAD_REQUEST,
             "INVALID_CREDENTIALS",

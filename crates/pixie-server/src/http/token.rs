@@ -118,11 +118,12 @@ pub(super) async fn authenticate(
 /// `POST <issuer>/as/token`.
 pub(super) async fn token(
     State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::Base>,
     Path(env_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match token_inner(&s, &env_id, &headers, &body).await {
+    match token_inner(&s, &env_id, &base.issuer(&env_id), &headers, &body).await {
         Ok(resp) => resp,
         Err(f) => {
             if let Failure::OAuth(e, _) = &f {
@@ -149,7 +150,13 @@ pub(super) fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, OA
     Ok(Params::parse(body))
 }
 
-async fn token_inner(s: &AppState, env_id: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, Failure> {
+async fn token_inner(
+    s: &AppState,
+    env_id: &str,
+    issuer: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Failure> {
     let env = s.svc.environment(env_id).await?;
     let params = form_params(headers, body)?;
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
@@ -179,9 +186,9 @@ async fn token_inner(s: &AppState, env_id: &str, headers: &HeaderMap, body: &[u8
         .into());
     }
     let issued = match grant {
-        GrantType::AuthorizationCode => exchange_code(s, &env, &client, &params).await?,
-        GrantType::RefreshToken => super::grants::refresh(s, &env, &client, &params).await?,
-        GrantType::ClientCredentials => super::grants::client_credentials(s, &env, &client, &params).await?,
+        GrantType::AuthorizationCode => exchange_code(s, &env, &client, &params, issuer).await?,
+        GrantType::RefreshToken => super::grants::refresh(s, &env, &client, &params, issuer).await?,
+        GrantType::ClientCredentials => super::grants::client_credentials(s, &env, &client, &params, issuer).await?,
     };
     let mut resp = Json(issued).into_response();
     no_store(&mut resp);
@@ -193,6 +200,7 @@ async fn exchange_code(
     env: &pixie_store::EnvironmentRow,
     client: &ClientRow,
     params: &Params,
+    issuer: &str,
 ) -> Result<pixie_core::wire::TokenResponse, Failure> {
     let env_id = env.id.as_str();
     let code = params
@@ -277,6 +285,7 @@ async fn exchange_code(
         with_refresh: true,
         sid: data.sid.as_deref(),
         grant_type: "authorization_code",
+        issuer,
     };
     let issued = s.svc.issue_tokens(env, grant).await?;
     // A replay that came while these were issued could not revoke them yet: do it now.

@@ -35,7 +35,12 @@ fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response 
 }
 
 /// `GET|POST <issuer>/as/userinfo`.
-pub(super) async fn userinfo(State(s): State<AppState>, Path(env_id): Path<String>, headers: HeaderMap) -> Response {
+pub(super) async fn userinfo(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::Base>,
+    Path(env_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(e) = s.svc.environment(&env_id).await {
         return e.into_response();
     }
@@ -46,7 +51,7 @@ pub(super) async fn userinfo(State(s): State<AppState>, Path(env_id): Path<Strin
             "access token missing: send Authorization: Bearer",
         );
     };
-    let claims = match s.svc.check_access_token(&env_id, token).await {
+    let claims = match s.svc.check_access_token(&env_id, token, &base.issuer(&env_id)).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return bearer_error(
