@@ -1,5 +1,6 @@
 //! `pixie`: the command-line front of the pixie authorization server.
 
+mod bench;
 mod pkce_cmd;
 mod probe;
 mod store_cmd;
@@ -35,6 +36,8 @@ enum Command {
     Pkce(pkce_cmd::PkceCommand),
     /// Audits any authorization server's PKCE handling.
     Probe(probe::ProbeArgs),
+    /// Load against a running server: the full S256 flow, authorize only, or discovery.
+    Bench(bench::BenchArgs),
 }
 
 /// Where the store is: shared by `serve` and the store commands.
@@ -134,6 +137,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Pkce(cmd) => return pkce_cmd::run(cmd),
         Command::Probe(args) => return probe::run(args),
+        Command::Bench(args) => return bench::run(args),
         Command::Serve(args) => serve(args),
         Command::Env(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::env(cmd))),
         Command::App(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::app(cmd))),

@@ -277,3 +277,38 @@ fn pkce_report_table_after_report_mode_traffic() {
     );
     assert_eq!(json["clients"][0]["rules"]["required_missing"], 3);
 }
+
+/// `pixie bench` against pixie for a second: flows complete, none fail.
+#[test]
+fn the_load_tool_completes_flows_without_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let mut cmd = pixie();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data]);
+    let server = serve(cmd);
+    let client = setup_env(data, "default", &[]);
+    let mut child = pixie()
+        .args([
+            "bench",
+            "--issuer",
+            &format!("{}/default", server.url),
+            "--client-id",
+            &client,
+            "--username",
+            "tom",
+        ])
+        .args(["--concurrency", "4", "--duration", "1", "--warmup", "0", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"pw of tom\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{j}");
+    assert!(j["completed"].as_u64().unwrap() > 0);
+    assert_eq!(j["errors"], 0);
+    for step in ["authorize", "token", "flow"] {
+        assert!(j["latency_ms"][step]["p99"].as_f64().unwrap() > 0.0, "{step}");
+    }
+}

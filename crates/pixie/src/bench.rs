@@ -1,0 +1,364 @@
+//! `pixie bench`: load against a running server. Signs one user on once (flows API),
+//! then N workers loop for a fixed time: a fresh S256 verifier and challenge, the
+//! authorization request with the session cookie, the code from `Location`, the token
+//! request with the verifier, a check for an access token. A failed flow is counted
+//! as an error and never in the figures.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use pixie_core::params::append_query;
+use pixie_core::{ChallengeMethod, CodeChallenge, CodeVerifier};
+use serde_json::json;
+
+/// `pixie bench` options.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// The issuer (`<public-url>/<env>`).
+    #[arg(long)]
+    issuer: String,
+    /// A public client registered for the flow (may start with `-`).
+    #[arg(long, allow_hyphen_values = true)]
+    client_id: String,
+    /// Its redirect URI.
+    #[arg(long, default_value = "http://127.0.0.1/callback")]
+    redirect_uri: String,
+    /// The user to sign on as once; the password is read from standard input.
+    #[arg(long)]
+    username: String,
+    /// Concurrent workers.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Seconds to measure.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Seconds of warm-up first, not measured.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// `flow` (authorize + token), `authorize` only, or `discovery` (the HTTP ceiling).
+    #[arg(long, default_value = "flow", value_parser = ["flow", "authorize", "discovery"])]
+    mode: String,
+    /// Scope to request.
+    #[arg(long, default_value = "openid")]
+    scope: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Target {
+    http: reqwest::Client,
+    authorize: String,
+    token: String,
+    discovery: String,
+    client_id: String,
+    redirect_uri: String,
+    scope: String,
+    cookie: String,
+}
+
+#[derive(Default)]
+struct Samples {
+    /// Microseconds per step: "authorize", "token", "flow", "discovery".
+    steps: HashMap<&'static str, Vec<u32>>,
+    completed: u64,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+fn us(d: Duration) -> u32 {
+    d.as_micros().min(u128::from(u32::MAX)) as u32
+}
+
+async fn one(t: &Target, mode: &str, s: &mut Samples, record: bool) -> Result<(), String> {
+    let start = Instant::now();
+    if mode == "discovery" {
+        let resp = t.http.get(&t.discovery).send().await.map_err(|e| e.to_string())?;
+        if resp.status() != 200 {
+            return Err(format!("discovery {}", resp.status()));
+        }
+        resp.bytes().await.map_err(|e| e.to_string())?;
+        if record {
+            s.steps.entry("discovery").or_default().push(us(start.elapsed()));
+        }
+        return Ok(());
+    }
+    let verifier = CodeVerifier::generate(&mut rand_core::OsRng, 43).map_err(|e| e.to_string())?;
+    let challenge = CodeChallenge::from_verifier(&verifier, ChallengeMethod::S256).value();
+    let url = append_query(
+        &t.authorize,
+        &[
+            ("response_type", "code"),
+            ("client_id", &t.client_id),
+            ("redirect_uri", &t.redirect_uri),
+            ("scope", &t.scope),
+            ("state", "bench"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let resp = t
+        .http
+        .get(&url)
+        .header("cookie", &t.cookie)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let code = location
+        .split_once('?')
+        .and_then(|(_, q)| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+        })
+        .ok_or_else(|| format!("authorize {}: no code in {location:.120}", resp.status()))?;
+    let after_authorize = Instant::now();
+    if mode == "flow" {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", t.redirect_uri.as_str()),
+            ("client_id", t.client_id.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let resp = t
+            .http
+            .post(&t.token)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| e.to_string())?;
+        if status != 200 || !body.windows(14).any(|w| w == b"\"access_token\"") {
+            return Err(format!("token {status}: {:.120}", String::from_utf8_lossy(&body)));
+        }
+    }
+    if record {
+        let end = Instant::now();
+        s.steps
+            .entry("authorize")
+            .or_default()
+            .push(us(after_authorize - start));
+        if mode == "flow" {
+            s.steps.entry("token").or_default().push(us(end - after_authorize));
+            s.steps.entry("flow").or_default().push(us(end - start));
+        }
+    }
+    Ok(())
+}
+
+/// Signs on once through the flows API; returns the session cookie header value.
+async fn sign_on(http: &reqwest::Client, a: &BenchArgs, password: &str) -> Result<String, String> {
+    // Only the sign-on matters here; the code this request would give is never used.
+    let verifier = CodeVerifier::generate(&mut rand_core::OsRng, 43).map_err(|e| e.to_string())?;
+    let challenge = CodeChallenge::from_verifier(&verifier, ChallengeMethod::S256).value();
+    let url = append_query(
+        &format!("{}/as/authorize", a.issuer),
+        &[
+            ("response_type", "code"),
+            ("client_id", &a.client_id),
+            ("redirect_uri", &a.redirect_uri),
+            ("scope", &a.scope),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let cookies = |resp: &reqwest::Response| -> Vec<String> {
+        resp.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+            .collect()
+    };
+    let resp = http.get(&url).send().await.map_err(|e| e.to_string())?;
+    let flow_cookies = cookies(&resp);
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let flow_id = location
+        .split("flowId=")
+        .nth(1)
+        .ok_or_else(|| format!("no sign-on flow: {location}"))?
+        .to_owned();
+    let body: serde_json::Value = http
+        .post(format!("{}/flows/{flow_id}", a.issuer))
+        .header("content-type", pixie_core::wire::USERNAME_PASSWORD_CHECK)
+        .json(&json!({"username": a.username, "password": password}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let resume = body["resumeUrl"]
+        .as_str()
+        .ok_or_else(|| format!("sign-on failed: {body}"))?;
+    let resp = http
+        .get(resume)
+        .header("cookie", flow_cookies.join("; "))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let session: Vec<String> = cookies(&resp)
+        .into_iter()
+        .filter(|c| c.contains("pixie_session_"))
+        .collect();
+    if session.is_empty() {
+        return Err("no session cookie after resume".into());
+    }
+    Ok(session.join("; "))
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+/// Runs `pixie bench`.
+pub fn run(a: BenchArgs) -> ExitCode {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut password = String::new();
+    if a.mode != "discovery" {
+        let _ = std::io::stdin().take(4096).read_to_string(&mut password);
+    }
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    let rt = match crate::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pixie: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(a.concurrency * 2)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let cookie = if a.mode == "discovery" {
+            String::new()
+        } else {
+            sign_on(&http, &a, &password).await?
+        };
+        let target = Arc::new(Target {
+            http,
+            authorize: format!("{}/as/authorize", a.issuer),
+            token: format!("{}/as/token", a.issuer),
+            discovery: format!("{}/.well-known/openid-configuration", a.issuer),
+            client_id: a.client_id.clone(),
+            redirect_uri: a.redirect_uri.clone(),
+            scope: a.scope.clone(),
+            cookie,
+        });
+        let warm_end = Instant::now() + Duration::from_secs(a.warmup);
+        let end = warm_end + Duration::from_secs(a.duration);
+        let mut workers = Vec::new();
+        for _ in 0..a.concurrency.max(1) {
+            let (t, mode) = (target.clone(), a.mode.clone());
+            workers.push(tokio::spawn(async move {
+                let mut s = Samples::default();
+                loop {
+                    let now = Instant::now();
+                    if now >= end {
+                        break;
+                    }
+                    let record = now >= warm_end;
+                    match one(&t, &mode, &mut s, record).await {
+                        Ok(()) if record => s.completed += 1,
+                        Ok(()) => {}
+                        Err(e) => {
+                            if record {
+                                s.errors += 1;
+                            }
+                            s.first_error.get_or_insert(e);
+                        }
+                    }
+                }
+                s
+            }));
+        }
+        let mut all = Samples::default();
+        for w in workers {
+            let s = w.await.map_err(|e| e.to_string())?;
+            all.completed += s.completed;
+            all.errors += s.errors;
+            if all.first_error.is_none() {
+                all.first_error = s.first_error;
+            }
+            for (k, v) in s.steps {
+                all.steps.entry(k).or_default().extend(v);
+            }
+        }
+        Ok::<_, String>(all)
+    });
+    let mut s = match result {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("pixie bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let per_second = s.completed as f64 / a.duration.max(1) as f64;
+    let mut latency = serde_json::Map::new();
+    let order = ["authorize", "token", "flow", "discovery"];
+    for step in order {
+        if let Some(v) = s.steps.get_mut(step) {
+            v.sort_unstable();
+            latency.insert(
+                step.into(),
+                json!({"p50": percentile(v, 0.5), "p90": percentile(v, 0.9), "p99": percentile(v, 0.99), "max": percentile(v, 1.0)}),
+            );
+        }
+    }
+    if a.json {
+        let out = json!({
+            "mode": a.mode, "concurrency": a.concurrency, "duration_s": a.duration, "completed": s.completed,
+            "errors": s.errors, "per_second": per_second, "latency_ms": latency, "first_error": s.first_error,
+        });
+        println!("{out}");
+    } else {
+        let unit = if a.mode == "discovery" { "requests" } else { "flows" };
+        println!(
+            "{}: C={} for {} s: {per_second:.0} {unit}/s ({} completed, {} errors)",
+            a.mode, a.concurrency, a.duration, s.completed, s.errors
+        );
+        println!("{:<10} {:>9} {:>9} {:>9} {:>9}", "ms", "p50", "p90", "p99", "max");
+        for step in order {
+            if let Some(l) = latency.get(step) {
+                println!(
+                    "{step:<10} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+                    l["p50"].as_f64().unwrap_or(0.0),
+                    l["p90"].as_f64().unwrap_or(0.0),
+                    l["p99"].as_f64().unwrap_or(0.0),
+                    l["max"].as_f64().unwrap_or(0.0)
+                );
+            }
+        }
+        if let Some(e) = &s.first_error {
+            println!("first error: {e}");
+        }
+    }
+    if s.errors > 0 || s.completed == 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
