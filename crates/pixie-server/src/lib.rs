@@ -2,6 +2,7 @@
 //! [`pixie_store`] and the decisions of [`pixie_core`].
 
 pub mod authz;
+pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod error;

@@ -103,6 +103,8 @@ pub struct Service {
     pub obs: crate::observe::Observability,
     /// Failed sign-on attempts, per user and address.
     pub throttle: crate::throttle::Throttle,
+    envs: crate::cache::TtlCache<String, EnvironmentRow>,
+    clients: crate::cache::TtlCache<(String, String), ClientRow>,
     /// An Argon2 hash checked for unknown users, so they cost what known ones do.
     pub(crate) dummy_hash: std::sync::OnceLock<String>,
 }
@@ -127,6 +129,8 @@ impl Service {
             clock: Clock::default(),
             obs: Default::default(),
             throttle: Default::default(),
+            envs: Default::default(),
+            clients: Default::default(),
             dummy_hash: std::sync::OnceLock::new(),
         }
     }
@@ -170,10 +174,16 @@ impl Service {
 
     /// An environment, or 404.
     pub async fn environment(&self, env_id: &str) -> ApiResult<EnvironmentRow> {
-        self.store
+        if let Some(env) = self.envs.get(&env_id.to_owned()) {
+            return Ok(env);
+        }
+        let env = self
+            .store
             .get_environment(env_id)
             .await?
-            .ok_or(ApiError::NotFound("environment"))
+            .ok_or(ApiError::NotFound("environment"))?;
+        self.envs.insert(env_id.to_owned(), env.clone());
+        Ok(env)
     }
 
     fn env_view(&self, env: &EnvironmentRow) -> wire::Environment {
@@ -260,6 +270,7 @@ impl Service {
             env.settings.lifetimes = lifetimes;
         }
         self.store.update_environment(&env, self.now()).await?;
+        self.envs.remove(&env.id);
         Ok(self.env_view(&env))
     }
 
@@ -325,10 +336,23 @@ impl Service {
     /// A client row, or 404.
     pub async fn client(&self, env_id: &str, client_id: &str) -> ApiResult<ClientRow> {
         self.environment(env_id).await?;
-        self.store
-            .get_client(env_id, client_id)
+        self.lookup_client(env_id, client_id)
             .await?
             .ok_or(ApiError::NotFound("application"))
+    }
+
+    /// A client, from the cache when fresh. Unknown ids are not cached (so junk cannot
+    /// fill the cache), and they are not found in the store either.
+    pub async fn lookup_client(&self, env_id: &str, client_id: &str) -> ApiResult<Option<ClientRow>> {
+        let key = (env_id.to_owned(), client_id.to_owned());
+        if let Some(c) = self.clients.get(&key) {
+            return Ok(Some(c));
+        }
+        let found = self.store.get_client(env_id, client_id).await?;
+        if let Some(c) = &found {
+            self.clients.insert(key, c.clone());
+        }
+        Ok(found)
     }
 
     /// Changes an application's metadata: the fields given replace the registered ones.
@@ -365,12 +389,14 @@ impl Service {
         row.metadata = metadata;
         row.updated_at = self.now();
         self.store.update_client(&row).await?;
+        self.clients.remove(&(row.env_id.clone(), row.client_id.clone()));
         Ok(app_view(row, secret))
     }
 
     /// Removes an application.
     pub async fn delete_application(&self, env_id: &str, client_id: &str) -> ApiResult<()> {
         self.environment(env_id).await?;
+        self.clients.remove(&(env_id.to_owned(), client_id.to_owned()));
         self.store.delete_client(env_id, client_id).await.map_err(|e| match e {
             pixie_store::StoreError::NotFound => ApiError::NotFound("application"),
             e => e.into(),

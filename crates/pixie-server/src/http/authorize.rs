@@ -107,8 +107,7 @@ async fn authorize_inner(
     let client_ref = authorize::client_and_redirect(params).map_err(|e| ApiError::invalid(e.0))?;
     let client = s
         .svc
-        .store
-        .get_client(env_id, client_ref.client_id)
+        .lookup_client(env_id, client_ref.client_id)
         .await?
         .ok_or_else(|| ApiError::invalid("client_id is not a registered client of this issuer"))?;
     let (redirect_uri, sent) = authorize::resolve_redirect_uri(&client.metadata, client_ref.redirect_uri)

@@ -31,7 +31,7 @@ fn csrf_token(flow_cookie: &str, flow_id: &str) -> String {
 }
 
 async fn client_name(s: &AppState, flow: &FlowRow) -> String {
-    match s.svc.store.get_client(&flow.env_id, &flow.client_id).await {
+    match s.svc.lookup_client(&flow.env_id, &flow.client_id).await {
         Ok(Some(c)) => c.metadata.client_name,
         _ => String::new(),
     }

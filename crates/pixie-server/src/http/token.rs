@@ -79,13 +79,7 @@ pub(super) async fn authenticate(
 ) -> Result<ClientRow, Failure> {
     let basic = presented.method == AuthMethod::ClientSecretBasic;
     let fail = |d: &'static str| Failure::OAuth(invalid_client(d), basic);
-    let Some(client) = s
-        .svc
-        .store
-        .get_client(env_id, &presented.client_id)
-        .await
-        .map_err(ApiError::from)?
-    else {
+    let Some(client) = s.svc.lookup_client(env_id, &presented.client_id).await? else {
         return Err(fail(
             "client authentication failed: unknown client_id or wrong client_secret",
         ));
