@@ -663,13 +663,8 @@ async fn post_authorize_client_secret_post_and_token_shapes() {
     let cookies = set_cookies(&resp);
     let flow_id = query(&location(&resp))["flowId"].clone();
     let body: Value = s
-        .http
-        .post(s.url(&format!("/default/flows/{flow_id}")))
-        .header("content-type", "application/vnd.pixie.usernamePassword.check+json")
-        .json(&json!({"username": "tom", "password": PASSWORD}))
-        .send()
+        .flow_sign_on("default", &flow_id, "tom", PASSWORD)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -53,15 +53,8 @@ async fn no_secret_reaches_the_log() {
     let cookies = set_cookies(&resp);
     secrets.extend(cookies.iter().map(|c| c.split_once('=').unwrap().1.to_owned()));
     let flow_id = query(&location(&resp))["flowId"].clone();
-    let flows = s.url(&format!("/default/flows/{flow_id}"));
     for pw in ["wrong-password-123", PASSWORD] {
-        s.http
-            .post(&flows)
-            .header("content-type", "application/vnd.pixie.usernamePassword.check+json")
-            .json(&json!({"username": "tom", "password": pw}))
-            .send()
-            .await
-            .unwrap();
+        s.flow_sign_on("default", &flow_id, "tom", pw).await;
     }
     secrets.push("wrong-password-123".into());
     let resp = s

@@ -288,13 +288,7 @@ async fn the_audit_log_records_rejections_and_issuance_and_no_secrets() {
         ("code_verifier", "wrong-wrong-wrong-wrong-wrong-wrong-wrong-wrong"),
     ];
     s.token("default", &form).await;
-    s.http
-        .post(s.url(&format!("/default/flows/{}", "nope")))
-        .header("content-type", "application/vnd.pixie.usernamePassword.check+json")
-        .json(&json!({"username": "tom", "password": "guess"}))
-        .send()
-        .await
-        .unwrap();
+    s.flow_sign_on("default", "nope", "tom", "guess").await;
     let text = std::fs::read_to_string(&log).unwrap();
     let events: Vec<Value> = text
         .lines()

@@ -18,13 +18,8 @@ async fn code_for(s: &TestServer, auth_url: &str, state: &str) -> String {
     let cookies = set_cookies(&resp);
     let flow_id = query(&location(&resp))["flowId"].clone();
     let body: serde_json::Value = s
-        .http
-        .post(s.url(&format!("/default/flows/{flow_id}")))
-        .header("content-type", "application/vnd.pixie.usernamePassword.check+json")
-        .json(&json!({"username": "tom", "password": PASSWORD}))
-        .send()
+        .flow_sign_on("default", &flow_id, "tom", PASSWORD)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -65,13 +65,8 @@ async fn a_flow_hops_between_instances() {
     let cookies = set_cookies(&resp);
     let flow_id = query(&location(&resp))["flowId"].clone();
     let body: Value =
-        p.b.http
-            .post(p.b.url(&format!("/default/flows/{flow_id}")))
-            .header("content-type", "application/vnd.pixie.usernamePassword.check+json")
-            .json(&json!({"username": "tom", "password": PASSWORD}))
-            .send()
+        p.b.flow_sign_on("default", &flow_id, "tom", PASSWORD)
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();

@@ -247,6 +247,17 @@ impl TestServer {
         app["client_id"].as_str().unwrap().to_owned()
     }
 
+    /// POSTs a username/password check to a sign-on flow (the flows API).
+    pub async fn flow_sign_on(&self, env: &str, flow_id: &str, username: &str, password: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/{env}/flows/{flow_id}")))
+            .header("content-type", "application/vnd.pixie.usernamePassword.check+json")
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// GET the authorization endpoint with these query pairs (and cookies).
     pub async fn authorize(&self, env: &str, pairs: &[(&str, &str)], cookies: &[String]) -> reqwest::Response {
         let mut req = self.http.get(self.url(&format!("/{env}/as/authorize"))).query(pairs);
@@ -282,15 +293,7 @@ impl TestServer {
         let mut cookies = set_cookies(&resp);
         let loc = location(&resp);
         let flow_id = query(&loc)["flowId"].clone();
-        let flow_url = self.url(&format!("/{env}/flows/{flow_id}"));
-        let resp = self
-            .http
-            .post(&flow_url)
-            .header("content-type", "application/vnd.pixie.usernamePassword.check+json")
-            .json(&serde_json::json!({"username": "tom", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
+        let resp = self.flow_sign_on(env, &flow_id, "tom", PASSWORD).await;
         assert_eq!(resp.status(), 200);
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["status"], "COMPLETED");

@@ -62,13 +62,8 @@ fn two_processes_one_database() {
         let cookies = set_cookies(&resp);
         let flow_id = query(&location(&resp))["flowId"].clone();
         let body: Value = b
-            .http
-            .post(b.url(&format!("/default/flows/{flow_id}")))
-            .header("content-type", "application/vnd.pixie.usernamePassword.check+json")
-            .json(&json!({"username": "tom", "password": PASSWORD}))
-            .send()
+            .flow_sign_on("default", &flow_id, "tom", PASSWORD)
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
