@@ -1,5 +1,5 @@
-//! `pixie bench`: load against a running server. Signs one user on once (flows API),
-//! then N workers loop for a fixed time: a fresh S256 verifier and challenge, the
+//! `pixie bench`: load against a running server. Signs one user on once (pixie's flows
+//! API, or an `/interaction/{uid}/login` form for bench/oidc-provider), then N workers loop for a fixed time: a fresh S256 verifier and challenge, the
 //! authorization request with the session cookie, the code from `Location`, the token
 //! request with the verifier, a check for an access token. A failed flow is counted
 //! as an error and never in the figures.
@@ -45,9 +45,20 @@ pub struct BenchArgs {
     /// Scope to request.
     #[arg(long, default_value = "openid")]
     scope: String,
+    /// How to sign on once: `flows` (pixie's flows API) or `interaction` (POST username
+    /// and password to `<interaction URL>/login`, as bench/oidc-provider/server.mjs takes it).
+    #[arg(long, default_value = "flows", value_parser = ["flows", "interaction"])]
+    signin: String,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// The endpoints, from the issuer's discovery document.
+struct Endpoints {
+    authorize: String,
+    token: String,
+    discovery: String,
 }
 
 struct Target {
@@ -158,13 +169,12 @@ async fn one(t: &Target, mode: &str, s: &mut Samples, record: bool) -> Result<()
     Ok(())
 }
 
-/// Signs on once through the flows API; returns the session cookie header value.
-async fn sign_on(http: &reqwest::Client, a: &BenchArgs, password: &str) -> Result<String, String> {
-    // Only the sign-on matters here; the code this request would give is never used.
+/// The authorization request that starts the one sign-on; its code is never used.
+fn sign_on_request(a: &BenchArgs, e: &Endpoints) -> Result<String, String> {
     let verifier = CodeVerifier::generate(&mut rand_core::OsRng, 43).map_err(|e| e.to_string())?;
     let challenge = CodeChallenge::from_verifier(&verifier, ChallengeMethod::S256).value();
-    let url = append_query(
-        &format!("{}/as/authorize", a.issuer),
+    Ok(append_query(
+        &e.authorize,
         &[
             ("response_type", "code"),
             ("client_id", &a.client_id),
@@ -173,26 +183,41 @@ async fn sign_on(http: &reqwest::Client, a: &BenchArgs, password: &str) -> Resul
             ("code_challenge", &challenge),
             ("code_challenge_method", "S256"),
         ],
-    );
-    let cookies = |resp: &reqwest::Response| -> Vec<String> {
-        resp.headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
-            .collect()
-    };
-    let resp = http.get(&url).send().await.map_err(|e| e.to_string())?;
-    let flow_cookies = cookies(&resp);
-    let location = resp
+    ))
+}
+
+/// The `name=value` part of each `Set-Cookie`.
+fn cookies(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect()
+}
+
+/// `Location`, resolved against the request's URL.
+fn location(resp: &reqwest::Response) -> Result<String, String> {
+    let raw = resp
         .headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let flow_id = location
+        .ok_or_else(|| format!("{} without Location from {}", resp.status(), resp.url()))?;
+    resp.url().join(raw).map(String::from).map_err(|e| e.to_string())
+}
+
+/// Signs on once through pixie's flows API; returns the session cookie header value.
+async fn sign_on_flows(http: &reqwest::Client, a: &BenchArgs, e: &Endpoints, password: &str) -> Result<String, String> {
+    let resp = http
+        .get(sign_on_request(a, e)?)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let flow_cookies = cookies(&resp);
+    let to = location(&resp)?;
+    let flow_id = to
         .split("flowId=")
         .nth(1)
-        .ok_or_else(|| format!("no sign-on flow: {location}"))?
+        .ok_or_else(|| format!("no sign-on flow: {to:.120}"))?
         .to_owned();
     let body: serde_json::Value = http
         .post(format!("{}/flows/{flow_id}", a.issuer))
@@ -221,6 +246,80 @@ async fn sign_on(http: &reqwest::Client, a: &BenchArgs, password: &str) -> Resul
         return Err("no session cookie after resume".into());
     }
     Ok(session.join("; "))
+}
+
+/// Signs on once through an interaction login form (bench/oidc-provider/server.mjs):
+/// follows redirects with a cookie jar, posts the username and password to the first
+/// `/interaction/{uid}` URL, and stops at the redirect URI. Returns every cookie kept.
+async fn sign_on_interaction(
+    http: &reqwest::Client,
+    a: &BenchArgs,
+    e: &Endpoints,
+    password: &str,
+) -> Result<String, String> {
+    let mut jar: Vec<(String, String)> = Vec::new();
+    let header = |jar: &[(String, String)]| {
+        jar.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let mut url = sign_on_request(a, e)?;
+    let mut signed_in = false;
+    for _ in 0..10 {
+        let req = if !signed_in && url.contains("/interaction/") {
+            signed_in = true;
+            let form = [("username", a.username.as_str()), ("password", password)];
+            http.post(format!("{}/login", url.trim_end_matches('/'))).form(&form)
+        } else {
+            http.get(&url)
+        };
+        let resp = req
+            .header("cookie", header(&jar))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        for c in cookies(&resp) {
+            let (k, v) = c.split_once('=').unwrap_or((c.as_str(), ""));
+            jar.retain(|(name, _)| name != k);
+            if !v.is_empty() {
+                jar.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        url = location(&resp)?;
+        if url.starts_with(&a.redirect_uri) {
+            return if signed_in {
+                Ok(header(&jar))
+            } else {
+                Err(format!("no sign-in step before {url:.120}"))
+            };
+        }
+    }
+    Err("sign-in did not reach the redirect URI in 10 steps".into())
+}
+
+/// Reads the authorization and token endpoints from the discovery document.
+async fn endpoints(http: &reqwest::Client, issuer: &str) -> Result<Endpoints, String> {
+    let discovery = format!("{issuer}/.well-known/openid-configuration");
+    let doc: serde_json::Value = http
+        .get(&discovery)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| format!("discovery: {e}"))?;
+    let field = |name: &str| {
+        doc[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("discovery has no {name}"))
+    };
+    Ok(Endpoints {
+        authorize: field("authorization_endpoint")?,
+        token: field("token_endpoint")?,
+        discovery,
+    })
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -253,16 +352,17 @@ pub fn run(a: BenchArgs) -> ExitCode {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
-        let cookie = if a.mode == "discovery" {
-            String::new()
-        } else {
-            sign_on(&http, &a, &password).await?
+        let e = endpoints(&http, &a.issuer).await?;
+        let cookie = match (a.mode.as_str(), a.signin.as_str()) {
+            ("discovery", _) => String::new(),
+            (_, "interaction") => sign_on_interaction(&http, &a, &e, &password).await?,
+            _ => sign_on_flows(&http, &a, &e, &password).await?,
         };
         let target = Arc::new(Target {
             http,
-            authorize: format!("{}/as/authorize", a.issuer),
-            token: format!("{}/as/token", a.issuer),
-            discovery: format!("{}/.well-known/openid-configuration", a.issuer),
+            authorize: e.authorize,
+            token: e.token,
+            discovery: e.discovery,
             client_id: a.client_id.clone(),
             redirect_uri: a.redirect_uri.clone(),
             scope: a.scope.clone(),

@@ -312,3 +312,100 @@ fn the_load_tool_completes_flows_without_errors() {
         assert!(j["latency_ms"][step]["p99"].as_f64().unwrap() > 0.0, "{step}");
     }
 }
+
+/// `pixie bench --signin interaction` against a server shaped like
+/// bench/oidc-provider/server.mjs: the sign-in goes through its interaction form with the
+/// password, the session cookie it sets is kept, and only then do flows run. A wrong
+/// password stops the tool before any flow.
+#[test]
+fn the_load_tool_signs_in_through_an_interaction_form() {
+    use axum::extract::{Form, Query};
+    use axum::http::{header, HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::{get, post};
+    use serde_json::json;
+    use std::collections::HashMap;
+    type Q = Query<HashMap<String, String>>;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let issuer = base.clone();
+        let has = |h: &HeaderMap, c: &str| h.get(header::COOKIE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(c));
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                get(move || {
+                    let i = issuer.clone();
+                    async move { axum::Json(json!({"authorization_endpoint": format!("{i}/auth"), "token_endpoint": format!("{i}/token")})) }
+                }),
+            )
+            .route(
+                "/auth",
+                get(move |h: HeaderMap, Query(q): Q| async move {
+                    if has(&h, "_session=s1") {
+                        let to = format!("{}?code=c1", q["redirect_uri"]);
+                        (StatusCode::SEE_OTHER, [(header::LOCATION, to), (header::SET_COOKIE, "x=1".into())])
+                    } else {
+                        let c = "_interaction=i1; path=/".to_owned();
+                        (StatusCode::SEE_OTHER, [(header::LOCATION, "/interaction/abc".into()), (header::SET_COOKIE, c)])
+                    }
+                }),
+            )
+            .route(
+                "/interaction/abc/login",
+                post(move |h: HeaderMap, Form(f): Form<HashMap<String, String>>| async move {
+                    if !has(&h, "_interaction=i1") || f["username"] != "tom" || f["password"] != "pw of tom" {
+                        return StatusCode::UNAUTHORIZED.into_response();
+                    }
+                    (StatusCode::SEE_OTHER, [(header::LOCATION, "/auth/abc")]).into_response()
+                }),
+            )
+            .route(
+                "/auth/abc",
+                get(move |h: HeaderMap| async move {
+                    assert!(has(&h, "_interaction=i1"));
+                    let cookies = axum::response::AppendHeaders([(header::SET_COOKIE, "_session=s1"), (header::SET_COOKIE, "_interaction=; expires=Thu, 01 Jan 1970 00:00:00 GMT")]);
+                    (StatusCode::SEE_OTHER, cookies, [(header::LOCATION, "http://127.0.0.1/callback?code=c0")])
+                }),
+            )
+            .route("/token", post(|| async { axum::Json(json!({"access_token": "a", "token_type": "Bearer"})) }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    });
+    let bench = |password: &[u8]| {
+        let mut child = pixie()
+            .args([
+                "bench",
+                "--issuer",
+                &base,
+                "--client-id",
+                "c",
+                "--username",
+                "tom",
+                "--signin",
+                "interaction",
+            ])
+            .args(["--concurrency", "2", "--duration", "1", "--warmup", "0", "--json"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(password).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = bench(b"pw of tom\n");
+    let j: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{j}");
+    assert!(j["completed"].as_u64().unwrap() > 0, "{j}");
+    assert_eq!(j["errors"], 0);
+    let out = bench(b"wrong\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    drop(rt);
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# pixie against oidc-provider 9.x on this machine, in one go: each server in turn pinned
+# to CPU 0 (pixie on a durable SQLite store in a temp dir; oidc-provider, installed here
+# from the npm registry, on its in-memory store), `pixie bench` on CPU 1, C = 1, 16, 64,
+# ES256 and RS256 ID tokens, a warm-up of 3 s then N seconds each. Both servers: one
+# public client per algorithm, PKCE S256 required, ES256 JWT access tokens, one user
+# signed in once. Prints a markdown table with the ratio pixie / oidc-provider.
+# Usage: bench/compare.sh [seconds-per-run]     (default 20; needs node and npm)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-20}"
+command -v node >/dev/null && command -v npm >/dev/null || { echo "compare.sh needs node and npm" >&2; exit 2; }
+cargo build --release -q
+bin="$PWD/target/release/pixie"
+work="$(mktemp -d)"
+source bench/lib.sh
+pixie_pid='' op_pid=''
+trap 'kill $pixie_pid $op_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+declare -A result
+
+start_pixie
+for alg in ES256 RS256; do
+  id=$pixie_es; [ "$alg" = RS256 ] && id=$pixie_rs
+  for c in 1 16 64; do result[pixie,$alg,$c]=$(fields "$(run_bench "$pixie_issuer" "$id" "$c" flow flows)" flow); done
+done
+pixie_rss=$(peak_rss_mib "$pixie_pid")
+kill "$pixie_pid"; wait "$pixie_pid" 2>/dev/null || true; pixie_pid=''
+
+start_oidc_provider
+op_version=$(node -p "require('$work/op/node_modules/oidc-provider/package.json').version")
+for alg in ES256 RS256; do
+  id=bench-$(echo "$alg" | tr '[:upper:]' '[:lower:]')
+  for c in 1 16 64; do result[op,$alg,$c]=$(fields "$(run_bench "$op_issuer" "$id" "$c" flow interaction)" flow); done
+done
+op_rss=$(peak_rss_mib "$op_pid")
+
+echo "pixie $("$bin" --version | awk '{print $2}') (SQLite, durable) vs oidc-provider $op_version (in-memory) on node $(node --version);" \
+  "$(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo); $secs s per run."
+echo
+echo "| ID token | C | pixie flows/s | oidc-provider flows/s | ratio | pixie p50 / p99 ms | oidc-provider p50 / p99 ms | errors (pixie / oidc-provider) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+for alg in ES256 RS256; do
+  for c in 1 16 64; do
+    read -r pps perr pp50 _ pp99 _ <<<"${result[pixie,$alg,$c]}"
+    read -r ops oerr op50 _ op99 _ <<<"${result[op,$alg,$c]}"
+    ratio=$(python3 -c "print(f'{$pps / $ops:.2f}' if $ops else '-')")
+    echo "| $alg | $c | $pps | $ops | $ratio | $pp50 / $pp99 | $op50 / $op99 | $perr / $oerr |"
+  done
+done
+echo
+echo "Peak RSS over its runs: pixie $pixie_rss MiB, oidc-provider $op_rss MiB."
