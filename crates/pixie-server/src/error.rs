@@ -72,6 +72,10 @@ impl From<StoreError> for ApiError {
                 tracing::error!(%cause, "store error");
                 Self::Unavailable
             }
+            StoreError::Sqlite(cause) => {
+                tracing::error!(%cause, "store error");
+                Self::Unavailable
+            }
             other => Self::internal(other),
         }
     }

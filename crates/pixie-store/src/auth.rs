@@ -3,9 +3,8 @@
 //! Every "use once" step is one conditional UPDATE … RETURNING, so two concurrent
 //! requests (or two instances on one PostgreSQL) can never both win.
 
-use sqlx::any::AnyRow;
-
-use crate::{col, Store, StoreResult};
+use crate::exec::{col, Arg, Columns, FromRow};
+use crate::{Store, StoreResult};
 
 /// Where a sign-on flow stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,8 +66,8 @@ pub struct FlowRow {
 const FLOW_COLUMNS: &str =
     "env_id, id, cookie_hash, client_id, request, status, user_id, auth_time, failures, created_at, expires_at";
 
-impl FlowRow {
-    fn from_row(r: &AnyRow) -> StoreResult<Self> {
+impl FromRow for FlowRow {
+    fn from_row(r: &impl Columns) -> StoreResult<Self> {
         Ok(Self {
             env_id: col(r, "env_id")?,
             id: col(r, "id")?,
@@ -102,6 +101,19 @@ pub struct SessionRow {
     pub expires_at: i64,
 }
 
+impl FromRow for SessionRow {
+    fn from_row(r: &impl Columns) -> StoreResult<Self> {
+        Ok(Self {
+            id_hash: col(r, "id_hash")?,
+            env_id: col(r, "env_id")?,
+            user_id: col(r, "user_id")?,
+            auth_time: col(r, "auth_time")?,
+            created_at: col(r, "created_at")?,
+            expires_at: col(r, "expires_at")?,
+        })
+    }
+}
+
 /// An authorization code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeRow {
@@ -127,8 +139,8 @@ pub struct CodeRow {
 
 const CODE_COLUMNS: &str = "code_hash, env_id, client_id, user_id, grant_id, data, created_at, expires_at, used_at";
 
-impl CodeRow {
-    fn from_row(r: &AnyRow) -> StoreResult<Self> {
+impl FromRow for CodeRow {
+    fn from_row(r: &impl Columns) -> StoreResult<Self> {
         Ok(Self {
             code_hash: col(r, "code_hash")?,
             env_id: col(r, "env_id")?,
@@ -179,8 +191,8 @@ pub struct TokenRow {
 const TOKEN_COLUMNS: &str =
     "id, env_id, kind, token_hash, grant_id, client_id, user_id, scope, data, created_at, expires_at, used_at, revoked_at, sid";
 
-impl TokenRow {
-    fn from_row(r: &AnyRow) -> StoreResult<Self> {
+impl FromRow for TokenRow {
+    fn from_row(r: &impl Columns) -> StoreResult<Self> {
         Ok(Self {
             id: col(r, "id")?,
             env_id: col(r, "env_id")?,
@@ -315,45 +327,30 @@ impl Store {
     /// A live session of this environment.
     pub async fn get_session(&self, env_id: &str, id_hash: &[u8], now: i64) -> StoreResult<Option<SessionRow>> {
         let _t = self.timer("get_session");
-        let row = sqlx::query(
+        self.fetch_optional(
             "SELECT id_hash, env_id, user_id, auth_time, created_at, expires_at FROM sessions \
              WHERE id_hash = $1 AND env_id = $2 AND expires_at > $3",
+            &[Arg::Blob(id_hash), Arg::Text(env_id), Arg::Int(now)],
         )
-        .bind(id_hash)
-        .bind(env_id)
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| {
-            Ok(SessionRow {
-                id_hash: col(&r, "id_hash")?,
-                env_id: col(&r, "env_id")?,
-                user_id: col(&r, "user_id")?,
-                auth_time: col(&r, "auth_time")?,
-                created_at: col(&r, "created_at")?,
-                expires_at: col(&r, "expires_at")?,
-            })
-        })
-        .transpose()
+        .await
     }
 
     /// Stores a new code.
     pub async fn insert_code(&self, c: &CodeRow) -> StoreResult<()> {
         let _t = self.timer("insert_code");
-        sqlx::query(&format!(
-            "INSERT INTO codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
-        .bind(&c.code_hash)
-        .bind(&c.env_id)
-        .bind(&c.client_id)
-        .bind(&c.user_id)
-        .bind(&c.grant_id)
-        .bind(&c.data)
-        .bind(c.created_at)
-        .bind(c.expires_at)
-        .bind(c.used_at)
-        .execute(self.pool())
-        .await?;
+        let sql = format!("INSERT INTO codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let args = [
+            Arg::Blob(&c.code_hash),
+            Arg::Text(&c.env_id),
+            Arg::Text(&c.client_id),
+            Arg::Text(&c.user_id),
+            Arg::Text(&c.grant_id),
+            Arg::Text(&c.data),
+            Arg::Int(c.created_at),
+            Arg::Int(c.expires_at),
+            Arg::OptInt(c.used_at),
+        ];
+        self.execute(&sql, &args).await?;
         Ok(())
     }
 
@@ -367,59 +364,56 @@ impl Store {
         now: i64,
     ) -> StoreResult<Option<CodeRow>> {
         let _t = self.timer("consume_code");
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE codes SET used_at = $1 WHERE code_hash = $2 AND env_id = $3 AND client_id = $4 \
              AND used_at IS NULL AND expires_at > $1 RETURNING {CODE_COLUMNS}"
-        ))
-        .bind(now)
-        .bind(code_hash)
-        .bind(env_id)
-        .bind(client_id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| CodeRow::from_row(&r)).transpose()
+        );
+        let args = [
+            Arg::Int(now),
+            Arg::Blob(code_hash),
+            Arg::Text(env_id),
+            Arg::Text(client_id),
+        ];
+        self.fetch_optional(&sql, &args).await
     }
 
     /// A code by hash, used or not (to tell a replay from a bad code).
     pub async fn get_code(&self, env_id: &str, code_hash: &[u8]) -> StoreResult<Option<CodeRow>> {
         let _t = self.timer("get_code");
-        let row = sqlx::query(&format!(
-            "SELECT {CODE_COLUMNS} FROM codes WHERE code_hash = $1 AND env_id = $2"
-        ))
-        .bind(code_hash)
-        .bind(env_id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| CodeRow::from_row(&r)).transpose()
+        let sql = format!("SELECT {CODE_COLUMNS} FROM codes WHERE code_hash = $1 AND env_id = $2");
+        self.fetch_optional(&sql, &[Arg::Blob(code_hash), Arg::Text(env_id)])
+            .await
     }
 
     /// Records issued tokens, all or none.
     pub async fn insert_tokens(&self, tokens: &[TokenRow]) -> StoreResult<()> {
         let _t = self.timer("insert_tokens");
-        let mut tx = self.pool().begin().await?;
-        for t in tokens {
-            sqlx::query(&format!(
-                "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-            ))
-            .bind(&t.id)
-            .bind(&t.env_id)
-            .bind(&t.kind)
-            .bind(&t.token_hash)
-            .bind(&t.grant_id)
-            .bind(&t.client_id)
-            .bind(&t.user_id)
-            .bind(&t.scope)
-            .bind(&t.data)
-            .bind(t.created_at)
-            .bind(t.expires_at)
-            .bind(t.used_at)
-            .bind(t.revoked_at)
-            .bind(&t.sid)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let sql = format!(
+            "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        );
+        let statements: Vec<_> = tokens
+            .iter()
+            .map(|t| {
+                let args = vec![
+                    Arg::Text(&t.id),
+                    Arg::Text(&t.env_id),
+                    Arg::Text(&t.kind),
+                    Arg::OptBlob(t.token_hash.as_deref()),
+                    Arg::Text(&t.grant_id),
+                    Arg::Text(&t.client_id),
+                    Arg::OptText(t.user_id.as_deref()),
+                    Arg::Text(&t.scope),
+                    Arg::Text(&t.data),
+                    Arg::Int(t.created_at),
+                    Arg::Int(t.expires_at),
+                    Arg::OptInt(t.used_at),
+                    Arg::OptInt(t.revoked_at),
+                    Arg::OptText(t.sid.as_deref()),
+                ];
+                (sql.as_str(), args)
+            })
+            .collect();
+        self.execute_all(&statements).await
     }
 
     /// A token by id.
@@ -504,13 +498,13 @@ impl Store {
     /// Whether a code was replayed.
     pub async fn code_replayed(&self, env_id: &str, code_hash: &[u8]) -> StoreResult<bool> {
         let _t = self.timer("code_replayed");
-        let at: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT replayed_at FROM codes WHERE code_hash = $1 AND env_id = $2")
-                .bind(code_hash)
-                .bind(env_id)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(at.flatten().is_some())
+        let at: Option<ReplayedAt> = self
+            .fetch_optional(
+                "SELECT replayed_at FROM codes WHERE code_hash = $1 AND env_id = $2",
+                &[Arg::Blob(code_hash), Arg::Text(env_id)],
+            )
+            .await?;
+        Ok(at.is_some_and(|r| r.0.is_some()))
     }
 }
 
@@ -593,4 +587,13 @@ impl SweepTable {
         SweepTable::Codes,
         SweepTable::Tokens,
     ];
+}
+
+/// `codes.replayed_at`.
+struct ReplayedAt(Option<i64>);
+
+impl FromRow for ReplayedAt {
+    fn from_row(r: &impl Columns) -> StoreResult<Self> {
+        col(r, "replayed_at").map(Self)
+    }
 }

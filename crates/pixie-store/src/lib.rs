@@ -5,9 +5,12 @@
 //! dialect of its own. Timestamps are UTC seconds since the epoch, ids are random text.
 
 mod auth;
+mod exec;
 mod migrate;
 mod records;
 mod stats;
+
+use exec::FromRow as _;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -16,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use pixie_core::metrics::Histogram;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
 pub use auth::{CodeRow, FlowRow, FlowStatus, SessionRow, SweepTable, TokenRow, USED_CODE_GRACE};
@@ -50,6 +53,9 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The inline SQLite connection failed (see `exec`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
 }
 
 impl StoreError {
@@ -69,6 +75,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite only: the connection that runs hot-path statements on the calling thread.
+    inline: Option<Arc<exec::Inline>>,
     backend: Backend,
     latency: Arc<Mutex<BTreeMap<&'static str, Arc<Histogram>>>>,
 }
@@ -120,12 +128,16 @@ impl Store {
             pool_options = pool_options.max_connections(16);
         }
         let pool = pool_options.connect_with(options).await?;
-        let store = Self {
+        let mut store = Self {
             pool,
+            inline: None,
             backend,
             latency: Arc::default(),
         };
         migrate::run(&store).await?;
+        if backend == Backend::Sqlite {
+            store.inline = exec::Inline::open(&url)?.map(Arc::new);
+        }
         Ok(store)
     }
 
@@ -340,12 +352,8 @@ impl Store {
             "SELECT env_id, id, username, password_hash, email, name, created_at FROM users \
              WHERE env_id = $1 AND {column} = $2"
         );
-        let row = sqlx::query(&sql)
-            .bind(env_id)
-            .bind(value)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| UserRow::from_row(&r)).transpose()
+        self.fetch_optional(&sql, &[exec::Arg::Text(env_id), exec::Arg::Text(value)])
+            .await
     }
 
     /// An environment's signing keys, oldest first.
@@ -405,13 +413,4 @@ fn sqlite_url(url: &str) -> String {
     } else {
         format!("{url}?mode=rwc")
     }
-}
-
-/// Reads a column, turning a decode failure into `Corrupt`.
-fn col<T>(row: &AnyRow, name: &str) -> StoreResult<T>
-where
-    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    row.try_get(name)
-        .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
 }

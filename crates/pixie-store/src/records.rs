@@ -5,16 +5,16 @@ use pixie_core::lifetimes::Lifetimes;
 use pixie_core::EnvPkcePolicy;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sqlx::any::AnyRow;
 
-use crate::{col, StoreError, StoreResult};
+use crate::exec::{col, Columns, FromRow};
+use crate::{StoreError, StoreResult};
 
 pub(crate) fn to_json<T: Serialize>(v: &T) -> String {
     // Serializing these plain structs cannot fail.
     serde_json::to_string(v).unwrap_or_default()
 }
 
-fn from_json<T: DeserializeOwned>(row: &AnyRow, name: &str) -> StoreResult<T> {
+fn from_json<T: DeserializeOwned>(row: &impl Columns, name: &str) -> StoreResult<T> {
     let text: String = col(row, name)?;
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
 }
@@ -40,8 +40,8 @@ pub struct EnvSettings {
     pub lifetimes: Lifetimes,
 }
 
-impl EnvironmentRow {
-    pub(crate) fn from_row(r: &AnyRow) -> StoreResult<Self> {
+impl FromRow for EnvironmentRow {
+    fn from_row(r: &impl Columns) -> StoreResult<Self> {
         Ok(Self {
             id: col(r, "id")?,
             pkce: from_json(r, "pkce_policy")?,
@@ -68,8 +68,8 @@ pub struct ClientRow {
     pub updated_at: i64,
 }
 
-impl ClientRow {
-    pub(crate) fn from_row(r: &AnyRow) -> StoreResult<Self> {
+impl FromRow for ClientRow {
+    fn from_row(r: &impl Columns) -> StoreResult<Self> {
         Ok(Self {
             env_id: col(r, "env_id")?,
             client_id: col(r, "client_id")?,
@@ -109,8 +109,8 @@ impl std::fmt::Debug for UserRow {
     }
 }
 
-impl UserRow {
-    pub(crate) fn from_row(r: &AnyRow) -> StoreResult<Self> {
+impl FromRow for UserRow {
+    fn from_row(r: &impl Columns) -> StoreResult<Self> {
         Ok(Self {
             env_id: col(r, "env_id")?,
             id: col(r, "id")?,
@@ -150,8 +150,8 @@ impl std::fmt::Debug for KeyRow {
     }
 }
 
-impl KeyRow {
-    pub(crate) fn from_row(r: &AnyRow) -> StoreResult<Self> {
+impl FromRow for KeyRow {
+    fn from_row(r: &impl Columns) -> StoreResult<Self> {
         Ok(Self {
             env_id: col(r, "env_id")?,
             kid: col(r, "kid")?,

@@ -2,7 +2,8 @@
 
 use pixie_core::report::Observation;
 
-use crate::{col, Store, StoreResult};
+use crate::exec::col;
+use crate::{Store, StoreResult};
 
 /// A batch entry: observations of one kind on one day.
 #[derive(Debug, Clone, PartialEq, Eq)]

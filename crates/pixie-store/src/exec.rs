@@ -1,0 +1,291 @@
+//! Running one statement on either backend, and the inline SQLite connection.
+//!
+//! The statements of the sign-on hot path (session lookup, code insert and consume,
+//! user lookup, token inserts) are written once, against [`Arg`] and [`Columns`], and run
+//! here. On PostgreSQL they go through the sqlx pool. On SQLite they run on the calling
+//! thread on one connection of their own: each takes a few microseconds, while sqlx's
+//! SQLite driver hands every statement to a thread and back, which cost more than the
+//! statement itself (see BENCHMARKS.md).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+
+use crate::{Store, StoreError, StoreResult};
+
+/// A bound parameter, for either backend.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arg<'a> {
+    /// Text.
+    Text(&'a str),
+    /// Text or NULL.
+    OptText(Option<&'a str>),
+    /// An integer.
+    Int(i64),
+    /// An integer or NULL.
+    OptInt(Option<i64>),
+    /// Bytes.
+    Blob(&'a [u8]),
+    /// Bytes or NULL.
+    OptBlob(Option<&'a [u8]>),
+}
+
+/// A value a column can be read as, on either backend.
+pub(crate) trait Value:
+    for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql
+{
+}
+
+impl<T> Value for T where T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql {}
+
+/// A result row of either backend, read by column name.
+pub(crate) trait Columns {
+    /// The named column; a value that does not decode is `Corrupt`.
+    fn get<T: Value>(&self, name: &str) -> StoreResult<T>;
+}
+
+impl Columns for AnyRow {
+    fn get<T: Value>(&self, name: &str) -> StoreResult<T> {
+        self.try_get(name)
+            .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn get<T: Value>(&self, name: &str) -> StoreResult<T> {
+        rusqlite::Row::get(self, name).map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
+    }
+}
+
+/// A record read from a result row of either backend.
+pub(crate) trait FromRow: Sized {
+    /// Reads the record's columns by name.
+    fn from_row(r: &impl Columns) -> StoreResult<Self>;
+}
+
+/// Reads a column, turning a decode failure into `Corrupt`.
+pub(crate) fn col<T: Value>(r: &impl Columns, name: &str) -> StoreResult<T> {
+    r.get(name)
+}
+
+/// The SQLite connection that runs hot-path statements on the calling thread.
+#[derive(Debug)]
+pub(crate) struct Inline {
+    conn: Mutex<rusqlite::Connection>,
+    /// Tells the checkpoint thread to stop when the store is dropped.
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Inline {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// How often the checkpoint thread copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Opens `path` as the store's connections are opened.
+fn open_sqlite(path: &str) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // As the pool's connections: WAL, a commit survives a process kill. A short busy
+    // timeout: a wait holds a runtime thread (other writers commit in microseconds).
+    // No automatic checkpoint: it would fsync inside a request (a 15 ms stall every
+    // ~100 flows, measured); the checkpoint thread does it instead.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA busy_timeout = 2000; PRAGMA wal_autocheckpoint = 0;",
+    )?;
+    Ok(conn)
+}
+
+/// Copies the WAL into the database every [`CHECKPOINT_EVERY`] (PASSIVE: never waits
+/// for, nor blocks, a writer) until `stop`.
+fn checkpoint_thread(conn: rusqlite::Connection, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+    }
+}
+
+impl Inline {
+    /// Opens the database the pool already created and migrated. `None` for an
+    /// in-memory database, which a second connection would not share.
+    pub(crate) fn open(url: &str) -> StoreResult<Option<Self>> {
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
+            return Ok(None);
+        }
+        let conn = open_sqlite(path)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        let stop = Arc::new(AtomicBool::new(false));
+        let checkpointer = open_sqlite(path)?;
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("pixie-checkpoint".into())
+            .spawn(move || checkpoint_thread(checkpointer, flag))
+            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        Ok(Some(Self {
+            conn: Mutex::new(conn),
+            stop,
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        // A panic while holding the lock leaves no half-done statement behind (SQLite
+        // rolls back an unfinished transaction when the statement is dropped).
+        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Binds `$n` to `args[n - 1]` by name, as PostgreSQL numbers them: SQLite numbers
+/// parameters in order of first appearance, which need not be `$1, $2, …`.
+fn bind_all(stmt: &mut rusqlite::Statement<'_>, args: &[Arg<'_>]) -> rusqlite::Result<()> {
+    for i in 1..=stmt.parameter_count() {
+        let n = stmt
+            .parameter_name(i)
+            .and_then(|name| name.strip_prefix('$')?.parse::<usize>().ok())
+            .filter(|n| (1..=args.len()).contains(n))
+            .ok_or(rusqlite::Error::InvalidParameterCount(i, args.len()))?;
+        match args[n - 1] {
+            Arg::Text(v) => stmt.raw_bind_parameter(i, v)?,
+            Arg::OptText(v) => stmt.raw_bind_parameter(i, v)?,
+            Arg::Int(v) => stmt.raw_bind_parameter(i, v)?,
+            Arg::OptInt(v) => stmt.raw_bind_parameter(i, v)?,
+            Arg::Blob(v) => stmt.raw_bind_parameter(i, v)?,
+            Arg::OptBlob(v) => stmt.raw_bind_parameter(i, v)?,
+        }
+    }
+    Ok(())
+}
+
+fn sqlx_query<'q>(sql: &'q str, args: &[Arg<'q>]) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut q = sqlx::query(sql);
+    for a in args {
+        q = match *a {
+            Arg::Text(v) => q.bind(v),
+            Arg::OptText(v) => q.bind(v),
+            Arg::Int(v) => q.bind(v),
+            Arg::OptInt(v) => q.bind(v),
+            Arg::Blob(v) => q.bind(v),
+            Arg::OptBlob(v) => q.bind(v),
+        };
+    }
+    q
+}
+
+fn inline_execute(conn: &rusqlite::Connection, sql: &str, args: &[Arg<'_>]) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind_all(&mut stmt, args)?;
+    Ok(stmt.raw_execute()? as u64)
+}
+
+impl Store {
+    /// Runs a statement; returns the rows it changed.
+    pub(crate) async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
+        if let Some(inline) = &self.inline {
+            return Ok(inline_execute(&inline.lock(), sql, args)?);
+        }
+        Ok(sqlx_query(sql, args).execute(&self.pool).await?.rows_affected())
+    }
+
+    /// Runs a statement that returns at most one row.
+    pub(crate) async fn fetch_optional<T: FromRow>(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Option<T>> {
+        if let Some(inline) = &self.inline {
+            let conn = inline.lock();
+            let mut stmt = conn.prepare_cached(sql)?;
+            bind_all(&mut stmt, args)?;
+            let mut rows = stmt.raw_query();
+            return match rows.next()? {
+                Some(row) => T::from_row(row).map(Some),
+                None => Ok(None),
+            };
+        }
+        match sqlx_query(sql, args).fetch_optional(&self.pool).await? {
+            Some(row) => T::from_row(&row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs statements in one transaction: all or none.
+    pub(crate) async fn execute_all(&self, statements: &[(&str, Vec<Arg<'_>>)]) -> StoreResult<()> {
+        if let Some(inline) = &self.inline {
+            let mut conn = inline.lock();
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for (sql, args) in statements {
+                inline_execute(&tx, sql, args)?;
+            }
+            tx.commit()?;
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (sql, args) in statements {
+            sqlx_query(sql, args).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Pair {
+        a: String,
+        b: i64,
+    }
+
+    impl FromRow for Pair {
+        fn from_row(r: &impl Columns) -> StoreResult<Self> {
+            Ok(Self {
+                a: col(r, "a")?,
+                b: col(r, "b")?,
+            })
+        }
+    }
+
+    /// `$n` binds `args[n - 1]` even where `$2` comes first and `$1` repeats, on the
+    /// inline connection as on the pool.
+    #[tokio::test]
+    async fn parameters_bind_by_number_not_by_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        assert!(store.inline.is_some());
+        let args = [Arg::Text("one"), Arg::Int(2)];
+        let sql = "SELECT $2 AS b, $1 AS a WHERE $1 = 'one'";
+        let p: Pair = store.fetch_optional(sql, &args).await.unwrap().unwrap();
+        assert_eq!((p.a.as_str(), p.b), ("one", 2));
+        let pooled = Store {
+            inline: None,
+            ..store.clone()
+        };
+        let p: Pair = pooled.fetch_optional(sql, &args).await.unwrap().unwrap();
+        assert_eq!((p.a.as_str(), p.b), ("one", 2));
+        // A statement that names a parameter with no argument is an error, not a NULL.
+        assert!(store
+            .fetch_optional::<Pair>("SELECT $3 AS a, 1 AS b", &args)
+            .await
+            .is_err());
+    }
+
+    #[test]
+    fn an_in_memory_database_gets_no_inline_connection() {
+        assert!(Inline::open("sqlite::memory:").unwrap().is_none());
+        assert!(Inline::open("sqlite://x.db?mode=memory").unwrap().is_none());
+    }
+}
