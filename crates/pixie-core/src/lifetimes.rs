@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 
 const DAY: i64 = 24 * 3600;
 
+/// The longest access token lifetime an environment or client may set, in seconds:
+/// how long a revocation must be remembered.
+pub const MAX_ACCESS_TOKEN: i64 = DAY;
+
 /// An environment's lifetimes, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -63,7 +67,7 @@ impl Lifetimes {
         check("code", self.code, 600)?;
         check("flow", self.flow, DAY)?;
         check("session", self.session, 366 * DAY)?;
-        check("access_token", self.access_token, DAY)?;
+        check("access_token", self.access_token, MAX_ACCESS_TOKEN)?;
         check("refresh_token_idle", self.refresh_token_idle, 366 * DAY)?;
         check("refresh_token_absolute", self.refresh_token_absolute, 366 * DAY)?;
         if self.refresh_token_idle > self.refresh_token_absolute {

@@ -142,6 +142,10 @@ pub struct AccessClaims {
     pub exp: i64,
     /// Its issue time.
     pub iat: i64,
+    /// Its grant (`gid`).
+    pub grant_id: Option<String>,
+    /// The session it came from (`sid`).
+    pub sid: Option<String>,
     /// The raw claims.
     pub raw: serde_json::Value,
 }
@@ -323,6 +327,12 @@ impl Service {
         if let Some(t) = auth_time {
             at_claims["auth_time"] = json!(t);
         }
+        // Access tokens are not stored: these say which revocations apply to it (its
+        // grant's, its session's; see `check_access_token`).
+        at_claims["gid"] = json!(grant_id);
+        if let Some(sid) = sid {
+            at_claims["sid"] = json!(sid);
+        }
         // Access tokens are always ES256: fast to sign and verify, nothing asks for RSA.
         let access_token = jwt::sign(&keys.es256, "at+jwt", &at_claims).map_err(ApiError::internal)?;
         let id_token = match user {
@@ -365,17 +375,16 @@ impl Service {
             revoked_at: None,
             sid: sid.map(str::to_owned),
         };
-        let mut rows = vec![row(jti, "access", None, exp)];
         let refresh_token = if with_refresh && user.is_some() && client.metadata.has_grant(GrantType::RefreshToken) {
             let rt = crypto::random_token::<32>();
             let hash = crypto::sha256(rt.as_bytes()).to_vec();
             let expires_at = lt.refresh_expiry(now, grant_start);
-            rows.push(row(crypto::random_token::<16>(), "refresh", Some(hash), expires_at));
+            let stored = row(crypto::random_token::<16>(), "refresh", Some(hash), expires_at);
+            self.store.insert_tokens(&[stored]).await?;
             Some(rt)
         } else {
             None
         };
-        self.store.insert_tokens(&rows).await?;
         self.obs
             .token_issued(now, env_id, &client.client_id, user.map(|u| u.id.as_str()), grant_type);
         Ok(pixie_core::wire::TokenResponse {
@@ -388,8 +397,13 @@ impl Service {
         })
     }
 
-    /// Validates an access token: signature, issuer, expiry, and not revoked.
-    pub async fn check_access_token(&self, env_id: &str, token: &str, issuer: &str) -> ApiResult<Option<AccessClaims>> {
+    /// Validates an access token: signature, issuer (where given), expiry, and not revoked.
+    pub async fn check_access_token(
+        &self,
+        env_id: &str,
+        token: &str,
+        issuer: Option<&str>,
+    ) -> ApiResult<Option<AccessClaims>> {
         let keys = self.env_keys(env_id).await?;
         let Some(claims) = jwt::verify(&keys.es256, "at+jwt", token) else {
             return Ok(None);
@@ -404,12 +418,16 @@ impl Service {
         ) else {
             return Ok(None);
         };
-        if claims["iss"] != issuer || exp <= now {
+        if issuer.is_some_and(|i| claims["iss"] != i) || exp <= now {
             return Ok(None);
         }
-        match self.store.get_token(env_id, &jti).await? {
-            Some(row) if row.revoked_at.is_none() && row.kind == "access" => {}
-            _ => return Ok(None),
+        let (grant_id, sid) = (str_claim("gid"), str_claim("sid"));
+        let revoked = self
+            .store
+            .access_token_revoked(env_id, &jti, grant_id.as_deref(), sid.as_deref())
+            .await?;
+        if revoked {
+            return Ok(None);
         }
         Ok(Some(AccessClaims {
             scopes: claims["scope"]
@@ -424,6 +442,8 @@ impl Service {
             client_id,
             jti,
             exp,
+            grant_id,
+            sid,
             raw: claims,
         }))
     }

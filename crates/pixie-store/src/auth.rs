@@ -3,6 +3,8 @@
 //! Every "use once" step is one conditional UPDATE … RETURNING, so two concurrent
 //! requests (or two instances on one PostgreSQL) can never both win.
 
+use pixie_core::lifetimes::MAX_ACCESS_TOKEN;
+
 use crate::exec::{col, Arg, Columns, FromRow};
 use crate::{Store, StoreResult};
 
@@ -429,16 +431,20 @@ impl Store {
         row.map(|r| TokenRow::from_row(&r)).transpose()
     }
 
-    /// Revokes every token of a grant (a token family); returns how many were live.
+    /// Revokes every token of a grant (a token family): its stored refresh tokens, and
+    /// its access tokens through a revocation. Returns how many refresh tokens were live.
     pub async fn revoke_grant(&self, env_id: &str, grant_id: &str, now: i64) -> StoreResult<u64> {
         let _t = self.timer("revoke_grant");
+        let mut tx = self.pool().begin().await?;
         let done =
             sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND grant_id = $3 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(env_id)
                 .bind(grant_id)
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await?;
+        insert_revocation(&mut tx, env_id, &format!("grant:{grant_id}"), now + MAX_ACCESS_TOKEN).await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 }
@@ -509,8 +515,8 @@ impl Store {
 }
 
 impl Store {
-    /// Ends a session: deletes it and revokes every token issued under it.
-    /// Returns how many live tokens were revoked.
+    /// Ends a session: deletes it and revokes every token issued under it (access
+    /// tokens through a revocation). Returns how many refresh tokens were live.
     pub async fn end_session(&self, env_id: &str, id_hash: &[u8], sid: &str, now: i64) -> StoreResult<u64> {
         let _t = self.timer("end_session");
         let mut tx = self.pool().begin().await?;
@@ -526,6 +532,7 @@ impl Store {
                 .bind(sid)
                 .execute(&mut *tx)
                 .await?;
+        insert_revocation(&mut tx, env_id, &format!("sid:{sid}"), now + MAX_ACCESS_TOKEN).await?;
         tx.commit().await?;
         Ok(done.rows_affected())
     }
@@ -536,17 +543,39 @@ impl Store {
 pub const USED_CODE_GRACE: i64 = 3600;
 
 impl Store {
-    /// Revokes one token (an access token by `jti`); false if there was none live.
-    pub async fn revoke_token(&self, env_id: &str, id: &str, now: i64) -> StoreResult<bool> {
-        let _t = self.timer("revoke_token");
-        let done =
-            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND id = $3 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(env_id)
-                .bind(id)
-                .execute(self.pool())
-                .await?;
-        Ok(done.rows_affected() == 1)
+    /// Revokes one access token (by `jti`) until it expires.
+    pub async fn revoke_access_token(&self, env_id: &str, jti: &str, expires_at: i64) -> StoreResult<()> {
+        let _t = self.timer("revoke_access_token");
+        let mut tx = self.pool().begin().await?;
+        insert_revocation(&mut tx, env_id, &format!("jti:{jti}"), expires_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether an access token is revoked: itself, its grant, or its session.
+    pub async fn access_token_revoked(
+        &self,
+        env_id: &str,
+        jti: &str,
+        grant_id: Option<&str>,
+        sid: Option<&str>,
+    ) -> StoreResult<bool> {
+        let _t = self.timer("access_token_revoked");
+        // Every key has a prefix, so "" matches nothing.
+        let grant = grant_id.map(|g| format!("grant:{g}")).unwrap_or_default();
+        let sid = sid.map(|s| format!("sid:{s}")).unwrap_or_default();
+        let found: Option<Revoked> = self
+            .fetch_optional(
+                "SELECT what FROM revocations WHERE env_id = $1 AND what IN ($2, $3, $4)",
+                &[
+                    Arg::Text(env_id),
+                    Arg::Text(&format!("jti:{jti}")),
+                    Arg::Text(&grant),
+                    Arg::Text(&sid),
+                ],
+            )
+            .await?;
+        Ok(found.is_some())
     }
 
     /// Deletes up to `batch` expired rows of one table; returns how many went.
@@ -558,6 +587,7 @@ impl Store {
             SweepTable::Sessions => ("sessions", "id_hash", now),
             SweepTable::Codes => ("codes", "code_hash", now - USED_CODE_GRACE),
             SweepTable::Tokens => ("tokens", "id", now),
+            SweepTable::Revocations => ("revocations", "what", now),
         };
         let sql =
             format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE expires_at < $1 LIMIT $2)");
@@ -575,17 +605,20 @@ pub enum SweepTable {
     Sessions,
     /// Codes (kept an hour past expiry, see [`USED_CODE_GRACE`]).
     Codes,
-    /// Access and refresh tokens.
+    /// Refresh tokens (and access tokens stored before migration 7).
     Tokens,
+    /// Revocations of access tokens that have all expired.
+    Revocations,
 }
 
 impl SweepTable {
     /// Every table, in sweep order.
-    pub const ALL: [SweepTable; 4] = [
+    pub const ALL: [SweepTable; 5] = [
         SweepTable::Flows,
         SweepTable::Sessions,
         SweepTable::Codes,
         SweepTable::Tokens,
+        SweepTable::Revocations,
     ];
 }
 
@@ -596,4 +629,29 @@ impl FromRow for ReplayedAt {
     fn from_row(r: &impl Columns) -> StoreResult<Self> {
         col(r, "replayed_at").map(Self)
     }
+}
+
+/// A row of `revocations`, found.
+struct Revoked;
+
+impl FromRow for Revoked {
+    fn from_row(r: &impl Columns) -> StoreResult<Self> {
+        col::<String>(r, "what").map(|_| Self)
+    }
+}
+
+/// Records a revocation; recording one twice keeps the first.
+async fn insert_revocation(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    env_id: &str,
+    what: &str,
+    expires_at: i64,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO revocations (what, env_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (what) DO NOTHING")
+        .bind(what)
+        .bind(env_id)
+        .bind(expires_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_pkce_stats.sql")),
     (5, include_str!("../migrations/0005_code_replay.sql")),
     (6, include_str!("../migrations/0006_token_session.sql")),
+    (7, include_str!("../migrations/0007_revocations.sql")),
 ];
 
 /// The one difference the schema has between the two engines: byte strings are

@@ -163,8 +163,34 @@ async fn battery(store: Store) {
             .is_none(),
         "once"
     );
+    assert!(!store.access_token_revoked("e", "j1", Some("g"), None).await.unwrap());
     assert_eq!(store.revoke_grant("e", "g", 300).await.unwrap(), 2);
     assert!(store.get_token("e", "a1").await.unwrap().unwrap().revoked_at.is_some());
+    // Access tokens (not stored) are revoked by their grant, their session, or their jti;
+    // only in their own environment; recording a revocation twice is no error.
+    assert!(store.access_token_revoked("e", "j1", Some("g"), None).await.unwrap());
+    assert!(!store
+        .access_token_revoked("other", "j1", Some("g"), None)
+        .await
+        .unwrap());
+    assert!(!store
+        .access_token_revoked("e", "j1", Some("g2"), Some("s1"))
+        .await
+        .unwrap());
+    store.revoke_grant("e", "g", 301).await.unwrap();
+    store.revoke_access_token("e", "j2", 500).await.unwrap();
+    store.revoke_access_token("e", "j2", 500).await.unwrap();
+    assert!(store.access_token_revoked("e", "j2", None, None).await.unwrap());
+    assert_eq!(store.end_session("e", &[1; 32], "s1", 302).await.unwrap(), 0);
+    assert!(store
+        .access_token_revoked("e", "j3", Some("g3"), Some("s1"))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.sweep_batch(SweepTable::Revocations, 501, 10).await.unwrap(),
+        1,
+        "j2 only"
+    );
 
     // PKCE observations add up across batches.
     let obs = |n: i64, t: i64| PkceStatDelta {

@@ -51,7 +51,11 @@ pub(super) async fn userinfo(
             "access token missing: send Authorization: Bearer",
         );
     };
-    let claims = match s.svc.check_access_token(&env_id, token, &base.issuer(&env_id)).await {
+    let claims = match s
+        .svc
+        .check_access_token(&env_id, token, Some(&base.issuer(&env_id)))
+        .await
+    {
         Ok(Some(c)) => c,
         Ok(None) => {
             return bearer_error(
