@@ -1,5 +1,5 @@
 //! A small time-bounded cache for what every request reads and operators rarely change
-//! (environments, clients). Each instance drops an entry at once when it changes it;
+//! (environments, clients, users). Each instance drops an entry at once when it changes it;
 //! other instances see a change within the time-to-live.
 
 use std::collections::HashMap;

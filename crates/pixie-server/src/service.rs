@@ -105,6 +105,7 @@ pub struct Service {
     pub throttle: crate::throttle::Throttle,
     envs: crate::cache::TtlCache<String, EnvironmentRow>,
     clients: crate::cache::TtlCache<(String, String), ClientRow>,
+    users: crate::cache::TtlCache<(String, String), Arc<UserRow>>,
     /// An Argon2 hash checked for unknown users, so they cost what known ones do.
     pub(crate) dummy_hash: std::sync::OnceLock<String>,
 }
@@ -131,6 +132,7 @@ impl Service {
             throttle: Default::default(),
             envs: Default::default(),
             clients: Default::default(),
+            users: Default::default(),
             dummy_hash: std::sync::OnceLock::new(),
         }
     }
@@ -351,6 +353,21 @@ impl Service {
         let found = self.store.get_client(env_id, client_id).await?;
         if let Some(c) = &found {
             self.clients.insert(key, c.clone());
+        }
+        Ok(found)
+    }
+
+    /// A user by id, from the cache when fresh (users are never changed once created,
+    /// so an entry is only ever as stale as a user removed by hand in the database).
+    /// Unknown ids are not cached.
+    pub async fn lookup_user(&self, env_id: &str, user_id: &str) -> ApiResult<Option<Arc<UserRow>>> {
+        let key = (env_id.to_owned(), user_id.to_owned());
+        if let Some(u) = self.users.get(&key) {
+            return Ok(Some(u));
+        }
+        let found = self.store.get_user(env_id, user_id).await?.map(Arc::new);
+        if let Some(u) = &found {
+            self.users.insert(key, u.clone());
         }
         Ok(found)
     }

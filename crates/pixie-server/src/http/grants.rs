@@ -88,10 +88,10 @@ pub(super) async fn refresh(
     };
     let data: TokenData = serde_json::from_str(&row.data).unwrap_or_default();
     let user_id = row.user_id.ok_or_else(|| invalid_grant("refresh_token has no user"))?;
-    let user = store
-        .get_user(env_id, &user_id)
-        .await
-        .map_err(ApiError::from)?
+    let user = s
+        .svc
+        .lookup_user(env_id, &user_id)
+        .await?
         .ok_or_else(|| invalid_grant("refresh_token: its user no longer exists"))?;
     let grant = Grant {
         client,

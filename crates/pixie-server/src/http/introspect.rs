@@ -116,13 +116,7 @@ pub(super) async fn introspect(
             return Ok(Introspection::default());
         }
         let username = match &row.user_id {
-            Some(id) => s
-                .svc
-                .store
-                .get_user(&env_id, id)
-                .await
-                .map_err(ApiError::from)?
-                .map(|u| u.username),
+            Some(id) => s.svc.lookup_user(&env_id, id).await?.map(|u| u.username.clone()),
             None => None,
         };
         let access = row.kind == "access";

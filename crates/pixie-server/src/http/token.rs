@@ -256,18 +256,12 @@ async fn exchange_code(
         }
         return Err(e.error().clone().into());
     }
-    let user = s
-        .svc
-        .store
-        .get_user(env_id, &row.user_id)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| {
-            OAuthError::new(
-                ErrorCode::InvalidGrant,
-                "code: the user it was issued for no longer exists",
-            )
-        })?;
+    let user = s.svc.lookup_user(env_id, &row.user_id).await?.ok_or_else(|| {
+        OAuthError::new(
+            ErrorCode::InvalidGrant,
+            "code: the user it was issued for no longer exists",
+        )
+    })?;
     let grant = Grant {
         client,
         user: Some(&user),
@@ -282,10 +276,12 @@ async fn exchange_code(
         issuer,
     };
     let issued = s.svc.issue_tokens(env, grant).await?;
-    // A replay that came while these were issued could not revoke them yet: do it now.
+    // A replay revokes the grant: its access tokens whenever they were issued (a grant
+    // revocation is recorded, see `check_access_token`), but only the refresh tokens
+    // stored by then. So one stored after a replay's revocation is revoked here.
     // (Replay marks, then revokes; this inserts, then reads the mark: either way the
-    // tokens end revoked.)
-    if s.svc.store.code_replayed(env_id, &hash).await.map_err(ApiError::from)? {
+    // token ends revoked.) Without a refresh token there is nothing to check.
+    if issued.refresh_token.is_some() && s.svc.store.code_replayed(env_id, &hash).await.map_err(ApiError::from)? {
         s.svc
             .store
             .revoke_grant(env_id, &row.grant_id, s.svc.now())

@@ -73,10 +73,10 @@ pub(super) async fn userinfo(
             "the access token lacks the openid scope",
         );
     }
-    let user = match s.svc.store.get_user(&env_id, &claims.sub).await {
+    let user = match s.svc.lookup_user(&env_id, &claims.sub).await {
         Ok(Some(u)) => u,
         Ok(None) => return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the user no longer exists"),
-        Err(e) => return crate::error::ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     let mut body = json!({"sub": user.id});
     if claims.scopes.iter().any(|s| s == "profile") {
