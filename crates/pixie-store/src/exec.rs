@@ -98,15 +98,16 @@ fn open_sqlite(path: &str) -> rusqlite::Result<rusqlite::Connection> {
     // timeout: a lock held elsewhere is waited for asynchronously (see `Inline::run`).
     // No automatic checkpoint: it would fsync inside a request (a 15 ms stall every
     // ~100 flows, measured); the checkpoint thread does it instead.
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA busy_timeout = 0; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
-    )?;
+         PRAGMA busy_timeout = 0; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_LIMIT_BYTES};"
+    ))?;
     Ok(conn)
 }
 
-/// WAL frames past which a checkpoint also starts the WAL over (64 MiB of 4 KiB pages).
-const WAL_LIMIT_FRAMES: i64 = 16384;
+/// WAL size past which a checkpoint also starts the WAL over (and the file's size cap,
+/// `journal_size_limit`).
+const WAL_LIMIT_BYTES: i64 = 64 << 20;
 
 /// One checkpoint: copies the WAL into the database without waiting for, nor blocking,
 /// a writer (PASSIVE). Past `limit_frames` it then waits for readers and writers to
@@ -114,7 +115,7 @@ const WAL_LIMIT_FRAMES: i64 = 16384;
 /// under steady writes a passive checkpoint never finds the WAL wholly copied when a
 /// writer starts, which is when SQLite would start over, so the file only grew (1.5 GB
 /// in 45 s under `pixie bench`, measured). `journal_size_limit` then trims the file
-/// to 64 MiB. Returns the frames that were in the WAL.
+/// to [`WAL_LIMIT_BYTES`]. Returns the frames that were in the WAL.
 fn checkpoint(conn: &rusqlite::Connection, limit_frames: i64) -> rusqlite::Result<i64> {
     let frames: i64 = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
     if frames > limit_frames {
@@ -125,9 +126,12 @@ fn checkpoint(conn: &rusqlite::Connection, limit_frames: i64) -> rusqlite::Resul
 
 /// Checkpoints every [`CHECKPOINT_EVERY`] until `stop`.
 fn checkpoint_thread(conn: rusqlite::Connection, stop: Arc<AtomicBool>) {
+    // A frame is a page (and a 24-byte header).
+    let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap_or(4096);
+    let limit_frames = WAL_LIMIT_BYTES / page.max(512);
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(CHECKPOINT_EVERY);
-        if let Err(e) = checkpoint(&conn, WAL_LIMIT_FRAMES) {
+        if let Err(e) = checkpoint(&conn, limit_frames) {
             tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
         }
     }
@@ -378,7 +382,7 @@ mod tests {
         let frames = checkpoint(&conn, 0).unwrap();
         assert!(frames >= 20, "a commit is a frame at least: {frames}");
         store.execute(insert, &[Arg::Text("jti:x")]).await.unwrap();
-        let after = checkpoint(&conn, WAL_LIMIT_FRAMES).unwrap();
+        let after = checkpoint(&conn, 1000).unwrap();
         assert!(
             (1..frames).contains(&after),
             "started over: {after} frames after {frames}"
@@ -399,6 +403,25 @@ mod tests {
             .query_row("SELECT count(*) FROM revocations", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 21, "nothing lost");
+    }
+
+    /// A new database gets 1 KiB pages; one made before keeps its own.
+    #[tokio::test]
+    async fn new_databases_get_small_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.db");
+        let made = rusqlite::Connection::open(&old).unwrap();
+        made.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x)")
+            .unwrap();
+        drop(made);
+        for (name, size) in [("new.db", 1024), ("old.db", 4096)] {
+            let store = Store::connect(&format!("sqlite://{}/{name}", dir.path().display()))
+                .await
+                .unwrap();
+            let conn = store.inline.as_ref().unwrap().lock();
+            let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+            assert_eq!(page, size, "{name}");
+        }
     }
 
     #[test]

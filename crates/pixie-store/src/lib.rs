@@ -113,11 +113,14 @@ impl Store {
         if backend == Backend::Sqlite {
             pool_options = pool_options.max_connections(8).after_connect(|conn, _| {
                 Box::pin(async move {
+                    // 1 KiB pages (taken by a new database only): rows here are small, and a
+                    // commit writes whole pages to the WAL: 4 KiB pages wrote 4 times the
+                    // bytes (measured: +3 % flows/s, p99 13.6 -> 9.0 ms at C = 16).
                     // WAL: readers never block the writer. NORMAL: a commit survives a
                     // process kill (the WAL is in the OS), the cost of FULL is an fsync per commit.
                     use sqlx::Executor as _;
                     conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                        "PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                          PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
                     )
                     .await?;
