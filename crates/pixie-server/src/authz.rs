@@ -188,9 +188,22 @@ impl Service {
             None => self.dummy_password_hash().await?,
         };
         let password = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&password, &hash))
-            .await
-            .map_err(ApiError::internal)?;
+        let _permit = self.password_checks.acquire().await.map_err(ApiError::internal)?;
+        let mut memory = self
+            .argon2_memory
+            .lock()
+            .ok()
+            .and_then(|mut kept| kept.pop())
+            .unwrap_or_default();
+        let (ok, memory) = tokio::task::spawn_blocking(move || {
+            let ok = crypto::verify_password_in(&password, &hash, &mut memory);
+            (ok, memory)
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        if let Ok(mut kept) = self.argon2_memory.lock() {
+            kept.push(memory);
+        }
         Ok(user.filter(|_| ok))
     }
 

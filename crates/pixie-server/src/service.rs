@@ -108,6 +108,12 @@ pub struct Service {
     users: crate::cache::TtlCache<(String, String), Arc<UserRow>>,
     /// An Argon2 hash checked for unknown users, so they cost what known ones do.
     pub(crate) dummy_hash: std::sync::OnceLock<String>,
+    /// Argon2 working memory kept between password checks (19 MiB each, see
+    /// `crypto::verify_password_in`): at most one per allowed concurrent check.
+    pub(crate) argon2_memory: std::sync::Mutex<Vec<Vec<argon2::Block>>>,
+    /// Bounds concurrent password checks to one per core: each holds 19 MiB, and more
+    /// at once would only queue for the CPU.
+    pub(crate) password_checks: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Service {
@@ -134,6 +140,8 @@ impl Service {
             clients: Default::default(),
             users: Default::default(),
             dummy_hash: std::sync::OnceLock::new(),
+            argon2_memory: std::sync::Mutex::default(),
+            password_checks: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
         }
     }
 
