@@ -5,6 +5,7 @@
 //! as an error and never in the figures.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::Read as _;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -428,22 +429,26 @@ pub fn run(a: BenchArgs) -> ExitCode {
             );
         }
     }
+    // Written at once, and a closed pipe (`| head`) is not a panic.
+    let mut text = String::new();
     if a.json {
         let out = json!({
             "mode": a.mode, "concurrency": a.concurrency, "duration_s": a.duration, "completed": s.completed,
             "errors": s.errors, "per_second": per_second, "latency_ms": latency, "first_error": s.first_error,
         });
-        println!("{out}");
+        let _ = writeln!(text, "{out}");
     } else {
         let unit = if a.mode == "discovery" { "requests" } else { "flows" };
-        println!(
+        let _ = writeln!(
+            text,
             "{}: C={} for {} s: {per_second:.0} {unit}/s ({} completed, {} errors)",
             a.mode, a.concurrency, a.duration, s.completed, s.errors
         );
-        println!("{:<10} {:>9} {:>9} {:>9} {:>9}", "ms", "p50", "p90", "p99", "max");
+        let _ = writeln!(text, "{:<10} {:>9} {:>9} {:>9} {:>9}", "ms", "p50", "p90", "p99", "max");
         for step in order {
             if let Some(l) = latency.get(step) {
-                println!(
+                let _ = writeln!(
+                    text,
                     "{step:<10} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
                     l["p50"].as_f64().unwrap_or(0.0),
                     l["p90"].as_f64().unwrap_or(0.0),
@@ -453,9 +458,10 @@ pub fn run(a: BenchArgs) -> ExitCode {
             }
         }
         if let Some(e) = &s.first_error {
-            println!("first error: {e}");
+            let _ = writeln!(text, "first error: {e}");
         }
     }
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     if s.errors > 0 || s.completed == 0 {
         ExitCode::from(1)
     } else {
