@@ -87,6 +87,9 @@ pub struct AuthorizeRequest {
     pub nonce: Option<String>,
     /// `prompt`.
     pub prompt: Prompt,
+    /// `max_age` (OpenID Connect Core §3.1.2.1): the longest time, in seconds, since the
+    /// user last signed on that a session may be reused for.
+    pub max_age: Option<i64>,
     /// What PKCE decided.
     pub pkce: AuthorizePkce,
 }
@@ -184,6 +187,13 @@ pub fn validate(
     if prompt.none && prompt.login {
         return Err(OAuthError::invalid_request("prompt 'none' cannot be combined with other values").into());
     }
+    let max_age = match params.non_empty("max_age") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 && v.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+            _ => return Err(OAuthError::invalid_request("max_age must be a whole number of seconds").into()),
+        },
+    };
     for name in ["state", "nonce"] {
         if params.get(name).is_some_and(|v| v.len() > MAX_STATE_LEN) {
             return Err(OAuthError::invalid_request(format!("{name} is longer than {MAX_STATE_LEN} bytes")).into());
@@ -194,8 +204,26 @@ pub fn validate(
         state: params.get("state").map(str::to_owned),
         nonce: params.non_empty("nonce").map(str::to_owned),
         prompt,
+        max_age,
         pkce,
     })
+}
+
+impl AuthorizeRequest {
+    /// Whether a session whose user signed on at `auth_time` may answer this request
+    /// at `now`, or the user must sign on again: `prompt=login`, or a sign-on older
+    /// than `max_age` (OpenID Connect Core §3.1.2.1: the OP MUST re-authenticate;
+    /// `max_age=0` always does, as `prompt=login`).
+    pub fn session_is_fresh_enough(&self, auth_time: i64, now: i64) -> bool {
+        if self.prompt.login {
+            return false;
+        }
+        match self.max_age {
+            None => true,
+            Some(0) => false,
+            Some(max) => now.saturating_sub(auth_time) <= max,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -237,6 +265,40 @@ mod tests {
             resolve_redirect_uri(&one, None).unwrap(),
             ("https://a.example/cb".into(), false)
         );
+    }
+
+    #[test]
+    fn max_age_and_prompt_login_decide_whether_a_session_may_answer() {
+        let env = EnvPkcePolicy::strict();
+        let c = client();
+        let req = |extra: &str| {
+            validate(
+                &q(&format!(
+                    "client_id=x&response_type=code&code_challenge={C}&code_challenge_method=S256{extra}"
+                )),
+                &c,
+                &env,
+            )
+        };
+        let plain = req("").unwrap();
+        assert!(plain.session_is_fresh_enough(0, 1_000_000));
+        let zero = req("&max_age=0").unwrap();
+        assert_eq!(zero.max_age, Some(0));
+        assert!(
+            !zero.session_is_fresh_enough(1000, 1000),
+            "max_age=0 always signs on again"
+        );
+        let hour = req("&max_age=3600").unwrap();
+        assert!(hour.session_is_fresh_enough(1000, 4600));
+        assert!(!hour.session_is_fresh_enough(1000, 4601));
+        assert!(!req("&prompt=login").unwrap().session_is_fresh_enough(1000, 1000));
+        for bad in ["-1", "1.5", "x", "+5", "99999999999999999999"] {
+            assert_eq!(
+                req(&format!("&max_age={bad}")).unwrap_err().error.code,
+                ErrorCode::InvalidRequest,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -249,8 +249,12 @@ impl ClientMetadata {
     }
 }
 
-/// Checks a redirect URI: absolute, no fragment, no spaces or control characters,
-/// and for http(s) a host.
+/// Redirect URI schemes that are never a client: a code sent there would be handed to
+/// script or content in the browser.
+const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "vbscript", "file", "blob", "about", "filesystem"];
+
+/// Checks a redirect URI: absolute, no fragment, no spaces or control characters, not
+/// a scheme that runs in the browser (`javascript:`, `data:`, …), and for http(s) a host.
 pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
     if uri.is_empty() || uri.len() > 2000 {
         return Err("a redirect URI must be 1-2000 characters".into());
@@ -270,6 +274,13 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
     if !scheme_ok {
         return Err("a redirect URI must start with a valid scheme".into());
+    }
+    // Schemes that run or embed content in the browser instead of reaching a client.
+    if FORBIDDEN_SCHEMES.iter().any(|f| scheme.eq_ignore_ascii_case(f)) {
+        return Err(format!(
+            "a redirect URI must not use the {} scheme: it would run in the browser, not reach the client",
+            scheme.to_ascii_lowercase()
+        ));
     }
     if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
         let authority = rest
@@ -350,6 +361,13 @@ mod tests {
         let cases = [
             (r#"{"redirect_uris":[]}"#, "redirect_uris"),
             (r#"{"redirect_uris":["/relative"]}"#, "redirect_uris"),
+            (r#"{"redirect_uris":["javascript:alert(1)//"]}"#, "redirect_uris"),
+            (r#"{"redirect_uris":["JavaScript:alert(1)"]}"#, "redirect_uris"),
+            (
+                r#"{"redirect_uris":["data:text/html,<script>x</script>"]}"#,
+                "redirect_uris",
+            ),
+            (r#"{"redirect_uris":["vbscript:x"]}"#, "redirect_uris"),
             (r#"{"redirect_uris":["https://a.example/cb#frag"]}"#, "redirect_uris"),
             (r#"{"redirect_uris":["https:///nohost"]}"#, "redirect_uris"),
             (

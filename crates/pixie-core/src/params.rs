@@ -37,13 +37,11 @@ impl Params {
         self.pairs.iter().filter(|(k, _)| k == name).take(2).count() > 1
     }
 
-    /// The first parameter name that appears more than once.
+    /// The first parameter name that appears more than once (at its second
+    /// appearance). Linear in the number of pairs: a 64 KiB body holds ~20k names.
     pub fn first_repeated(&self) -> Option<&str> {
-        self.pairs
-            .iter()
-            .enumerate()
-            .find(|(i, (k, _))| self.pairs[..*i].iter().any(|(k2, _)| k2 == k))
-            .map(|(_, (k, _))| k.as_str())
+        let mut seen = std::collections::HashSet::with_capacity(self.pairs.len());
+        self.pairs.iter().map(|(k, _)| k.as_str()).find(|k| !seen.insert(*k))
     }
 
     /// The value of `name`, treating an empty value as absent (RFC 6749 §3.1).

@@ -98,3 +98,18 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The repeated-parameter check agrees with the obvious quadratic one: the first
+    /// name, in order, that was already seen.
+    #[test]
+    fn first_repeated_matches_the_quadratic_oracle(names in proptest::collection::vec("[a-e]{1,2}", 0..40)) {
+        let params = pixie_core::params::Params::from_pairs(names.iter().map(|n| (n.as_str(), "v")));
+        let oracle = names
+            .iter()
+            .enumerate()
+            .find(|(i, n)| names[..*i].contains(n))
+            .map(|(_, n)| n.as_str());
+        prop_assert_eq!(params.first_repeated(), oracle);
+    }
+}

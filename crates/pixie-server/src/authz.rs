@@ -8,7 +8,7 @@ use pixie_core::client::ClientMetadata;
 use pixie_core::client::GrantType;
 use pixie_core::lifetimes::Lifetimes;
 use pixie_core::{ChallengeMethod, CodeChallenge};
-use pixie_store::{ClientRow, CodeRow, EnvironmentRow, FlowRow, FlowStatus, SessionRow, TokenRow, UserRow};
+use pixie_store::{ClientRow, CodeRow, EnvironmentRow, FlowRow, FlowStatus, GrantRow, SessionRow, TokenRow, UserRow};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -293,19 +293,29 @@ impl Service {
             auth_time,
             sid: Some(sid.to_owned()),
         };
-        self.store
-            .insert_code(&CodeRow {
-                code_hash: crypto::sha256(code.as_bytes()).to_vec(),
-                env_id: env_id.to_owned(),
-                client_id: pending.client_id.clone(),
-                user_id: user_id.to_owned(),
-                grant_id: crypto::random_token::<16>(),
-                data: serde_json::to_string(&data).map_err(ApiError::internal)?,
-                created_at: now,
-                expires_at: now + lt.code,
-                used_at: None,
-            })
-            .await?;
+        let grant = GrantRow {
+            env_id: env_id.to_owned(),
+            id: crypto::random_token::<16>(),
+            client_id: pending.client_id.clone(),
+            user_id: Some(user_id.to_owned()),
+            sid: Some(sid.to_owned()),
+            created_at: now,
+            // The code, then the access token issued for it; a refresh token, when one
+            // is stored, keeps the grant longer (`insert_refresh_token`).
+            expires_at: now + lt.code + lt.access_token,
+        };
+        let row = CodeRow {
+            code_hash: crypto::sha256(code.as_bytes()).to_vec(),
+            env_id: env_id.to_owned(),
+            client_id: pending.client_id.clone(),
+            user_id: user_id.to_owned(),
+            grant_id: grant.id.clone(),
+            data: serde_json::to_string(&data).map_err(ApiError::internal)?,
+            created_at: now,
+            expires_at: now + lt.code,
+            used_at: None,
+        };
+        self.store.insert_code(&row, &grant).await?;
         Ok(code)
     }
 
@@ -393,7 +403,15 @@ impl Service {
             let hash = crypto::sha256(rt.as_bytes()).to_vec();
             let expires_at = lt.refresh_expiry(now, grant_start);
             let stored = row(crypto::random_token::<16>(), "refresh", Some(hash), expires_at);
-            self.store.insert_tokens(&[stored]).await?;
+            // Stored only while the grant stands: a grant revoked meanwhile (the code
+            // replayed, the session ended, the family reused) gets no new token.
+            if !self.store.insert_refresh_token(&stored, expires_at.max(exp)).await? {
+                return Err(pixie_core::OAuthError::new(
+                    pixie_core::ErrorCode::InvalidGrant,
+                    "the grant was revoked while this request was answered",
+                )
+                .into());
+            }
             Some(rt)
         } else {
             None

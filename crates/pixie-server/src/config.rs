@@ -40,6 +40,15 @@ pub struct Settings {
     /// `X-Forwarded-For` is believed.
     #[serde(alias = "trusted-proxies")]
     pub trusted_proxies: Option<String>,
+    /// `header_timeout` / `--header-timeout`: seconds for a TLS handshake and a request head.
+    #[serde(alias = "header-timeout")]
+    pub header_timeout: Option<u64>,
+    /// `idle_timeout` / `--idle-timeout`: seconds a connection may stay open with no request.
+    #[serde(alias = "idle-timeout")]
+    pub idle_timeout: Option<u64>,
+    /// `request_timeout` / `--request-timeout`: seconds for a whole request, body included.
+    #[serde(alias = "request-timeout")]
+    pub request_timeout: Option<u64>,
 }
 
 impl Settings {
@@ -62,6 +71,9 @@ impl Settings {
             tls_cert: self.tls_cert.or(other.tls_cert),
             tls_key: self.tls_key.or(other.tls_key),
             trusted_proxies: self.trusted_proxies.or(other.trusted_proxies),
+            header_timeout: self.header_timeout.or(other.header_timeout),
+            idle_timeout: self.idle_timeout.or(other.idle_timeout),
+            request_timeout: self.request_timeout.or(other.request_timeout),
         }
     }
 }
@@ -87,8 +99,11 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Trusted proxies, as configured.
     pub trusted_proxies: String,
-    /// How long a client may take to send a request head (slow clients are cut off).
+    /// How long a client may take for a TLS handshake and a request head, and how long
+    /// a new connection may send nothing (slow clients are cut off).
     pub header_read_timeout: std::time::Duration,
+    /// How long a connection may stay open with no request in flight.
+    pub idle_timeout: std::time::Duration,
     /// How long a whole request may take, body included; then 408.
     pub request_timeout: std::time::Duration,
 }
@@ -113,8 +128,9 @@ impl ServeConfig {
             audit: crate::observe::AuditTarget::parse(s.audit_log.as_deref().unwrap_or("off")),
             tls: s.tls_cert.zip(s.tls_key),
             trusted_proxies: s.trusted_proxies.unwrap_or_default(),
-            header_read_timeout: std::time::Duration::from_secs(10),
-            request_timeout: std::time::Duration::from_secs(30),
+            header_read_timeout: std::time::Duration::from_secs(s.header_timeout.unwrap_or(10).max(1)),
+            idle_timeout: std::time::Duration::from_secs(s.idle_timeout.unwrap_or(30).max(1)),
+            request_timeout: std::time::Duration::from_secs(s.request_timeout.unwrap_or(30).max(1)),
         }
     }
 }

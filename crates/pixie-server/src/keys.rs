@@ -202,17 +202,25 @@ pub struct EnvKeys {
 }
 
 impl EnvKeys {
-    /// Builds the key set from an environment's keys (newest of each algorithm signs).
-    pub fn from_keys(mut keys: Vec<SigningKey>) -> Option<Self> {
-        // A stable order, whether the keys were just made or read back from the store.
-        keys.sort_by(|a, b| (a.alg_order(), &a.kid).cmp(&(b.alg_order(), &b.kid)));
-        let jwks = json!({"keys": keys.iter().map(|k| k.public_jwk.clone()).collect::<Vec<_>>()});
+    /// Builds the key set from an environment's keys with their creation times: the
+    /// newest key of each algorithm signs (the kid, a thumbprint, only breaks ties).
+    pub fn from_keys(mut keys: Vec<(SigningKey, i64)>) -> Option<Self> {
+        // A stable order, whether the keys were just made or read back from the store:
+        // by algorithm, newest first.
+        keys.sort_by(|(a, at), (b, bt)| {
+            (a.alg_order(), std::cmp::Reverse(*at), &a.kid).cmp(&(b.alg_order(), std::cmp::Reverse(*bt), &b.kid))
+        });
+        let jwks = json!({"keys": keys.iter().map(|(k, _)| k.public_jwk.clone()).collect::<Vec<_>>()});
         let mut rs = None;
         let mut es = None;
-        for k in keys {
-            match k.alg {
-                SigningAlg::RS256 => rs = Some(Arc::new(k)),
-                SigningAlg::ES256 => es = Some(Arc::new(k)),
+        for (k, _) in keys {
+            let slot = match k.alg {
+                SigningAlg::RS256 => &mut rs,
+                SigningAlg::ES256 => &mut es,
+            };
+            // The first of an algorithm in this order is its newest.
+            if slot.is_none() {
+                *slot = Some(Arc::new(k));
             }
         }
         Some(Self {
@@ -264,5 +272,22 @@ mod tests {
             let wrong = MasterKey::parse(&"22".repeat(32)).unwrap();
             assert!(matches!(SigningKey::open(&wrong, &row), Err(KeyError::Sealed { .. })));
         }
+    }
+
+    #[test]
+    fn the_newest_key_of_an_algorithm_signs_whatever_its_kid() {
+        let gen = |alg| SigningKey::generate(alg).unwrap().0;
+        let rs = gen(SigningAlg::RS256);
+        // Two ES256 keys; try both ways round, so the kid order cannot decide.
+        let (e1, e2) = (gen(SigningAlg::ES256), gen(SigningAlg::ES256));
+        let (old_kid, new_kid) = (e1.kid.clone(), e2.kid.clone());
+        let set = EnvKeys::from_keys(vec![(e2, 200), (rs, 100), (e1, 100)]).unwrap();
+        assert_eq!(set.es256.kid, new_kid, "the newer key signs");
+        assert_eq!(set.jwks["keys"].as_array().unwrap().len(), 3, "both stay in the JWKS");
+        let (e1, e2) = (gen(SigningAlg::ES256), gen(SigningAlg::ES256));
+        let newer = e1.kid.clone();
+        let set = EnvKeys::from_keys(vec![(e2, 100), (gen(SigningAlg::RS256), 1), (e1, 300)]).unwrap();
+        assert_eq!(set.es256.kid, newer);
+        assert_ne!(old_kid, newer);
     }
 }

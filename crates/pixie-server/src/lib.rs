@@ -11,8 +11,10 @@ pub mod jwt;
 pub mod keys;
 pub mod net;
 pub mod observe;
+pub mod serve;
 pub mod service;
 pub mod throttle;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,11 +36,23 @@ pub async fn open_service(
     master_key: Option<&str>,
     public_url: &str,
 ) -> Result<Service, StartupError> {
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| StartupError::Other(format!("data dir {}: {e}", data_dir.display())))?;
+    create_private_dir(data_dir).map_err(|e| StartupError::Other(format!("data dir {}: {e}", data_dir.display())))?;
     let master = MasterKey::load_or_create(master_key, data_dir).map_err(|e| StartupError::Other(e.to_string()))?;
     let store = pixie_store::Store::connect(database_url).await?;
     Ok(Service::new(store, master, public_url))
+}
+
+/// Creates the data dir, readable by its owner only (0700) when pixie creates it: it
+/// holds the database (password hashes), the master key and the admin token.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// The admin token: configured, or read from `<data-dir>/admin-token`, or generated
@@ -106,51 +120,6 @@ impl Running {
     }
 }
 
-/// Serves plain HTTP: one task per connection, a header-read timeout against slow
-/// clients (axum::serve sets none), the peer address for every request, and a graceful
-/// stop that lets requests in flight finish (10 s at most).
-async fn serve_plain(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    header_timeout: std::time::Duration,
-    stop: impl std::future::Future<Output = ()>,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(c) => c,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off, keep serving.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let app = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
-                let service = hyper_util::service::TowerToHyperService::new(app);
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
-            _ = &mut stop => break,
-        }
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await;
-    Ok(())
-}
-
 /// Saves pending observations and closes the store.
 async fn close(service: &Service) {
     if let Err(e) = service.obs.flush(&service.store).await {
@@ -169,6 +138,11 @@ async fn start_with_shutdown(
     cfg: ServeConfig,
     external: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
 ) -> Result<Running, StartupError> {
+    // The certificate and key are checked before anything else is done.
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key).map_err(StartupError::Other)?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .map_err(|e| StartupError::Other(format!("cannot listen on {}: {e}", cfg.listen)))?;
@@ -200,14 +174,6 @@ async fn start_with_shutdown(
         request_timeout: cfg.request_timeout,
     };
     let router = http::router(state);
-    let tls = match &cfg.tls {
-        Some((cert, key)) => Some(
-            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .map_err(|e| StartupError::Other(format!("TLS certificate or key: {e}")))?,
-        ),
-        None => None,
-    };
     let (tx, rx) = oneshot::channel::<()>();
     let stop = async move {
         match external {
@@ -217,23 +183,11 @@ async fn start_with_shutdown(
             }
         }
     };
-    let header_timeout = cfg.header_read_timeout;
-    let task = match tls {
-        None => tokio::spawn(serve_plain(listener, router, header_timeout, stop)),
-        Some(tls) => {
-            let app = router.into_make_service_with_connect_info::<SocketAddr>();
-            let std_listener = listener.into_std().map_err(|e| StartupError::Other(e.to_string()))?;
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                stop.await;
-                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-            });
-            let server =
-                axum_server::from_tcp_rustls(std_listener, tls).map_err(|e| StartupError::Other(e.to_string()))?;
-            tokio::spawn(async move { server.handle(handle).serve(app).await })
-        }
+    let timeouts = serve::Timeouts {
+        head: cfg.header_read_timeout,
+        idle: cfg.idle_timeout,
     };
+    let task = tokio::spawn(serve::serve(listener, router, tls, timeouts, stop));
     let sweeper = tokio::spawn(background(service.clone()));
     Ok(Running {
         addr,

@@ -69,7 +69,14 @@ impl Observability {
         let audit: Option<Box<dyn std::io::Write + Send>> = match audit {
             AuditTarget::Off => None,
             AuditTarget::Stdout => Some(Box::new(std::io::stdout())),
-            AuditTarget::File(p) => Some(Box::new(std::fs::OpenOptions::new().create(true).append(true).open(p)?)),
+            AuditTarget::File(p) => {
+                // 0600: it names the usernames typed at failed sign-ons.
+                let mut options = std::fs::OpenOptions::new();
+                options.create(true).append(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                Some(Box::new(options.open(p)?))
+            }
         };
         Ok(Self {
             audit: audit.map(Mutex::new),

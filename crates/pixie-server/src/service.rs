@@ -16,6 +16,9 @@ use crate::keys::{EnvKeys, KeyError, SigningKey};
 /// The environment created on first start.
 pub const DEFAULT_ENV: &str = "default";
 
+/// The longest username, in characters.
+pub const MAX_USERNAME_CHARS: usize = 128;
+
 /// Env ids that would shadow a top-level route.
 const RESERVED_ENV_IDS: &[&str] = &["admin", "healthz", "metrics", "static", "well-known"];
 
@@ -101,8 +104,6 @@ pub struct Service {
     pub clock: Clock,
     /// Metrics, PKCE observations and the audit log.
     pub obs: crate::observe::Observability,
-    /// Failed sign-on attempts, per user and address.
-    pub throttle: crate::throttle::Throttle,
     envs: crate::cache::TtlCache<String, EnvironmentRow>,
     clients: crate::cache::TtlCache<(String, String), ClientRow>,
     users: crate::cache::TtlCache<(String, String), Arc<UserRow>>,
@@ -135,7 +136,6 @@ impl Service {
             keys: RwLock::new(HashMap::new()),
             clock: Clock::default(),
             obs: Default::default(),
-            throttle: Default::default(),
             envs: Default::default(),
             clients: Default::default(),
             users: Default::default(),
@@ -240,7 +240,8 @@ impl Service {
             pixie_store::StoreError::Conflict(_) => ApiError::Conflict(format!("environment {}", env.id)),
             e => e.into(),
         })?;
-        let keys = EnvKeys::from_keys(generated.into_iter().map(|(k, _)| k).collect()).ok_or(ApiError::Internal)?;
+        let keys =
+            EnvKeys::from_keys(generated.into_iter().map(|(k, _)| (k, now)).collect()).ok_or(ApiError::Internal)?;
         self.cache_keys(&env.id, Arc::new(keys));
         Ok(self.env_view(&env))
     }
@@ -304,7 +305,7 @@ impl Service {
         let rows = self.store.list_keys(env_id).await?;
         let keys = rows
             .iter()
-            .map(|r| SigningKey::open(&self.master, r))
+            .map(|r| SigningKey::open(&self.master, r).map(|k| (k, r.created_at)))
             .collect::<Result<Vec<_>, _>>()?;
         EnvKeys::from_keys(keys)
             .map(Arc::new)
@@ -432,7 +433,7 @@ impl Service {
     pub async fn create_user(&self, env_id: &str, req: CreateUser) -> ApiResult<wire::User> {
         self.environment(env_id).await?;
         let username_ok = !req.username.is_empty()
-            && req.username.chars().count() <= 128
+            && req.username.chars().count() <= MAX_USERNAME_CHARS
             && !req.username.chars().any(|c| c.is_control() || c.is_whitespace());
         if !username_ok {
             return Err(ApiError::invalid(

@@ -1,71 +1,115 @@
-//! Sign-on throttling: failed attempts per user and per client address in a sliding
-//! window; over the limit, 429 with `Retry-After`. In memory, per instance.
+//! Sign-on throttling and the bound on sign-on flows: counted in the store, so every
+//! instance on a shared store spends one budget, and an attempt is *reserved* before
+//! the password is checked, so concurrent guesses cannot all slip past the count.
+//! Keys are digests: what a client types never grows a row or the memory.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::net::IpAddr;
+
+use crate::crypto;
+use crate::error::ApiResult;
+use crate::service::Service;
 
 /// Failed sign-ons allowed per user in the window.
-pub const PER_USER: usize = 10;
+pub const PER_USER: i64 = 10;
 /// Failed sign-ons allowed per client address in the window.
-pub const PER_ADDRESS: usize = 50;
-/// The window, in seconds.
+pub const PER_ADDRESS: i64 = 50;
+/// The sign-on window, in seconds.
 pub const WINDOW: i64 = 15 * 60;
-/// Keys kept at most; past this, keys with no failure in the window are dropped.
-const MAX_KEYS: usize = 100_000;
+/// Failed sign-ons allowed on one flow; then the flow is spent and the user starts again.
+pub const PER_FLOW: i64 = 5;
+/// Sign-on flows one client address may start in [`FLOW_WINDOW`].
+pub const FLOWS_PER_ADDRESS: i64 = 200;
+/// The flow-start window, in seconds.
+pub const FLOW_WINDOW: i64 = 10 * 60;
 
-/// The failure log.
-#[derive(Debug, Default)]
-pub struct Throttle {
-    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+/// The counter key of one thing in one environment.
+fn key(kind: &str, env: &str, value: &str) -> [u8; 32] {
+    crypto::sha256(format!("pixie throttle\0{kind}\0{env}\0{value}").as_bytes())
 }
 
-fn user_key(env: &str, username: &str) -> String {
-    format!("u\0{env}\0{}", username.to_lowercase())
+/// The counter key of a username: case-insensitive, as sign-on is.
+fn user_key(env: &str, username: &str) -> [u8; 32] {
+    key("user", env, &username.to_lowercase())
 }
 
-fn addr_key(env: &str, addr: &str) -> String {
-    format!("a\0{env}\0{addr}")
-}
-
-impl Throttle {
-    /// `Some(seconds to wait)` when this user or address is over its limit.
-    pub fn check(&self, now: i64, env: &str, username: &str, addr: &str) -> Option<i64> {
-        let mut map = self.failures.lock().ok()?;
-        let mut wait = None;
-        for (key, limit) in [(user_key(env, username), PER_USER), (addr_key(env, addr), PER_ADDRESS)] {
-            if let Some(q) = map.get_mut(&key) {
-                while q.front().is_some_and(|t| *t <= now - WINDOW) {
-                    q.pop_front();
-                }
-                if q.len() >= limit {
-                    let until = q[q.len() - limit] + WINDOW;
-                    wait = Some(wait.unwrap_or(0).max(until - now).max(1));
-                }
-            }
+/// The counter key of a client address. IPv6 addresses count by their /64: one host
+/// commonly holds a whole /64, and counting single addresses would give it 2^64 budgets.
+fn addr_key(kind: &str, env: &str, addr: &str) -> [u8; 32] {
+    let bucket = match addr.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
-        wait
+        _ => addr.to_owned(),
+    };
+    key(kind, env, &bucket)
+}
+
+/// Seconds until a window that began at `start` has passed (at least 1).
+fn wait(start: i64, window: i64, now: i64) -> i64 {
+    (start + window - now).max(1)
+}
+
+/// A sign-on attempt counted against its user and address before the check.
+#[derive(Debug)]
+pub struct Reserved {
+    user: [u8; 32],
+    addr: [u8; 32],
+}
+
+impl Service {
+    /// Reserves a sign-on attempt for `username` from `addr`: `Err(seconds to wait)`
+    /// when the address or the user has used its budget. A reserved attempt counts as a
+    /// failure unless [`Service::signon_succeeded`] takes it back.
+    pub async fn reserve_signon(
+        &self,
+        now: i64,
+        env: &str,
+        username: &str,
+        addr: &str,
+    ) -> ApiResult<Result<Reserved, i64>> {
+        let r = Reserved {
+            user: user_key(env, username),
+            addr: addr_key("signon-addr", env, addr),
+        };
+        let a = self.store.count_event(&r.addr, now, WINDOW).await?;
+        if a.count > PER_ADDRESS {
+            return Ok(Err(wait(a.window_start, WINDOW, now)));
+        }
+        let u = self.store.count_event(&r.user, now, WINDOW).await?;
+        if u.count > PER_USER {
+            // Not this address's failure: it was never checked.
+            self.store.uncount_event(&r.addr).await?;
+            return Ok(Err(wait(u.window_start, WINDOW, now)));
+        }
+        Ok(Ok(r))
     }
 
-    /// Records a failed attempt.
-    pub fn failed(&self, now: i64, env: &str, username: &str, addr: &str) {
-        let Ok(mut map) = self.failures.lock() else { return };
-        if map.len() >= MAX_KEYS {
-            map.retain(|_, q| q.back().is_some_and(|t| *t > now - WINDOW));
+    /// A reserved attempt that did not fail the password check: it counts against
+    /// nobody (a flow spent meanwhile, say), or it signed on (then the user's earlier
+    /// failures are forgotten too).
+    pub async fn signon_not_failed(&self, r: &Reserved, signed_on: bool) -> ApiResult<()> {
+        self.store.uncount_event(&r.addr).await?;
+        if signed_on {
+            self.store.clear_events(&r.user).await?;
+        } else {
+            self.store.uncount_event(&r.user).await?;
         }
-        for key in [user_key(env, username), addr_key(env, addr)] {
-            let q = map.entry(key).or_default();
-            q.push_back(now);
-            if q.len() > PER_ADDRESS {
-                q.pop_front();
-            }
-        }
+        Ok(())
     }
 
-    /// Clears a user's failures after a successful sign-on.
-    pub fn succeeded(&self, env: &str, username: &str) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(&user_key(env, username));
+    /// Counts a sign-on flow started from `addr`: `Err(seconds to wait)` past
+    /// [`FLOWS_PER_ADDRESS`] in the window. Each flow is a stored row: this bounds
+    /// what one address can make the store hold.
+    pub async fn count_flow_start(&self, now: i64, env: &str, addr: &str) -> ApiResult<Result<(), i64>> {
+        let c = self
+            .store
+            .count_event(&addr_key("flow-addr", env, addr), now, FLOW_WINDOW)
+            .await?;
+        if c.count > FLOWS_PER_ADDRESS {
+            return Ok(Err(wait(c.window_start, FLOW_WINDOW, now)));
         }
+        Ok(Ok(()))
     }
 }
 
@@ -74,24 +118,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limits_and_windows() {
-        let t = Throttle::default();
-        for i in 0..PER_USER as i64 {
-            assert_eq!(t.check(i, "e", "Tom", "1.2.3.4"), None);
-            t.failed(i, "e", "Tom", "1.2.3.4");
-        }
+    fn keys_are_fixed_size_and_bucket_ipv6_by_64() {
         assert_eq!(
-            t.check(20, "e", "tom", "5.6.7.8"),
-            Some(WINDOW - 20),
-            "per user, whatever the case"
+            addr_key("a", "e", "2001:db8:1:2:aaaa::1"),
+            addr_key("a", "e", "2001:db8:1:2:ffff::9")
         );
-        assert_eq!(t.check(20, "e", "ann", "5.6.7.8"), None);
-        assert_eq!(t.check(20, "other-env", "tom", "5.6.7.8"), None);
-        assert_eq!(t.check(WINDOW + 1, "e", "tom", "5.6.7.8"), None, "the window slides");
-        t.succeeded("e", "tom");
-        for i in 0..PER_ADDRESS as i64 {
-            t.failed(100, "e", &format!("user{i}"), "9.9.9.9");
-        }
-        assert!(t.check(101, "e", "fresh", "9.9.9.9").is_some(), "per address");
+        assert_ne!(
+            addr_key("a", "e", "2001:db8:1:3::1"),
+            addr_key("a", "e", "2001:db8:1:2::1")
+        );
+        assert_ne!(addr_key("a", "e", "10.0.0.1"), addr_key("a", "e", "10.0.0.2"));
+        assert_eq!(user_key("e", "Tom"), user_key("e", "tom"));
+        assert_ne!(user_key("e", "tom"), user_key("f", "tom"));
+        assert_eq!(wait(100, 60, 130), 30);
+        assert_eq!(wait(100, 60, 500), 1);
     }
 }

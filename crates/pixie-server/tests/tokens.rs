@@ -410,7 +410,11 @@ async fn expired_rows_are_swept_in_batches() {
     // stored); sessions, refresh tokens and the revocation are not.
     srv.advance(2 * 3600);
     let n = svc.sweep_expired(2).await.unwrap();
-    assert_eq!(n, 4 + 4, "flows and codes went, in batches of 2");
+    assert_eq!(
+        n,
+        4 + 4 + 2,
+        "flows, codes and the sign-on counters (flows started, sign-ons) went, in batches of 2"
+    );
     assert_eq!(svc.sweep_expired(2).await.unwrap(), 0);
     assert!(store
         .access_token_revoked("default", "some-jti", None, None)
@@ -500,7 +504,13 @@ async fn tokens_are_bound_to_their_session_and_sign_off_revokes_them() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.text().await.unwrap().contains("method=\"post\""));
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("method=\"post\""));
+    let csrf = {
+        let m = "name=\"csrf\" value=\"";
+        let i = page.find(m).unwrap() + m.len();
+        page[i..i + page[i..].find('"').unwrap()].to_owned()
+    };
     assert_eq!(
         srv.introspect("default", &client, &s(&t1b, "access_token")).await["active"],
         true
@@ -510,6 +520,7 @@ async fn tokens_are_bound_to_their_session_and_sign_off_revokes_them() {
         .http
         .post(srv.url("/default/as/signoff"))
         .header("cookie", session.join("; "))
+        .form(&[("csrf", csrf.as_str())])
         .send()
         .await
         .unwrap();

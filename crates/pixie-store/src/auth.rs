@@ -157,6 +157,25 @@ impl FromRow for CodeRow {
     }
 }
 
+/// A grant: the family of everything issued from one authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRow {
+    /// Its environment.
+    pub env_id: String,
+    /// The grant id (`gid` in access tokens).
+    pub id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user, if any.
+    pub user_id: Option<String>,
+    /// The session it came from, if any.
+    pub sid: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Until when any of its tokens can live (extended as refresh tokens are issued).
+    pub expires_at: i64,
+}
+
 /// An issued token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRow {
@@ -270,17 +289,19 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Counts a failed sign-on attempt on a flow; returns the new count.
-    pub async fn record_flow_failure(&self, env_id: &str, id: &str) -> StoreResult<i64> {
-        let _t = self.timer("record_flow_failure");
-        let n: Option<i64> = sqlx::query_scalar(
-            "UPDATE flows SET failures = failures + 1 WHERE env_id = $1 AND id = $2 RETURNING failures",
-        )
-        .bind(env_id)
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(n.unwrap_or(0))
+    /// Reserves one sign-on attempt on a waiting flow, before the password is checked:
+    /// true while the flow has had fewer than `max` attempts that did not sign on.
+    /// (A successful attempt completes the flow, so only failures are ever counted.)
+    pub async fn reserve_flow_attempt(&self, env_id: &str, id: &str, max: i64, now: i64) -> StoreResult<bool> {
+        let _t = self.timer("reserve_flow_attempt");
+        let changed = self
+            .execute(
+                "UPDATE flows SET failures = failures + 1 WHERE env_id = $1 AND id = $2 \
+                 AND status = 'USERNAME_PASSWORD_REQUIRED' AND failures < $3 AND expires_at > $4",
+                &[Arg::Text(env_id), Arg::Text(id), Arg::Int(max), Arg::Int(now)],
+            )
+            .await?;
+        Ok(changed == 1)
     }
 
     /// Resumes a completed flow, once, for the user agent holding its cookie.
@@ -337,11 +358,11 @@ impl Store {
         .await
     }
 
-    /// Stores a new code.
-    pub async fn insert_code(&self, c: &CodeRow) -> StoreResult<()> {
+    /// Stores a new code and the grant it starts, in one transaction.
+    pub async fn insert_code(&self, c: &CodeRow, g: &GrantRow) -> StoreResult<()> {
         let _t = self.timer("insert_code");
-        let sql = format!("INSERT INTO codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
-        let args = [
+        let code_sql = format!("INSERT INTO codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let code_args = vec![
             Arg::Blob(&c.code_hash),
             Arg::Text(&c.env_id),
             Arg::Text(&c.client_id),
@@ -352,12 +373,30 @@ impl Store {
             Arg::Int(c.expires_at),
             Arg::OptInt(c.used_at),
         ];
-        self.execute(&sql, &args).await?;
+        let grant_args = vec![
+            Arg::Text(&g.env_id),
+            Arg::Text(&g.id),
+            Arg::Text(&g.client_id),
+            Arg::OptText(g.user_id.as_deref()),
+            Arg::OptText(g.sid.as_deref()),
+            Arg::Int(g.created_at),
+            Arg::Int(g.expires_at),
+        ];
+        self.execute_all(&[
+            (
+                "INSERT INTO grants (env_id, id, client_id, user_id, sid, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                grant_args,
+            ),
+            (&code_sql, code_args),
+        ])
+        .await?;
         Ok(())
     }
 
     /// Consumes a live code presented by its own client: one statement, so of any
-    /// number of concurrent exchanges exactly one gets the row.
+    /// number of concurrent exchanges exactly one gets the row. The code of a revoked
+    /// grant (its session ended, say) is not consumed.
     pub async fn consume_code(
         &self,
         env_id: &str,
@@ -368,7 +407,9 @@ impl Store {
         let _t = self.timer("consume_code");
         let sql = format!(
             "UPDATE codes SET used_at = $1 WHERE code_hash = $2 AND env_id = $3 AND client_id = $4 \
-             AND used_at IS NULL AND expires_at > $1 RETURNING {CODE_COLUMNS}"
+             AND used_at IS NULL AND expires_at > $1 AND NOT EXISTS (SELECT 1 FROM grants g \
+             WHERE g.env_id = codes.env_id AND g.id = codes.grant_id AND g.revoked_at IS NOT NULL) \
+             RETURNING {CODE_COLUMNS}"
         );
         let args = [
             Arg::Int(now),
@@ -387,35 +428,45 @@ impl Store {
             .await
     }
 
-    /// Records issued tokens, all or none.
-    pub async fn insert_tokens(&self, tokens: &[TokenRow]) -> StoreResult<()> {
-        let _t = self.timer("insert_tokens");
-        let sql = format!(
-            "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    /// Stores a refresh token if its grant is not revoked, and keeps the grant until
+    /// at least `grant_until`. Returns false (and stores nothing) for a revoked grant.
+    ///
+    /// The first statement locks the grant's row (PostgreSQL) or the database (SQLite),
+    /// so a concurrent revocation either commits first, and the insert finds the grant
+    /// revoked, or waits for this commit, and then revokes the new token with the rest.
+    pub async fn insert_refresh_token(&self, t: &TokenRow, grant_until: i64) -> StoreResult<bool> {
+        let _t = self.timer("insert_refresh_token");
+        let insert = format!(
+            "INSERT INTO tokens ({TOKEN_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
+             WHERE EXISTS (SELECT 1 FROM grants WHERE env_id = $2 AND id = $5 AND revoked_at IS NULL)"
         );
-        let statements: Vec<_> = tokens
-            .iter()
-            .map(|t| {
-                let args = vec![
-                    Arg::Text(&t.id),
-                    Arg::Text(&t.env_id),
-                    Arg::Text(&t.kind),
-                    Arg::OptBlob(t.token_hash.as_deref()),
-                    Arg::Text(&t.grant_id),
-                    Arg::Text(&t.client_id),
-                    Arg::OptText(t.user_id.as_deref()),
-                    Arg::Text(&t.scope),
-                    Arg::Text(&t.data),
-                    Arg::Int(t.created_at),
-                    Arg::Int(t.expires_at),
-                    Arg::OptInt(t.used_at),
-                    Arg::OptInt(t.revoked_at),
-                    Arg::OptText(t.sid.as_deref()),
-                ];
-                (sql.as_str(), args)
-            })
-            .collect();
-        self.execute_all(&statements).await
+        let args = vec![
+            Arg::Text(&t.id),
+            Arg::Text(&t.env_id),
+            Arg::Text(&t.kind),
+            Arg::OptBlob(t.token_hash.as_deref()),
+            Arg::Text(&t.grant_id),
+            Arg::Text(&t.client_id),
+            Arg::OptText(t.user_id.as_deref()),
+            Arg::Text(&t.scope),
+            Arg::Text(&t.data),
+            Arg::Int(t.created_at),
+            Arg::Int(t.expires_at),
+            Arg::OptInt(t.used_at),
+            Arg::OptInt(t.revoked_at),
+            Arg::OptText(t.sid.as_deref()),
+        ];
+        let changed = self
+            .execute_all(&[
+                (
+                    "UPDATE grants SET expires_at = CASE WHEN expires_at < $3 THEN $3 ELSE expires_at END \
+                     WHERE env_id = $1 AND id = $2 AND revoked_at IS NULL",
+                    vec![Arg::Text(&t.env_id), Arg::Text(&t.grant_id), Arg::Int(grant_until)],
+                ),
+                (&insert, args),
+            ])
+            .await?;
+        Ok(changed.get(1) == Some(&1))
     }
 
     /// A token by id.
@@ -431,21 +482,30 @@ impl Store {
         row.map(|r| TokenRow::from_row(&r)).transpose()
     }
 
-    /// Revokes every token of a grant (a token family): its stored refresh tokens, and
-    /// its access tokens through a revocation. Returns how many refresh tokens were live.
+    /// Revokes every token of a grant (a token family): the grant itself (so no code
+    /// of it is exchanged and no refresh token of it is stored from now on), its stored
+    /// refresh tokens, and its access tokens through a revocation. Returns how many
+    /// refresh tokens were live.
     pub async fn revoke_grant(&self, env_id: &str, grant_id: &str, now: i64) -> StoreResult<u64> {
         let _t = self.timer("revoke_grant");
-        let mut tx = self.pool().begin().await?;
-        let done =
-            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND grant_id = $3 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(env_id)
-                .bind(grant_id)
-                .execute(&mut *tx)
-                .await?;
-        insert_revocation(&mut tx, env_id, &format!("grant:{grant_id}"), now + MAX_ACCESS_TOKEN).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        let what = format!("grant:{grant_id}");
+        let changed = self
+            .execute_all(&[
+                (
+                    "UPDATE grants SET revoked_at = $1 WHERE env_id = $2 AND id = $3 AND revoked_at IS NULL",
+                    vec![Arg::Int(now), Arg::Text(env_id), Arg::Text(grant_id)],
+                ),
+                (
+                    "UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND grant_id = $3 AND revoked_at IS NULL",
+                    vec![Arg::Int(now), Arg::Text(env_id), Arg::Text(grant_id)],
+                ),
+                (
+                    INSERT_REVOCATION,
+                    vec![Arg::Text(&what), Arg::Text(env_id), Arg::Int(now + MAX_ACCESS_TOKEN)],
+                ),
+            ])
+            .await?;
+        Ok(changed[1])
     }
 }
 
@@ -488,53 +548,33 @@ impl Store {
 }
 
 impl Store {
-    /// Marks a code as replayed: from now on its grant's tokens, including any still
-    /// being issued, are revoked.
-    pub async fn mark_code_replayed(&self, env_id: &str, code_hash: &[u8], now: i64) -> StoreResult<()> {
-        let _t = self.timer("mark_code_replayed");
-        sqlx::query("UPDATE codes SET replayed_at = $1 WHERE code_hash = $2 AND env_id = $3 AND replayed_at IS NULL")
-            .bind(now)
-            .bind(code_hash)
-            .bind(env_id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
-    /// Whether a code was replayed.
-    pub async fn code_replayed(&self, env_id: &str, code_hash: &[u8]) -> StoreResult<bool> {
-        let _t = self.timer("code_replayed");
-        let at: Option<ReplayedAt> = self
-            .fetch_optional(
-                "SELECT replayed_at FROM codes WHERE code_hash = $1 AND env_id = $2",
-                &[Arg::Blob(code_hash), Arg::Text(env_id)],
-            )
-            .await?;
-        Ok(at.is_some_and(|r| r.0.is_some()))
-    }
-}
-
-impl Store {
-    /// Ends a session: deletes it and revokes every token issued under it (access
-    /// tokens through a revocation). Returns how many refresh tokens were live.
+    /// Ends a session: deletes it and revokes every grant that came from it, with
+    /// their codes, refresh tokens and access tokens (these through a revocation).
+    /// Returns how many refresh tokens were live.
     pub async fn end_session(&self, env_id: &str, id_hash: &[u8], sid: &str, now: i64) -> StoreResult<u64> {
         let _t = self.timer("end_session");
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1 AND env_id = $2")
-            .bind(id_hash)
-            .bind(env_id)
-            .execute(&mut *tx)
+        let what = format!("sid:{sid}");
+        let changed = self
+            .execute_all(&[
+                (
+                    "UPDATE grants SET revoked_at = $1 WHERE env_id = $2 AND sid = $3 AND revoked_at IS NULL",
+                    vec![Arg::Int(now), Arg::Text(env_id), Arg::Text(sid)],
+                ),
+                (
+                    "UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND sid = $3 AND revoked_at IS NULL",
+                    vec![Arg::Int(now), Arg::Text(env_id), Arg::Text(sid)],
+                ),
+                (
+                    INSERT_REVOCATION,
+                    vec![Arg::Text(&what), Arg::Text(env_id), Arg::Int(now + MAX_ACCESS_TOKEN)],
+                ),
+                (
+                    "DELETE FROM sessions WHERE id_hash = $1 AND env_id = $2",
+                    vec![Arg::Blob(id_hash), Arg::Text(env_id)],
+                ),
+            ])
             .await?;
-        let done =
-            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND sid = $3 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(env_id)
-                .bind(sid)
-                .execute(&mut *tx)
-                .await?;
-        insert_revocation(&mut tx, env_id, &format!("sid:{sid}"), now + MAX_ACCESS_TOKEN).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        Ok(changed[1])
     }
 }
 
@@ -546,9 +586,12 @@ impl Store {
     /// Revokes one access token (by `jti`) until it expires.
     pub async fn revoke_access_token(&self, env_id: &str, jti: &str, expires_at: i64) -> StoreResult<()> {
         let _t = self.timer("revoke_access_token");
-        let mut tx = self.pool().begin().await?;
-        insert_revocation(&mut tx, env_id, &format!("jti:{jti}"), expires_at).await?;
-        tx.commit().await?;
+        let what = format!("jti:{jti}");
+        self.execute(
+            INSERT_REVOCATION,
+            &[Arg::Text(&what), Arg::Text(env_id), Arg::Int(expires_at)],
+        )
+        .await?;
         Ok(())
     }
 
@@ -588,6 +631,8 @@ impl Store {
             SweepTable::Codes => ("codes", "code_hash", now - USED_CODE_GRACE),
             SweepTable::Tokens => ("tokens", "id", now),
             SweepTable::Revocations => ("revocations", "what", now),
+            SweepTable::Grants => ("grants", "id", now),
+            SweepTable::Counters => ("counters", "key", now),
         };
         let sql =
             format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE expires_at < $1 LIMIT $2)");
@@ -609,26 +654,23 @@ pub enum SweepTable {
     Tokens,
     /// Revocations of access tokens that have all expired.
     Revocations,
+    /// Grants none of whose tokens can live any more.
+    Grants,
+    /// Shared counters whose window has passed.
+    Counters,
 }
 
 impl SweepTable {
     /// Every table, in sweep order.
-    pub const ALL: [SweepTable; 5] = [
+    pub const ALL: [SweepTable; 7] = [
         SweepTable::Flows,
         SweepTable::Sessions,
         SweepTable::Codes,
         SweepTable::Tokens,
         SweepTable::Revocations,
+        SweepTable::Grants,
+        SweepTable::Counters,
     ];
-}
-
-/// `codes.replayed_at`.
-struct ReplayedAt(Option<i64>);
-
-impl FromRow for ReplayedAt {
-    fn from_row(r: &impl Columns) -> StoreResult<Self> {
-        col(r, "replayed_at").map(Self)
-    }
 }
 
 /// A row of `revocations`, found.
@@ -640,18 +682,6 @@ impl FromRow for Revoked {
     }
 }
 
-/// Records a revocation; recording one twice keeps the first.
-async fn insert_revocation(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    env_id: &str,
-    what: &str,
-    expires_at: i64,
-) -> StoreResult<()> {
-    sqlx::query("INSERT INTO revocations (what, env_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (what) DO NOTHING")
-        .bind(what)
-        .bind(env_id)
-        .bind(expires_at)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
+/// Records a revocation (`what`, `env_id`, `expires_at`); recording one twice keeps the first.
+const INSERT_REVOCATION: &str =
+    "INSERT INTO revocations (what, env_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (what) DO NOTHING";

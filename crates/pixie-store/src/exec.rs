@@ -276,25 +276,29 @@ impl Store {
         }
     }
 
-    /// Runs statements in one transaction: all or none.
-    pub(crate) async fn execute_all(&self, statements: &[(&str, Vec<Arg<'_>>)]) -> StoreResult<()> {
+    /// Runs statements in one transaction, in order: all or none. Returns the rows each
+    /// changed.
+    pub(crate) async fn execute_all(&self, statements: &[(&str, Vec<Arg<'_>>)]) -> StoreResult<Vec<u64>> {
         if let Some(inline) = &self.inline {
             return inline
                 .run(|conn| {
                     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    let mut changed = Vec::with_capacity(statements.len());
                     for (sql, args) in statements {
-                        inline_execute(&tx, sql, args)?;
+                        changed.push(inline_execute(&tx, sql, args)?);
                     }
-                    Ok(tx.commit()?)
+                    tx.commit()?;
+                    Ok(changed)
                 })
                 .await;
         }
         let mut tx = self.pool.begin().await?;
+        let mut changed = Vec::with_capacity(statements.len());
         for (sql, args) in statements {
-            sqlx_query(sql, args).execute(&mut *tx).await?;
+            changed.push(sqlx_query(sql, args).execute(&mut *tx).await?.rows_affected());
         }
         tx.commit().await?;
-        Ok(())
+        Ok(changed)
     }
 }
 

@@ -5,6 +5,7 @@
 //! dialect of its own. Timestamps are UTC seconds since the epoch, ids are random text.
 
 mod auth;
+mod counters;
 mod exec;
 mod migrate;
 mod records;
@@ -22,7 +23,8 @@ use pixie_core::metrics::Histogram;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
-pub use auth::{CodeRow, FlowRow, FlowStatus, SessionRow, SweepTable, TokenRow, USED_CODE_GRACE};
+pub use auth::{CodeRow, FlowRow, FlowStatus, GrantRow, SessionRow, SweepTable, TokenRow, USED_CODE_GRACE};
+pub use counters::Count;
 pub use records::{ClientRow, EnvSettings, EnvironmentRow, KeyRow, UserRow};
 pub use stats::PkceStatDelta;
 
@@ -102,6 +104,7 @@ impl Store {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let (backend, url) = if url.starts_with("sqlite:") {
+            create_private_file(url).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
             (Backend::Sqlite, sqlite_url(url))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             (Backend::Postgres, url.to_owned())
@@ -408,6 +411,33 @@ pub(crate) fn storable(keys: &[&str]) -> bool {
 }
 
 /// Adds `mode=rwc` to a SQLite URL so that a missing file is created.
+/// Creates a SQLite database file that does not exist yet as an empty file readable by
+/// its owner only (0600): it holds password hashes. SQLite gives its `-wal` and `-shm`
+/// files the database file's permissions.
+fn create_private_file(url: &str) -> std::io::Result<()> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    if path.is_empty() || path == ":memory:" || url.contains("mode=memory") {
+        return Ok(());
+    }
+    let path = std::path::Path::new(path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn sqlite_url(url: &str) -> String {
     if url.contains("mode=") {
         url.to_owned()

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_code_replay.sql")),
     (6, include_str!("../migrations/0006_token_session.sql")),
     (7, include_str!("../migrations/0007_revocations.sql")),
+    (8, include_str!("../migrations/0008_grants_and_counters.sql")),
 ];
 
 /// The one difference the schema has between the two engines: byte strings are

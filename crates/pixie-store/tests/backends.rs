@@ -103,7 +103,16 @@ async fn battery(store: Store) {
         expires_at: 160,
         used_at: None,
     };
-    store.insert_code(&code).await.unwrap();
+    let grant = |id: &str, sid: &str| GrantRow {
+        env_id: "e".into(),
+        id: id.into(),
+        client_id: "c".into(),
+        user_id: Some("u1".into()),
+        sid: Some(sid.into()),
+        created_at: 100,
+        expires_at: 1000,
+    };
+    store.insert_code(&code, &grant("g", "s0")).await.unwrap();
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let store = store.clone();
@@ -117,9 +126,13 @@ async fn battery(store: Store) {
     }
     assert_eq!(wins, 1);
     assert!(store.consume_code("e", &[9; 32], "c", 121).await.unwrap().is_none());
-    assert!(!store.code_replayed("e", &[9; 32]).await.unwrap());
-    store.mark_code_replayed("e", &[9; 32], 122).await.unwrap();
-    assert!(store.code_replayed("e", &[9; 32]).await.unwrap());
+    // A code whose session ended is not exchanged.
+    let code2 = CodeRow {
+        code_hash: vec![8; 32],
+        grant_id: "g2".into(),
+        ..code.clone()
+    };
+    store.insert_code(&code2, &grant("g2", "s1")).await.unwrap();
 
     // Tokens: refresh rotation once, grant revocation.
     let token = |id: &str, kind: &str, hash: Option<Vec<u8>>| TokenRow {
@@ -138,10 +151,10 @@ async fn battery(store: Store) {
         revoked_at: None,
         sid: None,
     };
-    store
-        .insert_tokens(&[token("a1", "access", None), token("r1", "refresh", Some(vec![7; 32]))])
+    assert!(store
+        .insert_refresh_token(&token("r1", "refresh", Some(vec![7; 32])), 20_000)
         .await
-        .unwrap();
+        .unwrap());
     assert!(
         store
             .consume_refresh_token("e", &[7; 32], "other", 200)
@@ -164,8 +177,18 @@ async fn battery(store: Store) {
         "once"
     );
     assert!(!store.access_token_revoked("e", "j1", Some("g"), None).await.unwrap());
+    assert!(store
+        .insert_refresh_token(&token("r2", "refresh", Some(vec![6; 32])), 20_000)
+        .await
+        .unwrap());
     assert_eq!(store.revoke_grant("e", "g", 300).await.unwrap(), 2);
-    assert!(store.get_token("e", "a1").await.unwrap().unwrap().revoked_at.is_some());
+    assert!(store.get_token("e", "r1").await.unwrap().unwrap().revoked_at.is_some());
+    // A revoked grant gets no new refresh token, ever (not even one racing the revocation).
+    assert!(!store
+        .insert_refresh_token(&token("r3", "refresh", Some(vec![5; 32])), 20_000)
+        .await
+        .unwrap());
+    assert!(store.get_token("e", "r3").await.unwrap().is_none());
     // Access tokens (not stored) are revoked by their grant, their session, or their jti;
     // only in their own environment; recording a revocation twice is no error.
     assert!(store.access_token_revoked("e", "j1", Some("g"), None).await.unwrap());
@@ -182,6 +205,10 @@ async fn battery(store: Store) {
     store.revoke_access_token("e", "j2", 500).await.unwrap();
     assert!(store.access_token_revoked("e", "j2", None, None).await.unwrap());
     assert_eq!(store.end_session("e", &[1; 32], "s1", 302).await.unwrap(), 0);
+    assert!(
+        store.consume_code("e", &[8; 32], "c", 303).await.unwrap().is_none(),
+        "the code of an ended session"
+    );
     assert!(store
         .access_token_revoked("e", "j3", Some("g3"), Some("s1"))
         .await
@@ -191,6 +218,32 @@ async fn battery(store: Store) {
         1,
         "j2 only"
     );
+
+    // Shared counters: atomic counts in a window that starts over once passed.
+    let key = [3u8; 32];
+    for n in 1..=3 {
+        let c = store.count_event(&key, 1000, 60).await.unwrap();
+        assert_eq!((c.count, c.window_start), (n, 1000));
+    }
+    store.uncount_event(&key).await.unwrap();
+    assert_eq!(store.count_event(&key, 1010, 60).await.unwrap().count, 3);
+    let c = store.count_event(&key, 1061, 60).await.unwrap();
+    assert_eq!((c.count, c.window_start), (1, 1061), "a new window");
+    store.clear_events(&key).await.unwrap();
+    assert_eq!(store.count_event(&key, 1062, 60).await.unwrap().count, 1);
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.count_event(&[4; 32], 5000, 60).await.unwrap().count
+        }));
+    }
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=20).collect::<Vec<_>>(), "concurrent counts never repeat");
 
     // PKCE observations add up across batches.
     let obs = |n: i64, t: i64| PkceStatDelta {
@@ -215,12 +268,13 @@ async fn battery(store: Store) {
     // The sweep removes what expired, in batches.
     assert_eq!(store.sweep_batch(SweepTable::Tokens, 20_000, 1).await.unwrap(), 1);
     assert_eq!(store.sweep_batch(SweepTable::Tokens, 20_000, 10).await.unwrap(), 1);
+    assert_eq!(store.sweep_batch(SweepTable::Counters, 10_000, 10).await.unwrap(), 2);
     assert_eq!(
         store
             .sweep_batch(SweepTable::Codes, 160 + USED_CODE_GRACE + 1, 10)
             .await
             .unwrap(),
-        1
+        2
     );
     assert_eq!(store.integrity_check().await.unwrap(), "ok");
     store.close().await;

@@ -99,6 +99,16 @@ struct ServeArgs {
     /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed.
     #[arg(long, env = "PIXIE_TRUSTED_PROXIES")]
     trusted_proxies: Option<String>,
+    /// Seconds for a TLS handshake and a request head; a new connection that sends
+    /// nothing is closed after this too (default 10).
+    #[arg(long, env = "PIXIE_HEADER_TIMEOUT")]
+    header_timeout: Option<u64>,
+    /// Seconds a connection may stay open with no request in flight (default 30).
+    #[arg(long, env = "PIXIE_IDLE_TIMEOUT")]
+    idle_timeout: Option<u64>,
+    /// Seconds a whole request may take, body included; then 408 (default 30).
+    #[arg(long, env = "PIXIE_REQUEST_TIMEOUT")]
+    request_timeout: Option<u64>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -120,6 +130,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
         trusted_proxies: args.trusted_proxies,
+        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
+        request_timeout: args.request_timeout,
         ..Settings::default()
     })?;
     runtime()?.block_on(async move {

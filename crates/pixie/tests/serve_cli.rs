@@ -240,3 +240,125 @@ fn sigterm_shuts_down_gracefully() {
     let again = serve(cmd);
     assert!(again.url.starts_with("http://127.0.0.1:"));
 }
+
+/// The files that hold password hashes, keys and typed usernames are the owner's alone:
+/// the data dir pixie creates is 0700, the database (and its WAL), the master key, the
+/// admin token and the audit log 0600.
+#[cfg(unix)]
+#[test]
+fn data_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let audit = dir.path().join("audit.log");
+    let mut cmd = pixie();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .arg("--audit-log")
+        .arg(&audit);
+    let server = serve(cmd);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data dir");
+    for f in ["pixie.db", "pixie.db-wal", "pixie.db-shm", "admin-token", "master.key"] {
+        let p = data.join(f);
+        if p.exists() || f == "pixie.db" {
+            assert_eq!(mode(&p), 0o600, "{f}");
+        }
+    }
+    assert_eq!(mode(&audit), 0o600, "the audit log");
+    drop(server);
+}
+
+/// A flood of failed sign-ons with 60 KB usernames from many (forwarded) addresses does
+/// not grow the server: the throttle keeps digests in the store, not the names typed.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_guessing_flood_does_not_grow_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = pixie();
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--trusted-proxies",
+        "127.0.0.1",
+        "--data-dir",
+    ])
+    .arg(dir.path());
+    let server = serve(cmd);
+    let pid = server.child.id();
+    let rss_kib = || -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    common::install_tls_provider();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let app: serde_json::Value = http
+            .post(format!("{}/admin/environments/default/applications", server.url))
+            .bearer_auth(token.trim())
+            .json(
+                &serde_json::json!({"client_name": "x", "redirect_uris": ["http://127.0.0.1/cb"],
+                "token_endpoint_auth_method": "none"}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let client = app["client_id"].as_str().unwrap().to_owned();
+        let authorize = format!(
+            "{}/default/as/authorize?response_type=code&client_id={client}&redirect_uri=http://127.0.0.1/cb\
+             &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+            server.url
+        );
+        let flow = |addr: String| {
+            let (http, authorize) = (http.clone(), authorize.clone());
+            async move {
+                let resp = http
+                    .get(&authorize)
+                    .header("x-forwarded-for", addr)
+                    .send()
+                    .await
+                    .unwrap();
+                let loc = resp.headers()["location"].to_str().unwrap().to_owned();
+                loc.split("flowId=").nth(1).unwrap().to_owned()
+            }
+        };
+        // Warm up (the first sign-on allocates what every later one reuses).
+        let _ = flow("203.0.113.250".into()).await;
+        let before = rss_kib();
+        let mut n = 0;
+        for a in 0..20 {
+            let addr = format!("203.0.113.{a}");
+            for f in 0..10 {
+                let id = flow(addr.clone()).await;
+                for g in 0..5 {
+                    let name = format!("{a}-{f}-{g}-{}", "x".repeat(60_000));
+                    let resp = http
+                        .post(format!("{}/default/flows/{id}", server.url))
+                        .header("x-forwarded-for", &addr)
+                        .header("content-type", "application/vnd.pixie.usernamePassword.check+json")
+                        .json(&serde_json::json!({"username": name, "password": "guess"}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(resp.status(), 400);
+                    n += 1;
+                }
+            }
+        }
+        let grown = rss_kib().saturating_sub(before);
+        assert!(
+            grown < 20 * 1024,
+            "{n} failed sign-ons with 60 KB usernames grew the server by {grown} KiB"
+        );
+    });
+}

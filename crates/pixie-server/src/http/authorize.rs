@@ -1,7 +1,9 @@
 //! The authorization endpoint and `/as/resume` (CONTRACT §4).
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pixie_core::authorize::{self, RedirectError};
@@ -67,29 +69,50 @@ fn page_error(base: &super::Base, e: ApiError) -> Response {
     }
 }
 
+/// The parameters of an authorization request: a GET's query, a POST's form.
+pub(super) struct AuthorizeParams(Params);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for AuthorizeParams {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        if req.method() != Method::POST {
+            return Ok(Self(Params::parse(req.uri().query().unwrap_or("").as_bytes())));
+        }
+        let form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !form {
+            let base = req
+                .extensions()
+                .get::<super::Base>()
+                .cloned()
+                .unwrap_or(super::Base(String::new()));
+            return Err(error_page(
+                base.url(),
+                "the request body must be application/x-www-form-urlencoded",
+            ));
+        }
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self(Params::parse(&body)))
+    }
+}
+
 /// `GET|POST <issuer>/as/authorize`.
 pub(super) async fn authorize(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<super::Base>,
     Path(env_id): Path<String>,
-    method: Method,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
+    AuthorizeParams(params): AuthorizeParams,
 ) -> Response {
-    let params = if method == Method::POST {
-        let form = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if !form {
-            return error_page(base.url(), "the request body must be application/x-www-form-urlencoded");
-        }
-        Params::parse(&body)
-    } else {
-        Params::parse(query.unwrap_or_default().as_bytes())
-    };
-    match authorize_inner(&s, &base, &env_id, &headers, &params).await {
+    let addr = s.client_addr(peer, &headers);
+    match authorize_inner(&s, &base, &env_id, &headers, &params, &addr).await {
         Ok(resp) => resp,
         Err(e) => page_error(&base, e),
     }
@@ -101,6 +124,7 @@ async fn authorize_inner(
     env_id: &str,
     headers: &HeaderMap,
     params: &Params,
+    addr: &str,
 ) -> Result<Response, ApiError> {
     let env = s.svc.environment(env_id).await?;
     // Phase 1: until client and redirect URI are known good, errors are pages.
@@ -161,10 +185,11 @@ async fn authorize_inner(
     let pending = Pending::new(&client.client_id, redirect_uri, sent, &request);
     let lt = lifetimes(&env, &client.metadata);
     let secure = base.secure();
-    // A live session skips sign-on, unless the client asked for a fresh one.
-    if !request.prompt.login {
-        if let Some(cookie) = cookies::get(headers, &cookies::name(Kind::Session, env_id, secure)) {
-            if let Some(session) = s.svc.session(env_id, &cookie).await? {
+    // A live session skips sign-on, unless the client asked for a fresh one
+    // (`prompt=login`, or a sign-on more recent than `max_age`).
+    if let Some(cookie) = cookies::get(headers, &cookies::name(Kind::Session, env_id, secure)) {
+        if let Some(session) = s.svc.session(env_id, &cookie).await? {
+            if request.session_is_fresh_enough(session.auth_time, now) {
                 let code = s
                     .svc
                     .issue_code(
@@ -193,9 +218,24 @@ async fn authorize_inner(
             &e,
         ));
     }
-    // Sign-on: a flow bound to this user agent by the flow cookie (reused across tabs).
+    // Each flow is a stored row: bound how many one address may start.
+    if let Err(wait) = s.svc.count_flow_start(now, env_id, addr).await? {
+        let msg = format!(
+            "Too many sign-ons were started from your network. Try again in {} minute(s).",
+            (wait + 59) / 60
+        );
+        let mut page = error_page(base.url(), &msg);
+        *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            page.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(page);
+    }
+    // Sign-on: a flow bound to this user agent by a fresh flow cookie. Never one the
+    // request brought: a value planted in the victim's browser would be known to
+    // whoever planted it, who could then resume the victim's sign-on.
     let flow_cookie_name = cookies::name(Kind::Flow, env_id, secure);
-    let flow_cookie = cookies::get(headers, &flow_cookie_name).unwrap_or_else(crypto::random_token::<32>);
+    let flow_cookie = crypto::random_token::<32>();
     let flow_id = s.svc.start_flow(env_id, &pending, &flow_cookie, &lt).await?;
     let mut resp = redirect(&format!("{}{}?flowId={flow_id}", base.issuer(env_id), paths::SIGNON));
     resp.headers_mut().append(
@@ -264,26 +304,24 @@ async fn resume_inner(
     Ok(resp)
 }
 
-/// `GET <issuer>/as/signoff`: a confirmation page (a link must not sign anyone off).
-pub(super) async fn signoff_page(
-    State(s): State<AppState>,
-    axum::Extension(base): axum::Extension<super::Base>,
-    Path(env_id): Path<String>,
-) -> Response {
-    if let Err(e) = s.svc.environment(&env_id).await {
-        return page_error(&base, e);
-    }
-    let body = format!(
-        "<h1>Sign off</h1><p class=\"sub\">End your session here, and revoke what it granted?</p>\
-         <form method=\"post\" action=\"{}\"><button type=\"submit\" id=\"signoff\">Sign off</button></form>",
-        super::pages::escape(&format!("{}{}", base.issuer(&env_id), paths::SIGNOFF))
-    );
-    super::pages::page(StatusCode::OK, base.url(), "Sign off", &body)
+/// The CSRF token of the sign-off form: bound to the session cookie, which another
+/// site can neither read nor send along with its own form (`SameSite=Lax`).
+fn signoff_csrf(session_cookie: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(crypto::sha256(format!("pixie signoff\0{session_cookie}").as_bytes()))
 }
 
-/// `POST <issuer>/as/signoff`: ends the session of this browser and revokes every token
-/// issued under it. (Its cookie is `SameSite=Lax`: another site's form cannot send it.)
-pub(super) async fn signoff(
+/// The origin (`scheme://host[:port]`) of a base URL.
+fn origin_of(url: &str) -> &str {
+    match url.find("://") {
+        Some(i) => url[i + 3..].find('/').map_or(url, |j| &url[..i + 3 + j]),
+        None => url,
+    }
+}
+
+/// `GET <issuer>/as/signoff`: a confirmation page (a link must not sign anyone off).
+pub(super) async fn signoff_page(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<super::Base>,
     Path(env_id): Path<String>,
@@ -292,9 +330,45 @@ pub(super) async fn signoff(
     if let Err(e) = s.svc.environment(&env_id).await {
         return page_error(&base, e);
     }
+    let session = cookies::get(&headers, &cookies::name(Kind::Session, &env_id, base.secure()));
+    let csrf = session.as_deref().map(signoff_csrf).unwrap_or_default();
+    let body = format!(
+        "<h1>Sign off</h1><p class=\"sub\">End your session here, and revoke what it granted?</p>\
+         <form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <button type=\"submit\" id=\"signoff\">Sign off</button></form>",
+        super::pages::escape(&format!("{}{}", base.issuer(&env_id), paths::SIGNOFF)),
+        super::pages::escape(&csrf),
+    );
+    super::pages::page(StatusCode::OK, base.url(), "Sign off", &body)
+}
+
+/// `POST <issuer>/as/signoff`: ends the session of this browser and revokes every token
+/// issued under it. Only from this site's own form: a foreign `Origin` is refused, and
+/// the form's CSRF token must match the session cookie.
+pub(super) async fn signoff(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::Base>,
+    Path(env_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = s.svc.environment(&env_id).await {
+        return page_error(&base, e);
+    }
+    let foreign = headers
+        .get(header::ORIGIN)
+        .is_some_and(|o| o.as_bytes() != origin_of(base.url()).as_bytes());
     let secure = base.secure();
     let name = cookies::name(Kind::Session, &env_id, secure);
     if let Some(cookie) = cookies::get(&headers, &name) {
+        let form = Params::parse(&body);
+        let sent = form.get("csrf").unwrap_or("");
+        if foreign || !crypto::ct_eq(signoff_csrf(&cookie).as_bytes(), sent.as_bytes()) {
+            return error_page(
+                base.url(),
+                "this sign-off did not come from this site's own page: open the sign-off page and use its button",
+            );
+        }
         let hash = crypto::sha256(cookie.as_bytes());
         match s
             .svc
@@ -318,4 +392,16 @@ pub(super) async fn signoff(
     resp.headers_mut()
         .append(header::SET_COOKIE, cookies::set(&name, "", 0, secure));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn origins() {
+        assert_eq!(
+            super::origin_of("https://login.example.com/pixie"),
+            "https://login.example.com"
+        );
+        assert_eq!(super::origin_of("http://127.0.0.1:7636"), "http://127.0.0.1:7636");
+    }
 }

@@ -20,18 +20,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::invalid(format!("body: {}", e.body_text())))?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(de).map_err(path_error)?;
-        Ok(Self(value))
+        let json: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| path_error_text(".", &e.to_string()))?;
+        from_json_value(json).map(Self)
     }
 }
 
-fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
-    let path = e.path().to_string();
-    let inner = e.into_inner();
+fn path_error_text(path: &str, msg: &str) -> ApiError {
     // serde_json appends " at line L column C": noise for an API caller.
-    let msg = inner.to_string();
-    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+    let msg = msg.split(" at line ").next().unwrap_or(msg);
     if path == "." || path.is_empty() {
         ApiError::invalid(format!("body: {msg}"))
     } else {
@@ -39,12 +36,11 @@ fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     }
 }
 
-/// Deserializes a JSON value, naming the field on error.
+/// Deserializes a JSON value, naming the field on error. A struct is read from a JSON
+/// object only (see [`super::strict_json`]).
 pub fn from_json_value<T: DeserializeOwned>(v: serde_json::Value) -> ApiResult<T> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        ApiError::invalid(format!("{path}: {}", e.into_inner()))
-    })
+    serde_path_to_error::deserialize(super::strict_json::Strict(v))
+        .map_err(|e| path_error_text(&e.path().to_string(), &e.inner().to_string()))
 }
 
 /// Proof that the request carried the admin token (`Authorization: Bearer …`).

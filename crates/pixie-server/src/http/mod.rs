@@ -10,6 +10,7 @@ mod grants;
 mod introspect;
 pub mod pages;
 mod signon;
+mod strict_json;
 mod token;
 mod userinfo;
 
@@ -245,9 +246,10 @@ async fn observe_request(State(state): State<AppState>, req: Request, next: Next
         Some(ip) if !state.svc.public_url_configured => crate::net::forwarded_base(ip, req.headers(), &state.trusted),
         _ => None,
     };
+    let base = Base(forwarded.unwrap_or_else(|| state.svc.public_url.clone()));
+    let https = base.secure();
     let mut req = req;
-    req.extensions_mut()
-        .insert(Base(forwarded.unwrap_or_else(|| state.svc.public_url.clone())));
+    req.extensions_mut().insert(base);
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
@@ -264,6 +266,14 @@ async fn observe_request(State(state): State<AppState>, req: Request, next: Next
             (StatusCode::REQUEST_TIMEOUT, axum::Json(body)).into_response()
         }
     };
+    let mut resp = resp;
+    if https {
+        // Browsers take it only over https; then they never try plain http again.
+        resp.headers_mut().insert(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     let elapsed = start.elapsed();
     state.svc.obs.http_request(&route, resp.status().as_u16(), elapsed);
     tracing::info!(

@@ -49,18 +49,9 @@ pub(super) async fn page(
     let Some(flow_id) = params.non_empty("flowId") else {
         return error_page(base.url(), "flowId is missing");
     };
-    let Some(cookie) = cookies::get(&headers, &cookies::name(Kind::Flow, &env_id, base.secure())) else {
-        return error_page(base.url(), "cookies are needed to sign on: enable them and start again");
-    };
-    let flow = match s.svc.flow(&env_id, flow_id).await {
-        Ok(f) => f,
-        Err(ApiError::NotFound(_)) => {
-            return error_page(
-                base.url(),
-                "this sign-on has expired: go back to the application and start again",
-            )
-        }
-        Err(e) => return e.into_response(),
+    let (flow, cookie) = match bound_flow(&s, &base, &env_id, &headers, flow_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
     };
     if flow.status == FlowStatus::Completed {
         return redirect(&base.resume_url(&env_id, &flow.id));
@@ -101,11 +92,9 @@ pub(super) async fn submit(
             "the sign-on form is incomplete: start again from the application",
         );
     };
-    let Some(cookie) = cookies::get(&headers, &cookies::name(Kind::Flow, &env_id, base.secure())) else {
-        return error_page(
-            &public_url,
-            "cookies are needed to sign on: enable them and start again",
-        );
+    let (flow, cookie) = match bound_flow(&s, &base, &env_id, &headers, flow_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
     };
     let expected = csrf_token(&cookie, flow_id);
     if !crypto::ct_eq(expected.as_bytes(), csrf.as_bytes()) {
@@ -114,17 +103,11 @@ pub(super) async fn submit(
             "the sign-on form does not belong to this browser: start again from the application",
         );
     }
-    let flow = match s.svc.flow(&env_id, flow_id).await {
-        Ok(f) if f.status == FlowStatus::UsernamePasswordRequired => f,
-        Ok(f) if f.status == FlowStatus::Completed => return redirect(&base.resume_url(&env_id, &f.id)),
-        Ok(_) | Err(ApiError::NotFound(_)) => {
-            return error_page(
-                &public_url,
-                "this sign-on has expired: go back to the application and start again",
-            )
-        }
-        Err(e) => return e.into_response(),
-    };
+    match flow.status {
+        FlowStatus::UsernamePasswordRequired => {}
+        FlowStatus::Completed => return redirect(&base.resume_url(&env_id, &flow.id)),
+        FlowStatus::Consumed => return error_page(&public_url, FLOW_FINISHED),
+    }
     let username = form.get("username").unwrap_or("");
     let password = form.get("password").unwrap_or("");
     let addr = s.client_addr(peer, &headers);
@@ -136,6 +119,8 @@ pub(super) async fn submit(
             *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             retry_after(page, wait)
         }
+        Ok(Attempt::FlowSpent) => error_page(&public_url, FLOW_SPENT),
+        Ok(Attempt::Lost) => error_page(&public_url, FLOW_FINISHED),
         Ok(Attempt::Refused) => {
             let action = format!("{}{}", base.issuer(&env_id), paths::SIGNON);
             let name = client_name(&s, &flow).await;
@@ -156,6 +141,46 @@ pub(super) async fn submit(
     }
 }
 
+const FLOW_SPENT: &str = "this sign-on had too many failed attempts: go back to the application and start again";
+const FLOW_FINISHED: &str = "this sign-on is finished: go back to the application";
+
+/// The live flow `flow_id`, if this browser started it: its flow cookie must be the
+/// one the flow was bound to. Otherwise a page that says what to do: a flow started
+/// elsewhere must never be signed on here (an attacker's flow, sent to a victim,
+/// would resume in the attacker's browser with the victim's session).
+async fn bound_flow(
+    s: &AppState,
+    base: &super::Base,
+    env_id: &str,
+    headers: &HeaderMap,
+    flow_id: &str,
+) -> Result<(FlowRow, String), Response> {
+    let Some(cookie) = cookies::get(headers, &cookies::name(Kind::Flow, env_id, base.secure())) else {
+        return Err(error_page(
+            base.url(),
+            "cookies are needed to sign on: enable them, go back to the application and start again",
+        ));
+    };
+    let flow = match s.svc.flow(env_id, flow_id).await {
+        Ok(f) => f,
+        Err(ApiError::NotFound(_)) => {
+            return Err(error_page(
+                base.url(),
+                "this sign-on has expired: go back to the application and start again",
+            ))
+        }
+        Err(e) => return Err(e.into_response()),
+    };
+    if !crypto::ct_eq(&crypto::sha256(cookie.as_bytes()), &flow.cookie_hash) {
+        return Err(error_page(
+            base.url(),
+            "this sign-on was started in another browser or tab: go back to the application \
+             and start again here (if you did not start it, someone may be trying to trick you)",
+        ));
+    }
+    Ok((flow, cookie))
+}
+
 /// What a sign-on attempt came to.
 enum Attempt {
     /// Signed on: the flow is completed.
@@ -164,9 +189,22 @@ enum Attempt {
     Refused,
     /// Too many failures for this user or address: wait this many seconds.
     Throttled(i64),
+    /// Too many failures on this flow: it is spent.
+    FlowSpent,
+    /// Another attempt completed the flow first.
+    Lost,
 }
 
-/// Checks credentials for a flow and completes it, within the throttle's limits.
+/// Whether a username could exist (as `create_user` allows), so is worth a check.
+fn plausible_username(username: &str) -> bool {
+    !username.is_empty()
+        && username.len() <= 4 * crate::service::MAX_USERNAME_CHARS
+        && username.chars().count() <= crate::service::MAX_USERNAME_CHARS
+}
+
+/// Checks credentials for a flow and completes it, within the throttle's limits. The
+/// attempt is reserved (against the user, the address and the flow) before the
+/// password is checked, so concurrent guesses cannot outrun the count.
 async fn attempt(
     s: &AppState,
     env_id: &str,
@@ -176,28 +214,44 @@ async fn attempt(
     addr: &str,
 ) -> Result<Attempt, ApiError> {
     let now = s.svc.now();
-    if let Some(wait) = s.svc.throttle.check(now, env_id, username, addr) {
-        let fields = serde_json::json!({"env": env_id, "client": flow.client_id, "username": username, "addr": addr});
-        s.svc.obs.audit(now, "signon.throttled", fields);
-        return Ok(Attempt::Throttled(wait));
+    let fields = || serde_json::json!({"env": env_id, "client": flow.client_id, "username": username, "addr": addr});
+    let reserved = match s.svc.reserve_signon(now, env_id, username, addr).await? {
+        Ok(r) => r,
+        Err(wait) => {
+            s.svc.obs.audit(now, "signon.throttled", fields());
+            return Ok(Attempt::Throttled(wait));
+        }
+    };
+    if !s
+        .svc
+        .store
+        .reserve_flow_attempt(env_id, &flow.id, crate::throttle::PER_FLOW, now)
+        .await?
+    {
+        s.svc.signon_not_failed(&reserved, false).await?;
+        let current = s.svc.flow(env_id, &flow.id).await.map(|f| f.status);
+        return Ok(match current {
+            Ok(FlowStatus::UsernamePasswordRequired) => Attempt::FlowSpent,
+            _ => Attempt::Lost,
+        });
     }
-    let user = if username.is_empty() || username.len() > 256 || password.len() > 1024 {
-        None
-    } else {
+    let user = if plausible_username(username) && password.len() <= 1024 {
         s.svc.check_credentials(env_id, username, password).await?
+    } else {
+        None
     };
     match user {
         Some(user) => {
-            s.svc.throttle.succeeded(env_id, username);
-            s.svc.complete_flow(env_id, &flow.id, &user).await?;
-            Ok(Attempt::SignedOn)
+            s.svc.signon_not_failed(&reserved, true).await?;
+            // Of two sign-ons racing on one flow, exactly one completes it.
+            if s.svc.complete_flow(env_id, &flow.id, &user).await? {
+                Ok(Attempt::SignedOn)
+            } else {
+                Ok(Attempt::Lost)
+            }
         }
         None => {
-            s.svc.throttle.failed(now, env_id, username, addr);
-            s.svc.store.record_flow_failure(env_id, &flow.id).await?;
-            let fields =
-                serde_json::json!({"env": env_id, "client": flow.client_id, "username": username, "addr": addr});
-            s.svc.obs.audit(now, "signon.failed", fields);
+            s.svc.obs.audit(now, "signon.failed", fields());
             Ok(Attempt::Refused)
         }
     }
@@ -220,6 +274,18 @@ fn flow_error(status: StatusCode, code: &str, message: &str) -> Response {
         }),
     )
         .into_response()
+}
+
+/// The flows API's answer to a sign-on on a flow that is not waiting for one.
+fn not_waiting(status: FlowStatus) -> Response {
+    flow_error(
+        StatusCode::BAD_REQUEST,
+        "INVALID_REQUEST",
+        &format!(
+            "the flow is {}, not waiting for a username and password",
+            status.as_str()
+        ),
+    )
 }
 
 fn flow_view(base: &super::Base, env_id: &str, flow: &FlowRow, status: FlowStatus) -> Response {
@@ -301,14 +367,7 @@ pub(super) async fn post_flow(
         Err(e) => return e.into_response(),
     };
     if flow.status != FlowStatus::UsernamePasswordRequired {
-        return flow_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_REQUEST",
-            &format!(
-                "the flow is {}, not waiting for a username and password",
-                flow.status.as_str()
-            ),
-        );
+        return not_waiting(flow.status);
     }
     let addr = s.client_addr(peer, &headers);
     match attempt(&s, &env_id, &flow, &creds.username, &creds.password, &addr).await {
@@ -326,6 +385,15 @@ pub(super) async fn post_flow(
             ),
             wait,
         ),
+        Ok(Attempt::FlowSpent) => flow_error(
+            StatusCode::BAD_REQUEST,
+            "TOO_MANY_FAILURES",
+            &format!(
+                "this flow had {} failed sign-ons: start a new authorization",
+                crate::throttle::PER_FLOW
+            ),
+        ),
+        Ok(Attempt::Lost) => not_waiting(FlowStatus::Completed),
         Err(e) => e.into_response(),
     }
 }

@@ -212,13 +212,8 @@ async fn exchange_code(
         // Not consumed: a replay by its own client revokes what the code gave (RFC 6749 §10.5).
         if let Some(used) = s.svc.store.get_code(env_id, &hash).await.map_err(ApiError::from)? {
             if used.client_id == client.client_id && used.used_at.is_some() {
-                // Mark first, then revoke: an exchange still issuing tokens for this code
-                // sees the mark after inserting them and revokes them itself.
-                s.svc
-                    .store
-                    .mark_code_replayed(env_id, &hash, now)
-                    .await
-                    .map_err(ApiError::from)?;
+                // Revoking the grant also stops an exchange of this code that is still
+                // issuing tokens (see `Store::insert_refresh_token`).
                 let n = s
                     .svc
                     .store
@@ -237,7 +232,7 @@ async fn exchange_code(
         }
         return Err(OAuthError::new(
             ErrorCode::InvalidGrant,
-            "code is invalid, expired, or was issued to another client",
+            "code is invalid, expired, revoked (its session ended), or was issued to another client",
         )
         .into());
     };
@@ -275,18 +270,5 @@ async fn exchange_code(
         grant_type: "authorization_code",
         issuer,
     };
-    let issued = s.svc.issue_tokens(env, grant).await?;
-    // A replay revokes the grant: its access tokens whenever they were issued (a grant
-    // revocation is recorded, see `check_access_token`), but only the refresh tokens
-    // stored by then. So one stored after a replay's revocation is revoked here.
-    // (Replay marks, then revokes; this inserts, then reads the mark: either way the
-    // token ends revoked.) Without a refresh token there is nothing to check.
-    if issued.refresh_token.is_some() && s.svc.store.code_replayed(env_id, &hash).await.map_err(ApiError::from)? {
-        s.svc
-            .store
-            .revoke_grant(env_id, &row.grant_id, s.svc.now())
-            .await
-            .map_err(ApiError::from)?;
-    }
-    Ok(issued)
+    Ok(s.svc.issue_tokens(env, grant).await?)
 }
