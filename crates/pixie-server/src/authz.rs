@@ -403,14 +403,14 @@ impl Service {
             let hash = crypto::sha256(rt.as_bytes()).to_vec();
             let expires_at = lt.refresh_expiry(now, grant_start);
             let stored = row(crypto::random_token::<16>(), "refresh", Some(hash), expires_at);
-            // Stored only while the grant stands: a grant revoked meanwhile (the code
-            // replayed, the session ended, the family reused) gets no new token.
+            // A grant revoked meanwhile (the code replayed, the session ended, the
+            // family reused) gets a token that is born revoked: the same outcome as
+            // when the revocation comes a moment after this insert.
             if !self.store.insert_refresh_token(&stored, expires_at.max(exp)).await? {
-                return Err(pixie_core::OAuthError::new(
-                    pixie_core::ErrorCode::InvalidGrant,
-                    "the grant was revoked while this request was answered",
-                )
-                .into());
+                tracing::debug!(
+                    env = env_id,
+                    "a refresh token of a grant revoked meanwhile was stored revoked"
+                );
             }
             Some(rt)
         } else {

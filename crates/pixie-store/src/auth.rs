@@ -428,17 +428,17 @@ impl Store {
             .await
     }
 
-    /// Stores a refresh token if its grant is not revoked, and keeps the grant until
-    /// at least `grant_until`. Returns false (and stores nothing) for a revoked grant.
+    /// Stores a refresh token and keeps its grant until at least `grant_until`. A token
+    /// of a revoked grant is stored revoked. Returns whether it was stored live.
     ///
     /// The first statement locks the grant's row (PostgreSQL) or the database (SQLite),
-    /// so a concurrent revocation either commits first, and the insert finds the grant
-    /// revoked, or waits for this commit, and then revokes the new token with the rest.
+    /// so a concurrent revocation either commits first, and the last statement finds
+    /// the grant revoked, or waits for this commit, and then revokes the new token with
+    /// the rest of its grant. Either way no token of a revoked grant stays live.
     pub async fn insert_refresh_token(&self, t: &TokenRow, grant_until: i64) -> StoreResult<bool> {
         let _t = self.timer("insert_refresh_token");
         let insert = format!(
-            "INSERT INTO tokens ({TOKEN_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
-             WHERE EXISTS (SELECT 1 FROM grants WHERE env_id = $2 AND id = $5 AND revoked_at IS NULL)"
+            "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         );
         let args = vec![
             Arg::Text(&t.id),
@@ -464,9 +464,14 @@ impl Store {
                     vec![Arg::Text(&t.env_id), Arg::Text(&t.grant_id), Arg::Int(grant_until)],
                 ),
                 (&insert, args),
+                (
+                    "UPDATE tokens SET revoked_at = $3 WHERE id = $1 AND revoked_at IS NULL AND EXISTS \
+                     (SELECT 1 FROM grants g WHERE g.env_id = $2 AND g.id = tokens.grant_id AND g.revoked_at IS NOT NULL)",
+                    vec![Arg::Text(&t.id), Arg::Text(&t.env_id), Arg::Int(t.created_at)],
+                ),
             ])
             .await?;
-        Ok(changed.get(1) == Some(&1))
+        Ok(changed.get(2) == Some(&0))
     }
 
     /// A token by id.

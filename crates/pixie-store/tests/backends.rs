@@ -183,12 +183,17 @@ async fn battery(store: Store) {
         .unwrap());
     assert_eq!(store.revoke_grant("e", "g", 300).await.unwrap(), 2);
     assert!(store.get_token("e", "r1").await.unwrap().unwrap().revoked_at.is_some());
-    // A revoked grant gets no new refresh token, ever (not even one racing the revocation).
+    // A revoked grant gets no live refresh token, ever (not even one racing the revocation).
     assert!(!store
         .insert_refresh_token(&token("r3", "refresh", Some(vec![5; 32])), 20_000)
         .await
         .unwrap());
-    assert!(store.get_token("e", "r3").await.unwrap().is_none());
+    assert!(store.get_token("e", "r3").await.unwrap().unwrap().revoked_at.is_some());
+    assert!(store
+        .consume_refresh_token("e", &[5; 32], "c", 301)
+        .await
+        .unwrap()
+        .is_none());
     // Access tokens (not stored) are revoked by their grant, their session, or their jti;
     // only in their own environment; recording a revocation twice is no error.
     assert!(store.access_token_revoked("e", "j1", Some("g"), None).await.unwrap());
@@ -267,7 +272,7 @@ async fn battery(store: Store) {
 
     // The sweep removes what expired, in batches.
     assert_eq!(store.sweep_batch(SweepTable::Tokens, 20_000, 1).await.unwrap(), 1);
-    assert_eq!(store.sweep_batch(SweepTable::Tokens, 20_000, 10).await.unwrap(), 1);
+    assert_eq!(store.sweep_batch(SweepTable::Tokens, 20_000, 10).await.unwrap(), 2);
     assert_eq!(store.sweep_batch(SweepTable::Counters, 10_000, 10).await.unwrap(), 2);
     assert_eq!(
         store
