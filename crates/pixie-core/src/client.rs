@@ -315,7 +315,11 @@ fn split_loopback(uri: &str) -> Option<(&str, &str)> {
         return None;
     }
     if let Some(digits) = port.strip_prefix(':') {
-        if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        // A port a browser can reach: 1-65535, written without leading zeros.
+        let valid = digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+            && digits.parse::<u16>().is_ok_and(|p| p > 0);
+        if !valid {
             return None;
         }
     } else if !port.is_empty() {
@@ -416,6 +420,13 @@ mod tests {
             "https://a.example/cb?x=1"
         ));
         assert!(redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:51004/cb"));
+        for port in ["99999", "0", "080", "65536", "+80", ""] {
+            assert!(
+                !redirect_uri_matches("http://127.0.0.1/cb", &format!("http://127.0.0.1:{port}/cb")),
+                "port {port}"
+            );
+        }
+        assert!(redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:65535/cb"));
         assert!(redirect_uri_matches(
             "http://127.0.0.1:8080/cb",
             "http://127.0.0.1:9/cb"

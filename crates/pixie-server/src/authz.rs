@@ -127,6 +127,36 @@ pub fn lifetimes(env: &EnvironmentRow, client: &ClientMetadata) -> Lifetimes {
     env.settings.lifetimes.for_client(&client.lifetimes)
 }
 
+/// Where a flow was signed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompletedVia {
+    /// The sign-on page's form, in the browser holding the flow cookie.
+    Form,
+    /// The flows API (no cookie needed).
+    Api,
+}
+
+impl CompletedVia {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Form => "form",
+            Self::Api => "api",
+        }
+    }
+}
+
+/// What a username and password came to.
+#[derive(Debug)]
+pub enum Credentials {
+    /// They are a user's.
+    Valid(UserRow),
+    /// The user (this id) exists; the password is wrong.
+    WrongPassword(String),
+    /// No such user.
+    UnknownUser,
+}
+
 /// The claims of a valid, live access token.
 #[derive(Debug, Clone)]
 pub struct AccessClaims {
@@ -166,6 +196,7 @@ impl Service {
             failures: 0,
             created_at: now,
             expires_at: now + lt.flow,
+            completed_via: None,
         };
         self.store.insert_flow(&flow).await?;
         Ok(flow.id)
@@ -181,7 +212,7 @@ impl Service {
 
     /// Checks a username and password. An unknown user costs the same Argon2 work as a
     /// known one, so timing tells nothing.
-    pub async fn check_credentials(&self, env_id: &str, username: &str, password: &str) -> ApiResult<Option<UserRow>> {
+    pub async fn check_credentials(&self, env_id: &str, username: &str, password: &str) -> ApiResult<Credentials> {
         let user = self.store.get_user_by_username(env_id, username).await?;
         let hash = match &user {
             Some(u) => u.password_hash.clone(),
@@ -204,7 +235,11 @@ impl Service {
         if let Ok(mut kept) = self.argon2_memory.lock() {
             kept.push(memory);
         }
-        Ok(user.filter(|_| ok))
+        Ok(match user {
+            Some(u) if ok => Credentials::Valid(u),
+            Some(u) => Credentials::WrongPassword(u.id),
+            None => Credentials::UnknownUser,
+        })
     }
 
     /// The hash unknown users are checked against (tests compare its parameters).
@@ -224,9 +259,19 @@ impl Service {
         Ok(self.dummy_hash.get_or_init(|| h).clone())
     }
 
-    /// Marks a flow signed on by `user`. False when the flow was not waiting.
-    pub async fn complete_flow(&self, env_id: &str, flow_id: &str, user: &UserRow) -> ApiResult<bool> {
-        Ok(self.store.complete_flow(env_id, flow_id, &user.id, self.now()).await?)
+    /// Marks a flow signed on by `user`, `via` the page's form or the flows API. False
+    /// when the flow was not waiting.
+    pub async fn complete_flow(
+        &self,
+        env_id: &str,
+        flow_id: &str,
+        user: &UserRow,
+        via: CompletedVia,
+    ) -> ApiResult<bool> {
+        Ok(self
+            .store
+            .complete_flow(env_id, flow_id, &user.id, self.now(), via.as_str())
+            .await?)
     }
 
     /// Resumes a completed flow for the user agent holding `cookie`, once.

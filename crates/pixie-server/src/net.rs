@@ -68,14 +68,39 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) ->
     if !trusted.contains(peer) {
         return peer;
     }
-    let hops: Vec<IpAddr> = headers
+    let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
         .collect();
-    hops.into_iter().rev().find(|ip| !trusted.contains(*ip)).unwrap_or(peer)
+    // Walk from the right (the hop our proxy added) while the hops are our proxies.
+    // A hop that does not parse ends the walk at the last trusted one: what lies to
+    // its left was written by someone else.
+    let mut nearest = peer;
+    for hop in hops.into_iter().rev() {
+        match parse_hop(hop) {
+            Some(ip) if trusted.contains(ip) => nearest = ip,
+            Some(ip) => return ip,
+            None => return nearest,
+        }
+    }
+    nearest
+}
+
+/// One `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:443`), as some proxies write it.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    if let Ok(ip) = hop.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = hop.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    let (addr, port) = hop.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    addr.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
 }
 
 /// The public base URL a trusted proxy forwards (`X-Forwarded-Proto` and
@@ -84,20 +109,24 @@ pub fn forwarded_base(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxie
     if !trusted.contains(peer) {
         return None;
     }
-    let first = |name: &str| {
+    // The rightmost value: the one our proxy added. A proxy that appends to what the
+    // client sent leaves the client's own values to the left.
+    let last = |name: &str| {
         headers
-            .get(name)
+            .get_all(name)
+            .iter()
+            .next_back()
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .map(|v| v.trim().to_owned())
     };
-    let host = first("x-forwarded-host")?;
+    let host = last("x-forwarded-host")?;
     let host_ok = !host.is_empty()
         && host.len() <= 255
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
-    let proto = match first("x-forwarded-proto").as_deref() {
+    let proto = match last("x-forwarded-proto").as_deref() {
         None | Some("http") => "http",
         Some("https") => "https",
         Some(_) => return None,
@@ -137,5 +166,29 @@ mod tests {
             stranger,
             "untrusted peers cannot choose their address"
         );
+        // A hop with a port is an address; one that does not parse ends the walk.
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6, 203.0.113.9:4711"));
+        assert_eq!(client_ip(proxy, &h, &t), "203.0.113.9".parse::<IpAddr>().unwrap());
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6, junk"));
+        assert_eq!(
+            client_ip(proxy, &h, &t),
+            proxy,
+            "not the client-written hop left of junk"
+        );
+        h.insert("x-forwarded-for", HeaderValue::from_static("[2001:db8::7]:443"));
+        assert_eq!(client_ip(proxy, &h, &t), "2001:db8::7".parse::<IpAddr>().unwrap());
+        // Forwarded host and proto: the rightmost value, whatever the client prepended.
+        let mut f = HeaderMap::new();
+        f.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("evil.example, login.example.com"),
+        );
+        f.insert("x-forwarded-proto", HeaderValue::from_static("http, https"));
+        assert_eq!(
+            forwarded_base(proxy, &f, &t).as_deref(),
+            Some("https://login.example.com")
+        );
+        f.append("x-forwarded-host", HeaderValue::from_static("proxy.example"));
+        assert_eq!(forwarded_base(proxy, &f, &t).as_deref(), Some("https://proxy.example"));
     }
 }

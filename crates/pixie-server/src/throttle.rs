@@ -9,8 +9,11 @@ use crate::crypto;
 use crate::error::ApiResult;
 use crate::service::Service;
 
-/// Failed sign-ons allowed per user in the window.
-pub const PER_USER: i64 = 10;
+/// Failed sign-ons allowed per user from one client address in the window.
+pub const PER_USER_ADDRESS: i64 = 10;
+/// Failed sign-ons allowed per user from all addresses together in the window: higher,
+/// so that someone guessing from one address cannot lock the user out everywhere.
+pub const PER_USER: i64 = 100;
 /// Failed sign-ons allowed per client address in the window.
 pub const PER_ADDRESS: i64 = 50;
 /// The sign-on window, in seconds.
@@ -27,22 +30,40 @@ fn key(kind: &str, env: &str, value: &str) -> [u8; 32] {
     crypto::sha256(format!("pixie throttle\0{kind}\0{env}\0{value}").as_bytes())
 }
 
-/// The counter key of a username: case-insensitive, as sign-on is.
+/// The counter key of a username (as typed: a guess at `Tom` is not one at `tom`).
 fn user_key(env: &str, username: &str) -> [u8; 32] {
-    key("user", env, &username.to_lowercase())
+    key("user", env, username)
 }
 
-/// The counter key of a client address. IPv6 addresses count by their /64: one host
+/// What a client address counts as. IPv6 addresses count by their /64: one host
 /// commonly holds a whole /64, and counting single addresses would give it 2^64 budgets.
-fn addr_key(kind: &str, env: &str, addr: &str) -> [u8; 32] {
-    let bucket = match addr.parse::<IpAddr>() {
+fn addr_bucket(addr: &str) -> String {
+    match addr.parse::<IpAddr>() {
         Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
             let s = v6.segments();
             format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
         _ => addr.to_owned(),
-    };
-    key(kind, env, &bucket)
+    }
+}
+
+/// The counter key of a client address.
+fn addr_key(kind: &str, env: &str, addr: &str) -> [u8; 32] {
+    key(kind, env, &addr_bucket(addr))
+}
+
+/// The counter key of a username guessed from one address.
+fn user_addr_key(env: &str, username: &str, addr: &str) -> [u8; 32] {
+    key("user-addr", env, &format!("{}\0{username}", addr_bucket(addr)))
+}
+
+/// A short digest of a typed username, for the audit log: operators can match a name
+/// they suspect (`printf '%s' NAME | sha256sum | cut -c1-16`); nothing typed is written.
+pub fn username_digest(username: &str) -> String {
+    crypto::sha256(username.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Seconds until a window that began at `start` has passed (at least 1).
@@ -50,11 +71,13 @@ fn wait(start: i64, window: i64, now: i64) -> i64 {
     (start + window - now).max(1)
 }
 
-/// A sign-on attempt counted against its user and address before the check.
+/// A sign-on attempt counted against its address, its user from that address, and its
+/// user, before the check.
 #[derive(Debug)]
 pub struct Reserved {
-    user: [u8; 32],
     addr: [u8; 32],
+    user_addr: [u8; 32],
+    user: [u8; 32],
 }
 
 impl Service {
@@ -69,18 +92,25 @@ impl Service {
         addr: &str,
     ) -> ApiResult<Result<Reserved, i64>> {
         let r = Reserved {
-            user: user_key(env, username),
             addr: addr_key("signon-addr", env, addr),
+            user_addr: user_addr_key(env, username, addr),
+            user: user_key(env, username),
         };
-        let a = self.store.count_event(&r.addr, now, WINDOW).await?;
-        if a.count > PER_ADDRESS {
-            return Ok(Err(wait(a.window_start, WINDOW, now)));
-        }
-        let u = self.store.count_event(&r.user, now, WINDOW).await?;
-        if u.count > PER_USER {
-            // Not this address's failure: it was never checked.
-            self.store.uncount_event(&r.addr).await?;
-            return Ok(Err(wait(u.window_start, WINDOW, now)));
+        // Counted in this order; an attempt over one limit is taken back from the
+        // counters before it (it was never checked, so it is nobody's failure).
+        let counters = [
+            (&r.addr, PER_ADDRESS),
+            (&r.user_addr, PER_USER_ADDRESS),
+            (&r.user, PER_USER),
+        ];
+        for (i, (key, limit)) in counters.iter().enumerate() {
+            let c = self.store.count_event(key.as_slice(), now, WINDOW).await?;
+            if c.count > *limit {
+                for (earlier, _) in &counters[..i] {
+                    self.store.uncount_event(earlier.as_slice()).await?;
+                }
+                return Ok(Err(wait(c.window_start, WINDOW, now)));
+            }
         }
         Ok(Ok(r))
     }
@@ -90,10 +120,12 @@ impl Service {
     /// failures are forgotten too).
     pub async fn signon_not_failed(&self, r: &Reserved, signed_on: bool) -> ApiResult<()> {
         self.store.uncount_event(&r.addr).await?;
-        if signed_on {
-            self.store.clear_events(&r.user).await?;
-        } else {
-            self.store.uncount_event(&r.user).await?;
+        for key in [&r.user_addr, &r.user] {
+            if signed_on {
+                self.store.clear_events(key).await?;
+            } else {
+                self.store.uncount_event(key).await?;
+            }
         }
         Ok(())
     }
@@ -128,8 +160,15 @@ mod tests {
             addr_key("a", "e", "2001:db8:1:2::1")
         );
         assert_ne!(addr_key("a", "e", "10.0.0.1"), addr_key("a", "e", "10.0.0.2"));
-        assert_eq!(user_key("e", "Tom"), user_key("e", "tom"));
         assert_ne!(user_key("e", "tom"), user_key("f", "tom"));
+        assert_eq!(
+            user_addr_key("e", "tom", "2001:db8:1:2::1"),
+            user_addr_key("e", "tom", "2001:db8:1:2::2")
+        );
+        assert_ne!(
+            user_addr_key("e", "tom", "10.0.0.1"),
+            user_addr_key("e", "tom", "10.0.0.2")
+        );
         assert_eq!(wait(100, 60, 130), 30);
         assert_eq!(wait(100, 60, 500), 1);
     }

@@ -174,9 +174,9 @@ async fn concurrent_guesses_cannot_outrun_the_throttle() {
     let throttled = answers.iter().filter(|st| **st == 429).count();
     assert_eq!(checked + throttled, 40, "{answers:?}");
     assert!(
-        checked <= pixie_server::throttle::PER_USER as usize,
+        checked <= pixie_server::throttle::PER_USER_ADDRESS as usize,
         "{checked} guesses were checked; the budget is {}",
-        pixie_server::throttle::PER_USER
+        pixie_server::throttle::PER_USER_ADDRESS
     );
 }
 
@@ -206,7 +206,7 @@ async fn two_instances_share_the_throttle() {
     let a = TestServer::start().await;
     let client = a.env_with_public_client("default", json!({}), json!({})).await;
     let b = TestServer::start_with(tempfile::tempdir().unwrap(), config(a.dir.path())).await;
-    let per_user = pixie_server::throttle::PER_USER;
+    let per_user = pixie_server::throttle::PER_USER_ADDRESS;
     for i in 0..per_user {
         let s = if i % 2 == 0 { &a } else { &b };
         let (flow, _) = start_flow(s, &client, &[]).await;
@@ -579,4 +579,187 @@ async fn arrays_where_objects_belong_are_refused() {
     }
     let (_, env) = s.admin(reqwest::Method::GET, "/admin/environments/default", None).await;
     assert_eq!(env["pkce"]["allowed"], json!(["plain", "S256"]), "unchanged");
+}
+
+// --- Found by an attacker's review of the fixed server ----------------------------
+
+/// A sign-on POST with these credentials and (optionally) a forwarded address.
+async fn guess(s: &TestServer, flow: &str, user: &str, pw: &str, xff: Option<&str>) -> u16 {
+    let mut req = s
+        .http
+        .post(s.url(&format!("/default/flows/{flow}")))
+        .header("content-type", "application/vnd.pixie.usernamePassword.check+json")
+        .json(&json!({"username": user, "password": pw}));
+    if let Some(x) = xff {
+        req = req.header("x-forwarded-for", x);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+/// Someone guessing a user's password from one address locks that user out from that
+/// address only: the user, elsewhere, still signs on.
+#[tokio::test]
+async fn a_guesser_cannot_lock_the_user_out_from_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.trusted_proxies = "127.0.0.1".into();
+    let s = TestServer::start_with(dir, cfg).await;
+    let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    let attacker = Some("203.0.113.66");
+    let mut flow = String::new();
+    for i in 0..pixie_server::throttle::PER_USER_ADDRESS {
+        if i % pixie_server::throttle::PER_FLOW == 0 {
+            flow = start_flow(&s, &client, &[]).await.0;
+        }
+        assert_eq!(guess(&s, &flow, "tom", "guess", attacker).await, 400);
+    }
+    let flow = start_flow(&s, &client, &[]).await.0;
+    assert_eq!(
+        guess(&s, &flow, "tom", PASSWORD, attacker).await,
+        429,
+        "the guesser waits"
+    );
+    assert_eq!(
+        guess(&s, &flow, "tom", PASSWORD, Some("198.51.100.7")).await,
+        200,
+        "the user, elsewhere, signs on"
+    );
+}
+
+/// The audit log stays bounded under a flood of throttled sign-ons with 60 KB
+/// usernames, and never holds what was typed as a username (a password typed into
+/// the username box would land there).
+#[tokio::test]
+async fn audit_lines_stay_small_and_hold_nothing_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.log");
+    let mut cfg = config(dir.path());
+    cfg.audit = pixie_server::observe::AuditTarget::File(audit.clone());
+    let s = TestServer::start_with(dir, cfg).await;
+    let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    let mut flow = String::new();
+    for i in 0..pixie_server::throttle::PER_ADDRESS {
+        if i % pixie_server::throttle::PER_FLOW == 0 {
+            flow = start_flow(&s, &client, &[]).await.0;
+        }
+        let typed = if i == 0 {
+            "hunter2-my-password".to_owned()
+        } else {
+            format!("u{i}")
+        };
+        assert_eq!(guess(&s, &flow, &typed, "guess", None).await, 400);
+    }
+    let before = std::fs::metadata(&audit).map(|m| m.len()).unwrap_or(0);
+    let huge = "A".repeat(60_000);
+    for _ in 0..200 {
+        assert_eq!(guess(&s, &flow, &huge, "guess", None).await, 429);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = std::fs::read_to_string(&audit).unwrap_or_default();
+    let grown = text.len() as u64 - before;
+    assert!(grown < 200 * 1024, "200 throttled sign-ons wrote {grown} bytes");
+    assert!(!text.contains("hunter2-my-password"), "nothing typed reaches the log");
+    assert!(!text.contains("AAAAAAAAAA"));
+    assert!(text.contains("username_digest"), "{text:.400}");
+}
+
+/// Login CSRF: whoever learns a browser's flow id completes it through the flows API as
+/// himself; the victim's browser must not then resume it (that would sign the victim
+/// on as the attacker). The page's own double submit still goes on.
+#[tokio::test]
+async fn a_flow_completed_elsewhere_does_not_resume_in_the_browser() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    let (_, body) = s
+        .admin(
+            reqwest::Method::POST,
+            "/admin/environments/default/users",
+            Some(json!({"username": "eve", "password": "eve's own password"})),
+        )
+        .await;
+    assert!(body["id"].is_string());
+    let (flow, victim) = start_flow(&s, &client, &[]).await;
+    let page_url = s.url(&format!("/default/signon?flowId={flow}"));
+    let get_page = || async {
+        s.http
+            .get(&page_url)
+            .header("cookie", victim.join("; "))
+            .send()
+            .await
+            .unwrap()
+    };
+    let page = get_page().await.text().await.unwrap();
+    let csrf = maybe_field(&page, "csrf").expect("the victim's form");
+    // The attacker, with the flow id only.
+    let resp = s.flow_sign_on("default", &flow, "eve", "eve's own password").await;
+    assert_eq!(resp.status(), 200);
+    let resp = get_page().await;
+    assert_eq!(resp.status(), 400, "no redirect to resume from the page");
+    let resp = s
+        .http
+        .post(s.url("/default/signon"))
+        .header("cookie", victim.join("; "))
+        .form(&[
+            ("flowId", flow.as_str()),
+            ("csrf", &csrf),
+            ("username", "tom"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "nor from the form");
+    // A flow the page's own form completed: a second submit goes on to resume.
+    let (flow, mine) = start_flow(&s, &client, &[]).await;
+    let page = s
+        .http
+        .get(s.url(&format!("/default/signon?flowId={flow}")))
+        .header("cookie", mine.join("; "))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = maybe_field(&page, "csrf").unwrap();
+    for _ in 0..2 {
+        let resp = s
+            .http
+            .post(s.url("/default/signon"))
+            .header("cookie", mine.join("; "))
+            .form(&[
+                ("flowId", flow.as_str()),
+                ("csrf", &csrf),
+                ("username", "tom"),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 302);
+        assert!(location(&resp).contains("/as/resume?flowId="));
+    }
+}
+
+/// Behind a trusted proxy that appends to `X-Forwarded-Host`/`-Proto`, the value the
+/// client wrote (on the left) never becomes the issuer.
+#[tokio::test]
+async fn a_client_cannot_choose_the_issuer_through_the_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.public_url = None;
+    cfg.trusted_proxies = "127.0.0.1".into();
+    let s = TestServer::start_with(dir, cfg).await;
+    let d: Value = s
+        .http
+        .get(s.url("/default/.well-known/openid-configuration"))
+        .header("x-forwarded-host", "evil.example, login.example.com")
+        .header("x-forwarded-proto", "http, https")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["issuer"], "https://login.example.com/default");
 }

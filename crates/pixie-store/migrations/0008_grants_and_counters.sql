@@ -38,3 +38,9 @@ CREATE TABLE counters (
     expires_at   BIGINT NOT NULL
 );
 CREATE INDEX counters_expiry ON counters (expires_at);
+
+-- How a flow was signed on: `form` (the sign-on page, in the browser holding the flow
+-- cookie) or `api` (the flows API, which needs no cookie). The page resumes only a
+-- flow its own form completed, so a flow completed through the API by whoever learned
+-- its id cannot be resumed by the victim's browser (login CSRF).
+ALTER TABLE flows ADD COLUMN completed_via TEXT;

@@ -63,10 +63,12 @@ pub struct FlowRow {
     pub created_at: i64,
     /// Expiry.
     pub expires_at: i64,
+    /// How it was signed on (`form` or `api`), once it was.
+    pub completed_via: Option<String>,
 }
 
 const FLOW_COLUMNS: &str =
-    "env_id, id, cookie_hash, client_id, request, status, user_id, auth_time, failures, created_at, expires_at";
+    "env_id, id, cookie_hash, client_id, request, status, user_id, auth_time, failures, created_at, expires_at, completed_via";
 
 impl FromRow for FlowRow {
     fn from_row(r: &impl Columns) -> StoreResult<Self> {
@@ -82,6 +84,7 @@ impl FromRow for FlowRow {
             failures: col(r, "failures")?,
             created_at: col(r, "created_at")?,
             expires_at: col(r, "expires_at")?,
+            completed_via: col(r, "completed_via")?,
         })
     }
 }
@@ -238,7 +241,7 @@ impl Store {
     pub async fn insert_flow(&self, f: &FlowRow) -> StoreResult<()> {
         let _t = self.timer("insert_flow");
         sqlx::query(&format!(
-            "INSERT INTO flows ({FLOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO flows ({FLOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(&f.env_id)
         .bind(&f.id)
@@ -251,6 +254,7 @@ impl Store {
         .bind(f.failures)
         .bind(f.created_at)
         .bind(f.expires_at)
+        .bind(&f.completed_via)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -273,20 +277,24 @@ impl Store {
         row.map(|r| FlowRow::from_row(&r)).transpose()
     }
 
-    /// Marks a waiting flow signed on. False if it was not waiting (or expired).
-    pub async fn complete_flow(&self, env_id: &str, id: &str, user_id: &str, now: i64) -> StoreResult<bool> {
+    /// Marks a waiting flow signed on, `via` the page's form or the flows API. False if
+    /// it was not waiting (or expired): of two racing sign-ons exactly one wins.
+    pub async fn complete_flow(&self, env_id: &str, id: &str, user_id: &str, now: i64, via: &str) -> StoreResult<bool> {
         let _t = self.timer("complete_flow");
-        let done = sqlx::query(
-            "UPDATE flows SET status = 'COMPLETED', user_id = $1, auth_time = $2 \
-             WHERE env_id = $3 AND id = $4 AND status = 'USERNAME_PASSWORD_REQUIRED' AND expires_at > $2",
-        )
-        .bind(user_id)
-        .bind(now)
-        .bind(env_id)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let changed = self
+            .execute(
+                "UPDATE flows SET status = 'COMPLETED', user_id = $1, auth_time = $2, completed_via = $5 \
+                 WHERE env_id = $3 AND id = $4 AND status = 'USERNAME_PASSWORD_REQUIRED' AND expires_at > $2",
+                &[
+                    Arg::Text(user_id),
+                    Arg::Int(now),
+                    Arg::Text(env_id),
+                    Arg::Text(id),
+                    Arg::Text(via),
+                ],
+            )
+            .await?;
+        Ok(changed == 1)
     }
 
     /// Reserves one sign-on attempt on a waiting flow, before the password is checked:

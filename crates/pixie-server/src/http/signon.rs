@@ -19,6 +19,7 @@ use super::authorize::redirect;
 use super::cookies::{self, Kind};
 use super::pages::{error_page, signon_page, SignOn};
 use super::{paths, AppState};
+use crate::authz::{CompletedVia, Credentials};
 use crate::crypto;
 use crate::error::ApiError;
 
@@ -54,7 +55,7 @@ pub(super) async fn page(
         Err(page) => return page,
     };
     if flow.status == FlowStatus::Completed {
-        return redirect(&base.resume_url(&env_id, &flow.id));
+        return resume_completed(&base, &env_id, &flow);
     }
     if flow.status != FlowStatus::UsernamePasswordRequired {
         return error_page(base.url(), "this sign-on is finished: go back to the application");
@@ -105,13 +106,13 @@ pub(super) async fn submit(
     }
     match flow.status {
         FlowStatus::UsernamePasswordRequired => {}
-        FlowStatus::Completed => return redirect(&base.resume_url(&env_id, &flow.id)),
+        FlowStatus::Completed => return resume_completed(&base, &env_id, &flow),
         FlowStatus::Consumed => return error_page(&public_url, FLOW_FINISHED),
     }
     let username = form.get("username").unwrap_or("");
     let password = form.get("password").unwrap_or("");
     let addr = s.client_addr(peer, &headers);
-    match attempt(&s, &env_id, &flow, username, password, &addr).await {
+    match attempt(&s, &env_id, &flow, username, password, &addr, CompletedVia::Form).await {
         Ok(Attempt::SignedOn) => redirect(&base.resume_url(&env_id, &flow.id)),
         Ok(Attempt::Throttled(wait)) => {
             let msg = format!("Too many failed sign-ons. Try again in {} minute(s).", (wait + 59) / 60);
@@ -143,6 +144,21 @@ pub(super) async fn submit(
 
 const FLOW_SPENT: &str = "this sign-on had too many failed attempts: go back to the application and start again";
 const FLOW_FINISHED: &str = "this sign-on is finished: go back to the application";
+
+/// The page's answer for a flow already signed on: on to `/as/resume` when this page's
+/// own form signed it on (a double submit, the back button); otherwise a page that
+/// stops. A flow signed on through the flows API by whoever learned its id must not be
+/// resumed by this browser: it would sign the victim on as the attacker (login CSRF).
+fn resume_completed(base: &super::Base, env_id: &str, flow: &FlowRow) -> Response {
+    if flow.completed_via.as_deref() == Some(CompletedVia::Form.as_str()) {
+        return redirect(&base.resume_url(env_id, &flow.id));
+    }
+    error_page(
+        base.url(),
+        "this sign-on was completed somewhere else: if that was not you, close this page; \
+         otherwise go back to the application and start again",
+    )
+}
 
 /// The live flow `flow_id`, if this browser started it: its flow cookie must be the
 /// one the flow was bound to. Otherwise a page that says what to do: a flow started
@@ -212,13 +228,19 @@ async fn attempt(
     username: &str,
     password: &str,
     addr: &str,
+    via: CompletedVia,
 ) -> Result<Attempt, ApiError> {
     let now = s.svc.now();
-    let fields = || serde_json::json!({"env": env_id, "client": flow.client_id, "username": username, "addr": addr});
+    // The audit log names a user by id; what was typed appears only as a short digest,
+    // so a password typed into the username box is never written, and a 60 KB
+    // "username" makes a line of the usual size.
+    let typed = crate::throttle::username_digest(username);
     let reserved = match s.svc.reserve_signon(now, env_id, username, addr).await? {
         Ok(r) => r,
         Err(wait) => {
-            s.svc.obs.audit(now, "signon.throttled", fields());
+            let fields =
+                serde_json::json!({"env": env_id, "client": flow.client_id, "username_digest": typed, "addr": addr});
+            s.svc.obs.audit(now, "signon.throttled", fields);
             return Ok(Attempt::Throttled(wait));
         }
     };
@@ -235,23 +257,30 @@ async fn attempt(
             _ => Attempt::Lost,
         });
     }
-    let user = if plausible_username(username) && password.len() <= 1024 {
+    let checked = if plausible_username(username) && password.len() <= 1024 {
         s.svc.check_credentials(env_id, username, password).await?
     } else {
-        None
+        Credentials::UnknownUser
     };
-    match user {
-        Some(user) => {
+    match checked {
+        Credentials::Valid(user) => {
             s.svc.signon_not_failed(&reserved, true).await?;
             // Of two sign-ons racing on one flow, exactly one completes it.
-            if s.svc.complete_flow(env_id, &flow.id, &user).await? {
+            if s.svc.complete_flow(env_id, &flow.id, &user, via).await? {
                 Ok(Attempt::SignedOn)
             } else {
                 Ok(Attempt::Lost)
             }
         }
-        None => {
-            s.svc.obs.audit(now, "signon.failed", fields());
+        Credentials::WrongPassword(user_id) => {
+            let fields = serde_json::json!({"env": env_id, "client": flow.client_id, "user": user_id, "addr": addr});
+            s.svc.obs.audit(now, "signon.failed", fields);
+            Ok(Attempt::Refused)
+        }
+        Credentials::UnknownUser => {
+            let fields =
+                serde_json::json!({"env": env_id, "client": flow.client_id, "username_digest": typed, "addr": addr});
+            s.svc.obs.audit(now, "signon.failed", fields);
             Ok(Attempt::Refused)
         }
     }
@@ -370,7 +399,17 @@ pub(super) async fn post_flow(
         return not_waiting(flow.status);
     }
     let addr = s.client_addr(peer, &headers);
-    match attempt(&s, &env_id, &flow, &creds.username, &creds.password, &addr).await {
+    match attempt(
+        &s,
+        &env_id,
+        &flow,
+        &creds.username,
+        &creds.password,
+        &addr,
+        CompletedVia::Api,
+    )
+    .await
+    {
         Ok(Attempt::SignedOn) => flow_view(&base, &env_id, &flow, FlowStatus::Completed),
         Ok(Attempt::Refused) => flow_error(
             StatusCode::BAD_REQUEST,
