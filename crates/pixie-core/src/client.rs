@@ -180,10 +180,10 @@ impl ClientMetadata {
 
     /// Checks the metadata on its own and against its environment's PKCE policy.
     pub fn validate(&self, env: &EnvPkcePolicy) -> Result<(), MetadataError> {
-        if self.client_name.chars().count() > 200 || self.client_name.chars().any(char::is_control) {
+        if self.client_name.chars().count() > 200 || !crate::names::shows_as_written(&self.client_name) {
             return Err(MetadataError::metadata(
                 "client_name",
-                "must be at most 200 characters, without control characters",
+                "must be at most 200 characters, without control, invisible or direction-changing characters",
             ));
         }
         if self.grant_types.is_empty() {

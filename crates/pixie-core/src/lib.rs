@@ -25,6 +25,7 @@ pub mod decision;
 pub mod error;
 pub mod lifetimes;
 pub mod metrics;
+pub mod names;
 pub mod params;
 pub mod pkce;
 pub mod policy;

@@ -46,10 +46,14 @@ pub fn presented_client(authorization: Option<&str>, params: &Params) -> Result<
     let body_id = params.non_empty("client_id");
     let body_secret = params.get("client_secret");
     if let Some(header) = authorization {
-        let Some(encoded) = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic ")) else {
-            return Err(invalid_client(
-                "Authorization: only the Basic scheme authenticates clients here",
-            ));
+        // Scheme names are case-insensitive (RFC 9110 §11.1).
+        let encoded = match header.split_once(' ') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("basic") => rest,
+            _ => {
+                return Err(invalid_client(
+                    "Authorization: only the Basic scheme authenticates clients here",
+                ))
+            }
         };
         if body_secret.is_some() {
             return Err(OAuthError::invalid_request(
@@ -64,14 +68,16 @@ pub fn presented_client(authorization: Option<&str>, params: &Params) -> Result<
         let (id, secret) = decoded
             .split_once(':')
             .ok_or_else(|| invalid_client("Authorization: the Basic credentials have no ':'"))?;
-        // RFC 6749 §2.3.1: both halves are form-urlencoded.
+        // RFC 6749 §2.3.1: both halves are form-urlencoded, each as a whole ('&' and
+        // '=' are data, not separators); invalid UTF-8 is refused, never replaced.
         let decode = |s: &str| {
-            form_urlencoded::parse(format!("v={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8()
+                .map(|v| v.into_owned())
+                .map_err(|_| invalid_client("Authorization: the Basic credentials are not valid UTF-8"))
         };
-        let id = decode(id).unwrap_or_default();
-        let secret = decode(secret).unwrap_or_default();
+        let id = decode(id)?;
+        let secret = decode(secret)?;
         if id.is_empty() {
             return Err(invalid_client("Authorization: the Basic credentials name no client"));
         }
@@ -189,6 +195,18 @@ mod tests {
         assert_eq!(
             presented_client(None, &q("client_id=a&client_id=b")).unwrap_err().code,
             ErrorCode::InvalidRequest
+        );
+        // Each half decodes as a whole: '&' and '=' are data, '+' a space.
+        let tail = format!("basic {}", STANDARD.encode("id:SECRET&junk=1"));
+        let c = presented_client(Some(&tail), &q("")).unwrap();
+        assert_eq!(c.secret.as_deref(), Some("SECRET&junk=1"), "the scheme in any case");
+        let plus = format!("BASIC {}", STANDARD.encode("a+b:c%2Bd"));
+        let c = presented_client(Some(&plus), &q("")).unwrap();
+        assert_eq!((c.client_id.as_str(), c.secret.as_deref()), ("a b", Some("c+d")));
+        let bad_utf8 = format!("Basic {}", STANDARD.encode("id:%FF%FE"));
+        assert_eq!(
+            presented_client(Some(&bad_utf8), &q("")).unwrap_err().code,
+            ErrorCode::InvalidClient
         );
     }
 

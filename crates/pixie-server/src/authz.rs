@@ -213,7 +213,15 @@ impl Service {
     /// Checks a username and password. An unknown user costs the same Argon2 work as a
     /// known one, so timing tells nothing.
     pub async fn check_credentials(&self, env_id: &str, username: &str, password: &str) -> ApiResult<Credentials> {
-        let user = self.store.get_user_by_username(env_id, username).await?;
+        // The name as created (canonical), or, for a user created before names were
+        // made canonical, as stored.
+        let user = match pixie_core::names::canonical_username(username) {
+            Ok(name) => match self.store.get_user_by_username(env_id, &name).await? {
+                None if name != username => self.store.get_user_by_username(env_id, username).await?,
+                found => found,
+            },
+            Err(_) => None,
+        };
         let hash = match &user {
             Some(u) => u.password_hash.clone(),
             None => self.dummy_password_hash().await?,
@@ -495,6 +503,10 @@ impl Service {
             return Ok(None);
         };
         if issuer.is_some_and(|i| claims["iss"] != i) || exp <= now {
+            return Ok(None);
+        }
+        // A token of a client that was deleted is dead with it.
+        if self.lookup_client(env_id, &client_id).await?.is_none() {
             return Ok(None);
         }
         let (grant_id, sid) = (str_claim("gid"), str_claim("sid"));

@@ -27,6 +27,13 @@ pub struct Settings {
     /// `master_key` / `PIXIE_MASTER_KEY`.
     #[serde(alias = "master-key")]
     pub master_key: Option<String>,
+    /// `admin_token_file` / `--admin-token-file`: the admin token, read from a file (so
+    /// it shows in no process listing).
+    #[serde(alias = "admin-token-file")]
+    pub admin_token_file: Option<PathBuf>,
+    /// `master_key_file` / `--master-key-file`: the master key, read from a file.
+    #[serde(alias = "master-key-file")]
+    pub master_key_file: Option<PathBuf>,
     /// `audit_log` / `--audit-log`: `off`, `stdout`, or a file.
     #[serde(alias = "audit-log")]
     pub audit_log: Option<String>,
@@ -58,6 +65,27 @@ impl Settings {
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// Reads the secrets given as files (`admin_token_file`, `master_key_file`) where
+    /// the secret itself is not given.
+    pub fn read_secret_files(mut self) -> Result<Settings, String> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .map(|s| s.trim().to_owned())
+                .map_err(|e| format!("{}: {e}", path.display()))
+        };
+        if self.admin_token.is_none() {
+            if let Some(p) = &self.admin_token_file {
+                self.admin_token = Some(read(p)?);
+            }
+        }
+        if self.master_key.is_none() {
+            if let Some(p) = &self.master_key_file {
+                self.master_key = Some(read(p)?);
+            }
+        }
+        Ok(self)
+    }
+
     /// Fills what `self` leaves unset from `other`.
     pub fn or(self, other: Settings) -> Settings {
         Settings {
@@ -67,6 +95,8 @@ impl Settings {
             database_url: self.database_url.or(other.database_url),
             admin_token: self.admin_token.or(other.admin_token),
             master_key: self.master_key.or(other.master_key),
+            admin_token_file: self.admin_token_file.or(other.admin_token_file),
+            master_key_file: self.master_key_file.or(other.master_key_file),
             audit_log: self.audit_log.or(other.audit_log),
             tls_cert: self.tls_cert.or(other.tls_cert),
             tls_key: self.tls_key.or(other.tls_key),

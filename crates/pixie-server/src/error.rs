@@ -27,6 +27,9 @@ pub enum ApiError {
     /// 409: names what already exists.
     #[error("{0} already exists")]
     Conflict(String),
+    /// 429: too many failed admin-token checks from this address; wait this many seconds.
+    #[error("too many failed admin authentications from this address")]
+    TooManyRequests(i64),
     /// 503: the store did not answer.
     #[error("the store is unavailable")]
     Unavailable,
@@ -88,6 +91,11 @@ impl IntoResponse for ApiError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "invalid_token", self.to_string()),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", self.to_string()),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", self.to_string()),
+            Self::TooManyRequests(wait) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!("too many failed admin authentications from this address; retry after {wait} seconds"),
+            ),
             Self::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
@@ -104,6 +112,11 @@ impl IntoResponse for ApiError {
             error_description: description,
         };
         let mut resp = (status, Json(body)).into_response();
+        if let Self::TooManyRequests(wait) = self {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
+                resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
         if matches!(self, Self::Unauthorized) {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -55,12 +55,18 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
+/// The shortest admin token accepted: it opens every environment.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
 /// The admin token: configured, or read from `<data-dir>/admin-token`, or generated
 /// there (mode 0600). Returns the token and the file it lives in, if any.
 fn admin_token(configured: Option<&str>, data_dir: &Path) -> Result<(String, Option<PathBuf>), StartupError> {
     if let Some(t) = configured {
-        if t.trim().is_empty() {
-            return Err(StartupError::Other("the admin token must not be empty".into()));
+        if t.trim().chars().count() < MIN_ADMIN_TOKEN_CHARS {
+            return Err(StartupError::Other(format!(
+                "the admin token must be at least {MIN_ADMIN_TOKEN_CHARS} characters (leave it unset to have a \
+                 random one generated into <data-dir>/admin-token)"
+            )));
         }
         return Ok((t.trim().to_owned(), None));
     }

@@ -17,7 +17,7 @@ use crate::keys::{EnvKeys, KeyError, SigningKey};
 pub const DEFAULT_ENV: &str = "default";
 
 /// The longest username, in characters.
-pub const MAX_USERNAME_CHARS: usize = 128;
+pub const MAX_USERNAME_CHARS: usize = pixie_core::names::MAX_USERNAME_CHARS;
 
 /// Env ids that would shadow a top-level route.
 const RESERVED_ENV_IDS: &[&str] = &["admin", "healthz", "metrics", "static", "well-known"];
@@ -423,37 +423,35 @@ impl Service {
     pub async fn delete_application(&self, env_id: &str, client_id: &str) -> ApiResult<()> {
         self.environment(env_id).await?;
         self.clients.remove(&(env_id.to_owned(), client_id.to_owned()));
-        self.store.delete_client(env_id, client_id).await.map_err(|e| match e {
-            pixie_store::StoreError::NotFound => ApiError::NotFound("application"),
-            e => e.into(),
-        })
+        self.store
+            .delete_client(env_id, client_id, self.now())
+            .await
+            .map_err(|e| match e {
+                pixie_store::StoreError::NotFound => ApiError::NotFound("application"),
+                e => e.into(),
+            })
     }
 
     /// Creates a user with an Argon2id password hash.
     pub async fn create_user(&self, env_id: &str, req: CreateUser) -> ApiResult<wire::User> {
         self.environment(env_id).await?;
-        let username_ok = !req.username.is_empty()
-            && req.username.chars().count() <= MAX_USERNAME_CHARS
-            && !req.username.chars().any(|c| c.is_control() || c.is_whitespace());
-        if !username_ok {
-            return Err(ApiError::invalid(
-                "username: 1-128 characters, no spaces or control characters",
-            ));
-        }
+        // One name, one encoding: `tóm` precomposed and decomposed are the same user.
+        let username = pixie_core::names::canonical_username(&req.username)
+            .map_err(|e| ApiError::invalid(format!("username: {e}")))?;
         if req.password.is_empty() || req.password.len() > 1024 {
             return Err(ApiError::invalid("password: 1-1024 bytes"));
         }
         for (field, v) in [("email", &req.email), ("name", &req.name)] {
             if v.as_ref()
-                .is_some_and(|v| v.chars().count() > 256 || v.chars().any(char::is_control))
+                .is_some_and(|v| v.chars().count() > 256 || !pixie_core::names::shows_as_written(v))
             {
                 return Err(ApiError::invalid(format!(
-                    "{field}: at most 256 characters, no control characters"
+                    "{field}: at most 256 characters, no control, invisible or direction-changing characters"
                 )));
             }
         }
-        if self.store.get_user_by_username(env_id, &req.username).await?.is_some() {
-            return Err(ApiError::Conflict(format!("username {}", req.username)));
+        if self.store.get_user_by_username(env_id, &username).await?.is_some() {
+            return Err(ApiError::Conflict(format!("username {username}")));
         }
         let password = req.password;
         let hash = tokio::task::spawn_blocking(move || crypto::hash_password(&password))
@@ -463,7 +461,7 @@ impl Service {
         let row = UserRow {
             env_id: env_id.to_owned(),
             id: crypto::random_token::<16>(),
-            username: req.username,
+            username,
             password_hash: hash,
             email: req.email,
             name: req.name,

@@ -25,6 +25,9 @@ pub const FLOWS_PER_ADDRESS: i64 = 200;
 /// The flow-start window, in seconds.
 pub const FLOW_WINDOW: i64 = 10 * 60;
 
+/// Failed admin-token presentations allowed per client address in [`WINDOW`].
+pub const ADMIN_PER_ADDRESS: i64 = 20;
+
 /// The counter key of one thing in one environment.
 fn key(kind: &str, env: &str, value: &str) -> [u8; 32] {
     crypto::sha256(format!("pixie throttle\0{kind}\0{env}\0{value}").as_bytes())
@@ -128,6 +131,23 @@ impl Service {
             }
         }
         Ok(())
+    }
+
+    /// Reserves an admin-token check from `addr`, before the token is compared:
+    /// `Err(seconds to wait)` past [`ADMIN_PER_ADDRESS`] failures in the window. A
+    /// right token takes its reservation back ([`Service::admin_token_ok`]).
+    pub async fn reserve_admin_check(&self, now: i64, addr: &str) -> ApiResult<Result<[u8; 32], i64>> {
+        let key = addr_key("admin-addr", "", addr);
+        let c = self.store.count_event(&key, now, WINDOW).await?;
+        if c.count > ADMIN_PER_ADDRESS {
+            return Ok(Err(wait(c.window_start, WINDOW, now)));
+        }
+        Ok(Ok(key))
+    }
+
+    /// The admin token was right: its check counts as no failure.
+    pub async fn admin_token_ok(&self, key: &[u8; 32]) -> ApiResult<()> {
+        Ok(self.store.uncount_event(key).await?)
     }
 
     /// Counts a sign-on flow started from `addr`: `Err(seconds to wait)` past

@@ -763,3 +763,284 @@ async fn a_client_cannot_choose_the_issuer_through_the_proxy() {
         .unwrap();
     assert_eq!(d["issuer"], "https://login.example.com/default");
 }
+
+// --- Security review, part two (issue 14) ----------------------------------------
+
+/// Two refreshes of one token at once, 25 times, at one instance and at two on one
+/// store: whoever wins, no token of the family is live afterwards, nor days later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_reuse_races_leave_no_live_token() {
+    let a = TestServer::start().await;
+    let client = a.env_with_public_client("default", json!({}), json!({})).await;
+    let b = TestServer::start_with(tempfile::tempdir().unwrap(), config(a.dir.path())).await;
+    let mut issued = Vec::new();
+    for i in 0..25 {
+        let t = a.tokens("default", &client).await;
+        let rt = t["refresh_token"].as_str().unwrap().to_owned();
+        let other = if i % 2 == 0 { &a } else { &b };
+        let (r1, r2) = tokio::join!(
+            a.refresh("default", &client, &rt, None),
+            other.refresh("default", &client, &rt, None)
+        );
+        for (st, body) in [r1, r2] {
+            if st == 200 {
+                issued.push(body);
+            }
+        }
+    }
+    for body in &issued {
+        let rt = body["refresh_token"].as_str().unwrap();
+        let at = body["access_token"].as_str().unwrap();
+        assert_eq!(
+            a.refresh("default", &client, rt, None).await.0,
+            400,
+            "a reused family's token"
+        );
+        assert_eq!(a.introspect("default", &client, at).await["active"], false);
+    }
+    a.advance(3 * 86_400);
+    a.running.as_ref().unwrap().service().sweep_expired(1000).await.unwrap();
+    for body in &issued {
+        let rt = body["refresh_token"].as_str().unwrap();
+        assert_eq!(a.refresh("default", &client, rt, None).await.0, 400, "still dead");
+    }
+}
+
+/// Makes a confidential client; its id and secret.
+async fn confidential(s: &TestServer, name: &str) -> (String, String) {
+    let (st, app) = s
+        .admin(
+            reqwest::Method::POST,
+            "/admin/environments/default/applications",
+            Some(json!({"client_name": name, "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_post"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{app}");
+    (
+        app["client_id"].as_str().unwrap().to_owned(),
+        app["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn introspect_as(s: &TestServer, form: &[(&str, &str)]) -> Value {
+    let resp = s
+        .http
+        .post(s.url("/default/as/introspect"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+/// A public client (anyone can present its id) learns nothing about another client's
+/// tokens; a confidential client (a resource server) does.
+#[tokio::test]
+async fn public_clients_introspect_only_their_own_tokens() {
+    let s = TestServer::start().await;
+    let owner = s.env_with_public_client("default", json!({}), json!({})).await;
+    let other = s.env_with_public_client("default", json!({}), json!({})).await;
+    let t = s.tokens("default", &owner).await;
+    for token in ["access_token", "refresh_token"] {
+        let tok = t[token].as_str().unwrap();
+        let seen = introspect_as(&s, &[("token", tok), ("client_id", &other)]).await;
+        assert_eq!(seen, json!({"active": false}), "{token}");
+        assert_eq!(s.introspect("default", &owner, tok).await["active"], true, "{token}");
+    }
+    let (rs, secret) = confidential(&s, "resource server").await;
+    let tok = t["access_token"].as_str().unwrap();
+    let seen = introspect_as(&s, &[("token", tok), ("client_id", &rs), ("client_secret", &secret)]).await;
+    assert_eq!(seen["active"], true);
+    assert_eq!(seen["client_id"], owner.as_str());
+}
+
+/// Deleting an application revokes everything issued to it.
+#[tokio::test]
+async fn deleting_an_application_kills_its_tokens() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    let t = s.tokens("default", &client).await;
+    let (rs, secret) = confidential(&s, "resource server").await;
+    let at = t["access_token"].as_str().unwrap();
+    let rt = t["refresh_token"].as_str().unwrap();
+    assert_eq!(s.userinfo("default", at).await.0, 200);
+    let (st, _) = s
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/admin/environments/default/applications/{client}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+    assert_eq!(s.userinfo("default", at).await.0, 401);
+    for tok in [at, rt] {
+        let seen = introspect_as(&s, &[("token", tok), ("client_id", &rs), ("client_secret", &secret)]).await;
+        assert_eq!(seen["active"], false);
+    }
+}
+
+/// Client authentication: Basic credentials decode exactly (no `&junk` tail), the
+/// scheme is case-insensitive, a non-ASCII `Authorization` is refused rather than
+/// ignored, and every failure gets one answer that tells nothing.
+#[tokio::test]
+async fn client_authentication_is_strict_and_tells_nothing() {
+    let s = TestServer::start().await;
+    let (id, secret) = confidential(&s, "basic").await;
+    let (st, _) = s
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/admin/environments/default/applications/{id}"),
+            Some(json!({"token_endpoint_auth_method": "client_secret_basic", "grant_types": ["client_credentials"]})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let post = |auth: Vec<u8>, body: &'static str| {
+        let s = &s;
+        async move {
+            let resp = s
+                .http
+                .post(s.url("/default/as/token"))
+                .header(
+                    "authorization",
+                    reqwest::header::HeaderValue::from_bytes(&auth).unwrap(),
+                )
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let st = resp.status().as_u16();
+            (st, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let basic = |raw: String| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)).into_bytes();
+    let grant = "grant_type=client_credentials";
+    assert_eq!(post(basic(format!("{id}:{secret}")), grant).await.0, 200);
+    assert_eq!(
+        post(
+            format!(
+                "BASIC {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+            )
+            .into_bytes(),
+            grant
+        )
+        .await
+        .0,
+        200,
+        "scheme names are case-insensitive"
+    );
+    let (st, junk) = post(basic(format!("{id}:{secret}&junk=1")), grant).await;
+    assert_eq!(st, 401, "{junk}");
+    let mut non_ascii = basic(format!("{id}:{secret}"));
+    non_ascii.extend_from_slice(b"\xe9");
+    let (st, _) = post(non_ascii, "grant_type=client_credentials").await;
+    assert_eq!(st, 401, "a header that is not ASCII is refused, not skipped");
+    // Unknown client, wrong method, wrong secret: one answer.
+    let public = s.env_with_public_client("default", json!({}), json!({})).await;
+    let mut answers = Vec::new();
+    for raw in [
+        format!("nobody:{secret}"),
+        format!("{public}:{secret}"),
+        format!("{id}:wrong"),
+    ] {
+        let (st, body) = post(basic(raw), grant).await;
+        assert_eq!(st, 401);
+        answers.push(body);
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+}
+
+/// Guessing the admin token: after a few failures from one address, even the right
+/// token waits.
+#[tokio::test]
+async fn admin_token_guesses_are_throttled() {
+    let s = TestServer::start().await;
+    let wrong = TestServer {
+        token: "not-the-admin-token-at-all".into(),
+        ..TestServer::remote(&s.base, "x")
+    };
+    for _ in 0..pixie_server::throttle::ADMIN_PER_ADDRESS {
+        assert_eq!(
+            wrong
+                .admin(reqwest::Method::GET, "/admin/environments/default", None)
+                .await
+                .0,
+            401
+        );
+    }
+    let resp = s
+        .http
+        .get(s.url("/admin/environments/default"))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+}
+
+/// One person, one username: the same name in two Unicode encodings is one user, and
+/// names with invisible or direction-changing characters are refused.
+#[tokio::test]
+async fn confusable_usernames_and_names_are_refused() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    let user = |name: &str| json!({"username": name, "password": PASSWORD});
+    let path = "/admin/environments/default/users";
+    assert_eq!(
+        s.admin(reqwest::Method::POST, path, Some(user("t\u{f3}m"))).await.0,
+        201
+    );
+    assert_eq!(
+        s.admin(reqwest::Method::POST, path, Some(user("to\u{301}m"))).await.0,
+        409,
+        "the same name, decomposed"
+    );
+    for bad in ["t\u{200b}om", "\u{202e}mot", "tom\u{2066}"] {
+        let (st, body) = s.admin(reqwest::Method::POST, path, Some(user(bad))).await;
+        assert_eq!(st, 400, "{bad:?}: {body}");
+    }
+    let (st, _) = s
+        .admin(
+            reqwest::Method::POST,
+            "/admin/environments/default/applications",
+            Some(json!({"client_name": "Bank \u{202e}ppA", "redirect_uris": [REDIRECT]})),
+        )
+        .await;
+    assert_eq!(st, 400, "a client name shown on the sign-on page");
+    // Signing on with either encoding finds the one user.
+    let (flow, _) = start_flow(&s, &client, &[]).await;
+    assert_eq!(
+        s.flow_sign_on("default", &flow, "to\u{301}m", PASSWORD).await.status(),
+        200
+    );
+}
+
+/// TLS material is checked before anything else: a junk certificate or a key that does
+/// not fit is a clear error, and the store is not touched.
+#[tokio::test]
+async fn bad_tls_material_is_refused_before_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((cert, key)) = self_signed_cert(dir.path()) else {
+        return;
+    };
+    let other = tempfile::tempdir().unwrap();
+    let Some((_, other_key)) = self_signed_cert(other.path()) else {
+        return;
+    };
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "this is not a certificate\n").unwrap();
+    for (c, k, says) in [
+        (&junk, &key, "no certificate"),
+        (&cert, &other_key, "do not fit together"),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let mut cfg = config(data.path());
+        cfg.tls = Some((c.clone(), k.clone()));
+        let e = pixie_server::start(cfg).await.expect_err("refused").to_string();
+        assert!(e.contains(says), "{e}");
+        assert!(!data.path().join("pixie.db").exists(), "the store was not touched");
+    }
+}

@@ -412,8 +412,8 @@ async fn expired_rows_are_swept_in_batches() {
     let n = svc.sweep_expired(2).await.unwrap();
     assert_eq!(
         n,
-        4 + 4 + 2,
-        "flows, codes and the sign-on counters (flows started, sign-ons) went, in batches of 2"
+        4 + 4 + 3,
+        "flows, codes and the counters (flows started, sign-ons, admin-token checks) went, in batches of 2"
     );
     assert_eq!(svc.sweep_expired(2).await.unwrap(), 0);
     assert!(store

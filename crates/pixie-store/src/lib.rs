@@ -301,18 +301,32 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a client; `NotFound` if there was none.
-    pub async fn delete_client(&self, env_id: &str, client_id: &str) -> StoreResult<()> {
+    /// Removes a client and revokes everything issued to it (its grants, so codes not
+    /// yet exchanged, and its refresh tokens; its access tokens fail because their
+    /// client is gone); `NotFound` if there was none.
+    pub async fn delete_client(&self, env_id: &str, client_id: &str, now: i64) -> StoreResult<()> {
         let _t = self.timer("delete_client");
         if !storable(&[env_id, client_id]) {
             return Err(StoreError::NotFound);
         }
-        let done = sqlx::query("DELETE FROM clients WHERE env_id = $1 AND client_id = $2")
-            .bind(env_id)
-            .bind(client_id)
-            .execute(&self.pool)
+        let args = || vec![exec::Arg::Int(now), exec::Arg::Text(env_id), exec::Arg::Text(client_id)];
+        let changed = self
+            .execute_all(&[
+                (
+                    "UPDATE grants SET revoked_at = $1 WHERE env_id = $2 AND client_id = $3 AND revoked_at IS NULL",
+                    args(),
+                ),
+                (
+                    "UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND client_id = $3 AND revoked_at IS NULL",
+                    args(),
+                ),
+                (
+                    "DELETE FROM clients WHERE env_id = $1 AND client_id = $2",
+                    vec![exec::Arg::Text(env_id), exec::Arg::Text(client_id)],
+                ),
+            ])
             .await?;
-        if done.rows_affected() == 0 {
+        if changed[2] == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())

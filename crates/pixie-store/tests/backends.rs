@@ -68,8 +68,11 @@ async fn battery(store: Store) {
     store.insert_client(&client).await.unwrap();
     assert_eq!(store.get_client("e", "c").await.unwrap().unwrap(), client);
     assert!(store.get_client("e", "c\0").await.unwrap().is_none());
-    store.delete_client("e", "c").await.unwrap();
-    assert!(matches!(store.delete_client("e", "c").await, Err(StoreError::NotFound)));
+    store.delete_client("e", "c", 1).await.unwrap();
+    assert!(matches!(
+        store.delete_client("e", "c", 1).await,
+        Err(StoreError::NotFound)
+    ));
     let user = UserRow {
         env_id: "e".into(),
         id: "u1".into(),

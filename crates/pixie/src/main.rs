@@ -58,6 +58,9 @@ pub struct StoreArgs {
     /// The master key that seals signing keys (default: `<data-dir>/master.key`).
     #[arg(long, env = "PIXIE_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
+    /// A file holding the master key (kept out of process listings).
+    #[arg(long, env = "PIXIE_MASTER_KEY_FILE")]
+    master_key_file: Option<std::path::PathBuf>,
 }
 
 impl StoreArgs {
@@ -68,6 +71,7 @@ impl StoreArgs {
             database_url: self.database_url.clone(),
             public_url: self.public_url.clone(),
             master_key: self.master_key.clone(),
+            master_key_file: self.master_key_file.clone(),
             ..Settings::default()
         }
         .or(extra);
@@ -75,7 +79,7 @@ impl StoreArgs {
             Some(path) => Settings::from_file(path)?,
             None => Settings::default(),
         };
-        Ok(ServeConfig::from_settings(given.or(file)))
+        Ok(ServeConfig::from_settings(given.or(file).read_secret_files()?))
     }
 }
 
@@ -87,6 +91,9 @@ struct ServeArgs {
     /// The admin API bearer token (default: generated into `<data-dir>/admin-token`).
     #[arg(long, env = "PIXIE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// A file holding the admin token (kept out of process listings; at least 16 characters).
+    #[arg(long, env = "PIXIE_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<std::path::PathBuf>,
     /// Audit events (rejections, token issuance) as JSON lines: `off` (default), `stdout`, or a file.
     #[arg(long, env = "PIXIE_AUDIT_LOG")]
     audit_log: Option<String>,
@@ -126,6 +133,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let cfg = args.store.resolve(Settings {
         listen: args.listen,
         admin_token: args.admin_token,
+        admin_token_file: args.admin_token_file,
         audit_log: args.audit_log,
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,

@@ -409,3 +409,243 @@ fn the_load_tool_signs_in_through_an_interaction_form() {
     assert!(out.stdout.is_empty());
     drop(rt);
 }
+
+// --- `pixie probe` against a hostile server (security review, part two) ------------
+
+/// A server the probe audits, and a second ("foreign") one on another port that only
+/// records what reaches it.
+struct Hostile {
+    rt: tokio::runtime::Runtime,
+    base: String,
+    hits: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Starts both; `app` builds the audited server's routes from (its base, the foreign base).
+fn hostile(app: impl FnOnce(String, String) -> axum::Router) -> Hostile {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let hits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (base, foreign) = rt.block_on(async {
+        let l1 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let l2 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", l1.local_addr().unwrap());
+        let foreign = format!("http://{}", l2.local_addr().unwrap());
+        let record = hits.clone();
+        let spy = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let record = record.clone();
+            async move {
+                let mut seen = format!("{} {}", req.method(), req.uri());
+                for (k, v) in req.headers() {
+                    seen.push_str(&format!(" {k}: {}", v.to_str().unwrap_or("?")));
+                }
+                record.lock().unwrap().push(seen);
+                axum::Json(serde_json::json!({"access_token": "x", "token_type": "Bearer"}))
+            }
+        });
+        let a = app(base.clone(), foreign.clone());
+        tokio::spawn(async move { axum::serve(l1, a).await });
+        tokio::spawn(async move { axum::serve(l2, spy).await });
+        (base, foreign)
+    });
+    let _ = foreign;
+    Hostile { rt, base, hits }
+}
+
+/// A discovery route answering `doc`.
+fn discovery(doc: Value) -> axum::Router {
+    axum::Router::new().route(
+        "/.well-known/openid-configuration",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc) }
+        }),
+    )
+}
+
+/// Runs the probe (flows login "tom", password on stdin) with extra arguments; the
+/// exit code, stdout and stderr.
+fn probe_raw(issuer: &str, extra: &[&str]) -> (Option<i32>, String, String) {
+    let mut child = pixie()
+        .args(["probe", "--issuer", issuer, "--client-id", "c", "--flows-login", "tom"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"the password\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// RFC 8414 §3.3: a discovery document for another issuer is refused, and nothing is
+/// sent to the endpoints it names.
+#[test]
+fn the_probe_refuses_a_discovery_for_another_issuer() {
+    let h = hostile(|_, foreign| {
+        discovery(serde_json::json!({
+            "issuer": foreign, "authorization_endpoint": format!("{foreign}/authorize"),
+            "token_endpoint": format!("{foreign}/token"), "code_challenge_methods_supported": ["S256"],
+        }))
+    });
+    let (code, _, err) = probe_raw(&h.base, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("issuer"), "{err}");
+    assert!(h.hits.lock().unwrap().is_empty(), "{:?}", h.hits.lock().unwrap());
+    drop(h.rt);
+}
+
+/// The client secret, the password and the issuer's cookies go only to the issuer's
+/// origin, whatever endpoints the server names.
+#[test]
+fn the_probe_sends_secrets_only_to_the_issuer() {
+    // A token endpoint elsewhere, with a client secret: refused before any request
+    // (the server would hand out codes, so the next step would be the token request).
+    let h = hostile(|base, foreign| {
+        discovery(serde_json::json!({
+            "issuer": base, "authorization_endpoint": format!("{base}/authorize"),
+            "token_endpoint": format!("{foreign}/token"), "code_challenge_methods_supported": ["S256"],
+        }))
+        .route(
+            "/authorize",
+            axum::routing::get(
+                |axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| async move {
+                    let loc = format!("{}?code=a-code&state={}", q["redirect_uri"], q["state"]);
+                    (axum::http::StatusCode::FOUND, [(axum::http::header::LOCATION, loc)])
+                },
+            ),
+        )
+    });
+    let (code, _, err) = probe_raw(&h.base, &["--client-secret", "the-client-secret"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("token endpoint"), "{err}");
+    assert!(h.hits.lock().unwrap().is_empty(), "{:?}", h.hits.lock().unwrap());
+    drop(h.rt);
+    // A resume URL elsewhere: not followed with the issuer's session cookie.
+    let h = hostile(|base, foreign| {
+        let b = base.clone();
+        discovery(serde_json::json!({
+            "issuer": base, "authorization_endpoint": format!("{base}/authorize"),
+            "token_endpoint": format!("{base}/token"), "code_challenge_methods_supported": ["S256"],
+        }))
+        .route(
+            "/authorize",
+            axum::routing::get(move || {
+                let b = b.clone();
+                async move {
+                    (
+                        axum::http::StatusCode::FOUND,
+                        [
+                            (axum::http::header::LOCATION, format!("{b}/signon?flowId=F")),
+                            (axum::http::header::SET_COOKIE, "session=issuer-cookie-value".to_owned()),
+                        ],
+                    )
+                }
+            }),
+        )
+        .route(
+            "/flows/F",
+            axum::routing::post(move || {
+                let foreign = foreign.clone();
+                async move {
+                    axum::Json(serde_json::json!({"status": "COMPLETED", "resumeUrl": format!("{foreign}/resume")}))
+                }
+            }),
+        )
+    });
+    let (code, _, err) = probe_raw(&h.base, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("resume"), "{err}");
+    let hits = h.hits.lock().unwrap().clone();
+    assert!(hits.iter().all(|r| !r.contains("issuer-cookie-value")), "{hits:?}");
+    assert!(hits.is_empty(), "{hits:?}");
+    drop(h.rt);
+}
+
+/// What a hostile server says is printed without its terminal escape sequences.
+#[test]
+fn the_probe_prints_no_terminal_escapes_from_the_server() {
+    let h = hostile(|base, _| {
+        discovery(serde_json::json!({
+            "issuer": base, "authorization_endpoint": format!("{base}/authorize"),
+            "token_endpoint": format!("{base}/token"), "code_challenge_methods_supported": ["S256\u{1b}[2J"],
+        }))
+        .route(
+            "/authorize",
+            axum::routing::get(
+                |axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| async move {
+                    let loc = pixie_core::params::append_query(
+                        &q["redirect_uri"],
+                        &[
+                            ("error", "invalid_request"),
+                            ("error_description", "\u{1b}[2J\u{1b}[HALL CHECKS PASS\r"),
+                            ("state", &q["state"]),
+                        ],
+                    );
+                    (axum::http::StatusCode::FOUND, [(axum::http::header::LOCATION, loc)])
+                },
+            ),
+        )
+    });
+    let (_, out, err) = probe_raw(&h.base, &[]);
+    assert!(!out.contains('\u{1b}') && !err.contains('\u{1b}'), "{out:?} {err:?}");
+    assert!(!out.contains('\r'), "{out:?}");
+    drop(h.rt);
+}
+
+/// A discovery document of megabytes is refused, not read whole.
+#[test]
+fn the_probe_reads_bounded_answers() {
+    let h = hostile(|base, _| {
+        discovery(serde_json::json!({
+            "issuer": base, "authorization_endpoint": format!("{base}/authorize"),
+            "token_endpoint": format!("{base}/token"), "code_challenge_methods_supported": ["S256"],
+            "padding": "x".repeat(5 << 20),
+        }))
+    });
+    let (code, _, err) = probe_raw(&h.base, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("larger than"), "{err}");
+    drop(h.rt);
+}
+
+/// The loopback receiver listens on a loopback address only.
+#[test]
+fn the_probe_receiver_is_loopback_only() {
+    let mut child = pixie()
+        .args([
+            "probe",
+            "--issuer",
+            "http://127.0.0.1:9",
+            "--client-id",
+            "c",
+            "--redirect-uri",
+            "http://0.0.0.0:0/cb",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{err}");
+    assert!(err.contains("loopback"), "{err}");
+}

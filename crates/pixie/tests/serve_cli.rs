@@ -159,7 +159,7 @@ fn flags_beat_variables_beat_the_config_file() {
     let conf = dir.path().join("pixie.toml");
     std::fs::write(
         &conf,
-        format!("listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\npublic_url = \"http://from-file.example\"\nadmin_token = \"file-token\"\n", dir.path().display()),
+        format!("listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\npublic_url = \"http://from-file.example\"\nadmin_token = \"file-token-0123456789\"\n", dir.path().display()),
     )
     .unwrap();
     let mut cmd = pixie();
@@ -361,4 +361,51 @@ fn a_guessing_flood_does_not_grow_the_server() {
             "{n} failed sign-ons with 60 KB usernames grew the server by {grown} KiB"
         );
     });
+}
+
+/// The admin token can come from a file (kept out of process listings), and a weak one
+/// is refused at start.
+#[test]
+fn admin_token_from_a_file_and_never_weak() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = pixie()
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin-token", "a", "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("a one-character admin token was accepted: the server is running");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at least 16 characters"), "{err}");
+    let file = dir.path().join("token.txt");
+    std::fs::write(&file, "a-token-kept-in-a-file-0123456789\n").unwrap();
+    let mut cmd = pixie();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("PIXIE_ADMIN_TOKEN_FILE", &file);
+    let server = serve(cmd);
+    common::install_tls_provider();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}/admin/environments/default", server.url))
+            .bearer_auth("a-token-kept-in-a-file-0123456789")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 200);
+    assert!(!dir.path().join("admin-token").exists(), "none generated");
 }

@@ -50,14 +50,30 @@ impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let addr = match parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        {
+            Some(peer) => state.client_addr(peer.0, &parts.headers),
+            None => String::new(),
+        };
+        // Every check is counted against the address before the token is compared, so
+        // guesses are bounded however many arrive at once; a right token is taken back.
+        let key = match state.svc.reserve_admin_check(state.svc.now(), &addr).await? {
+            Ok(key) => key,
+            Err(wait) => return Err(ApiError::TooManyRequests(wait)),
+        };
         let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or(ApiError::Unauthorized)?;
         // Hashing first makes the comparison constant-time whatever the length.
         if crypto::ct_eq(&crypto::sha256(token.trim().as_bytes()), &state.admin_token_hash[..]) {
+            state.svc.admin_token_ok(&key).await?;
             Ok(AdminAuth)
         } else {
             Err(ApiError::Unauthorized)

@@ -21,7 +21,7 @@ use crate::error::ApiError;
 async fn caller(s: &AppState, env_id: &str, headers: &HeaderMap, body: &[u8]) -> Result<(ClientRow, Params), Failure> {
     s.svc.environment(env_id).await?;
     let params = form_params(headers, body)?;
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = super::token::authorization(headers)?;
     let presented = presented_client(authorization, &params).map_err(|e| Failure::OAuth(e, authorization.is_some()))?;
     let client = authenticate(s, env_id, &presented).await?;
     if params.is_repeated("token") {
@@ -103,7 +103,7 @@ pub(super) async fn introspect(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let (_caller, params) = caller(&s, &env_id, &headers, &body).await?;
+        let (caller, params) = caller(&s, &env_id, &headers, &body).await?;
         let token = params
             .non_empty("token")
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
@@ -112,7 +112,13 @@ pub(super) async fn introspect(
         };
         let now = s.svc.now();
         let live = row.revoked_at.is_none() && row.expires_at > now && (row.kind == "access" || row.used_at.is_none());
-        if !live {
+        // Who may learn what: a public client (anyone can present its client_id) only
+        // about its own tokens; a confidential client, authenticated with its secret,
+        // about any token of the environment (it is a resource server checking the
+        // tokens presented to it). Anything else is `active: false`, as for an unknown
+        // token, so the answer tells nothing.
+        let allowed = !caller.metadata.is_public() || row.client_id == caller.client_id;
+        if !live || !allowed {
             return Ok(Introspection::default());
         }
         let username = match &row.user_id {

@@ -78,21 +78,25 @@ pub(super) async fn authenticate(
     presented: &PresentedClient,
 ) -> Result<ClientRow, Failure> {
     let basic = presented.method == AuthMethod::ClientSecretBasic;
-    let fail = |d: &'static str| Failure::OAuth(invalid_client(d), basic);
+    // One answer for every failure (an unknown client, the wrong method, the wrong
+    // secret): it must not tell a caller which client ids exist or how they
+    // authenticate. The reason goes to the audit log, for the operator.
+    let fail = |reason: &'static str| {
+        let fields = serde_json::json!({"env": env_id, "reason": reason});
+        s.svc.obs.audit(s.svc.now(), "client.authentication_failed", fields);
+        Failure::OAuth(
+            invalid_client("client authentication failed: check client_id, the authentication method and the secret"),
+            basic,
+        )
+    };
     let Some(client) = s.svc.lookup_client(env_id, &presented.client_id).await? else {
-        return Err(fail(
-            "client authentication failed: unknown client_id or wrong client_secret",
-        ));
+        return Err(fail("unknown client_id"));
     };
     if client.metadata.token_endpoint_auth_method != presented.method {
         return Err(fail(match client.metadata.token_endpoint_auth_method {
-            AuthMethod::None => "client authentication failed: this client is public and sends client_id alone",
-            AuthMethod::ClientSecretBasic => {
-                "client authentication failed: this client authenticates with HTTP Basic (client_secret_basic)"
-            }
-            AuthMethod::ClientSecretPost => {
-                "client authentication failed: this client sends client_secret in the body (client_secret_post)"
-            }
+            AuthMethod::None => "a public client sent a secret",
+            AuthMethod::ClientSecretBasic => "a client_secret_basic client used another method",
+            AuthMethod::ClientSecretPost => "a client_secret_post client used another method",
         }));
     }
     if presented.method != AuthMethod::None {
@@ -101,12 +105,22 @@ pub(super) async fn authenticate(
             _ => false,
         };
         if !ok {
-            return Err(fail(
-                "client authentication failed: unknown client_id or wrong client_secret",
-            ));
+            return Err(fail("wrong client_secret"));
         }
     }
     Ok(client)
+}
+
+/// The `Authorization` header, if sent. One that is not visible ASCII is refused
+/// (`invalid_client`), never ignored in favour of credentials in the body.
+pub(super) fn authorization(headers: &HeaderMap) -> Result<Option<&str>, Failure> {
+    match headers.get(header::AUTHORIZATION) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(Some)
+            .map_err(|_| Failure::OAuth(invalid_client("Authorization: the header is not ASCII"), true)),
+    }
 }
 
 /// `POST <issuer>/as/token`.
@@ -153,7 +167,7 @@ async fn token_inner(
 ) -> Result<Response, Failure> {
     let env = s.svc.environment(env_id).await?;
     let params = form_params(headers, body)?;
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = authorization(headers)?;
     let presented = presented_client(authorization, &params).map_err(|e| Failure::OAuth(e, authorization.is_some()))?;
     let client = authenticate(s, env_id, &presented).await?;
     if let Some(name) = params.first_repeated() {

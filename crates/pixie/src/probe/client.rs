@@ -65,6 +65,41 @@ pub struct Client {
     scope: String,
     login: Login,
     cookies: HashMap<String, String>,
+    /// The issuer's origin: the only one that gets a password, a cookie or a secret.
+    home: String,
+}
+
+/// The most the probe reads of any answer: a discovery document or a token response is
+/// a few KB; a server that sends more is refused, not buffered.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Reads a response body, refusing one over [`MAX_BODY`].
+async fn read_body(mut resp: reqwest::Response, what: &str) -> Result<Vec<u8>, String> {
+    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(format!("{what}: the answer is larger than {MAX_BODY} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| format!("{what}: {e}"))? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(format!("{what}: the answer is larger than {MAX_BODY} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, lower-cased.
+pub fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    Some(format!(
+        "{}://{}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase()
+    ))
 }
 
 fn pairs(query: &str) -> HashMap<String, String> {
@@ -102,7 +137,8 @@ impl Client {
         for url in &candidates {
             if let Ok(resp) = http.get(url).send().await {
                 if resp.status().is_success() {
-                    if let Ok(v) = resp.json::<Value>().await {
+                    let body = read_body(resp, url).await?;
+                    if let Ok(v) = serde_json::from_slice::<Value>(&body) {
                         doc = Some(v);
                         break;
                     }
@@ -125,6 +161,22 @@ impl Client {
                 .map(|a| a.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect()),
             iss_supported: doc["authorization_response_iss_parameter_supported"] == true,
         };
+        // RFC 8414 §3.3: the issuer in the document is the one asked for, exactly;
+        // otherwise this is another server's document (a mix-up, or an impostor).
+        if meta.issuer.trim_end_matches('/') != issuer {
+            return Err(format!(
+                "discovery names the issuer {:?}, not {issuer:?} (RFC 8414 §3.3 requires them identical): refusing to go on",
+                meta.issuer
+            ));
+        }
+        let home = origin(issuer).ok_or_else(|| format!("--issuer {issuer:?} is not an absolute URL"))?;
+        // The secret goes only where the issuer lives.
+        if client_secret.is_some() && origin(&meta.token_endpoint).as_deref() != Some(home.as_str()) {
+            return Err(format!(
+                "the token endpoint {:?} is not on the issuer's origin {home}: pixie probe sends a client secret only there",
+                meta.token_endpoint
+            ));
+        }
         Ok(Self {
             http,
             meta,
@@ -134,7 +186,13 @@ impl Client {
             scope,
             login,
             cookies: HashMap::new(),
+            home,
         })
+    }
+
+    /// Whether `url` is on the issuer's origin.
+    fn at_home(&self, url: &str) -> bool {
+        origin(url).as_deref() == Some(self.home.as_str())
     }
 
     fn keep_cookies(&mut self, headers: &HeaderMap) {
@@ -158,22 +216,26 @@ impl Client {
             .join("; ")
     }
 
+    /// A GET; the issuer's cookies go only to the issuer's origin, and only its
+    /// cookies are kept.
     async fn get(&mut self, url: &str) -> Result<(u16, Option<String>, String), String> {
-        let resp = self
-            .http
-            .get(url)
-            .header(COOKIE, self.cookie_header())
-            .send()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        self.keep_cookies(resp.headers());
+        let home = self.at_home(url);
+        let mut req = self.http.get(url);
+        if home {
+            req = req.header(COOKIE, self.cookie_header());
+        }
+        let resp = req.send().await.map_err(|e| format!("GET {url}: {e}"))?;
+        if home {
+            self.keep_cookies(resp.headers());
+        }
         let status = resp.status().as_u16();
         let location = resp
             .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Ok((status, location, resp.text().await.unwrap_or_default()))
+        let body = read_body(resp, url).await?;
+        Ok((status, location, String::from_utf8_lossy(&body).into_owned()))
     }
 
     fn answer_from(&self, location: &str) -> Option<Answer> {
@@ -251,11 +313,19 @@ impl Client {
             .send()
             .await
             .map_err(|e| format!("POST {flows}: {e}"))?;
-        let body: Value = resp.json().await.map_err(|e| format!("flows API: {e}"))?;
+        let body: Value =
+            serde_json::from_slice(&read_body(resp, "flows API").await?).map_err(|e| format!("flows API: {e}"))?;
         let resume = body["resumeUrl"]
             .as_str()
             .ok_or_else(|| format!("sign-on failed: {}", body["message"].as_str().unwrap_or("no resumeUrl")))?
             .to_owned();
+        // The session cookie this GET carries is the issuer's: it goes nowhere else.
+        if !self.at_home(&resume) {
+            return Err(format!(
+                "the flows API sent the resume URL {resume:?}, which is not on the issuer's origin {}: not followed",
+                self.home
+            ));
+        }
         let (_, location, _) = self.get(&resume).await?;
         let location = location.ok_or("resume did not redirect")?;
         self.answer_from(&location)
@@ -287,7 +357,8 @@ impl Client {
             .await
             .map_err(|e| format!("token request: {e}"))?;
         let status = resp.status().as_u16();
-        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+        let body = read_body(resp, "token request").await?;
+        Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
     }
 }
 
@@ -298,6 +369,17 @@ pub async fn receiver(redirect_uri: &str) -> Result<(String, mpsc::Receiver<Stri
         .ok_or("--redirect-uri must be a loopback http:// URI")?;
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path }.to_owned();
+    // RFC 8252 §7.3: a loopback receiver, reachable from this machine only.
+    let host = authority
+        .strip_prefix('[')
+        .and_then(|v6| v6.split_once(']').map(|(h, _)| h))
+        .unwrap_or_else(|| authority.rsplit_once(':').map_or(authority, |(h, _)| h));
+    if !matches!(host, "127.0.0.1" | "::1" | "localhost") {
+        return Err(format!(
+            "--redirect-uri must name a loopback host (127.0.0.1, [::1] or localhost), not {host:?}: \
+             the receiver takes the code, and only this machine may reach it"
+        ));
+    }
     let bind = if authority.contains(':') {
         authority.to_owned()
     } else {

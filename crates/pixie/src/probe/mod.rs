@@ -80,6 +80,22 @@ pub struct Check {
     pub verdict: Verdict,
 }
 
+/// Text from the audited server, safe to print: control characters (terminal escape
+/// sequences, carriage returns) and invisible or direction-changing ones are replaced,
+/// and it is cut to `max` characters. A hostile server must not be able to rewrite
+/// what the operator sees.
+pub fn printable(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .map(|c| if pixie_core::names::is_hidden(c) { '\u{FFFD}' } else { c })
+        .collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
 fn check(
     check: &'static str,
     expected: &'static str,
@@ -88,6 +104,7 @@ fn check(
     ok: Option<bool>,
     observed: String,
 ) -> Check {
+    let observed = printable(&observed, 300);
     let verdict = match (ok, level) {
         (None, _) => Verdict::Skip,
         (Some(true), _) => Verdict::Pass,
@@ -384,10 +401,11 @@ pub fn run(args: ProbeArgs) -> ExitCode {
     let (issuer, checks) = match result {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("pixie probe: {e}");
+            eprintln!("pixie probe: {}", printable(&e, 1000));
             return ExitCode::from(2);
         }
     };
+    let issuer = printable(&issuer, 300);
     let failures = checks.iter().filter(|c| c.verdict == Verdict::Fail).count();
     if args.json {
         let out = serde_json::json!({"issuer": issuer, "checks": checks, "must_failures": failures});
