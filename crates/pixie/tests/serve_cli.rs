@@ -409,3 +409,79 @@ fn admin_token_from_a_file_and_never_weak() {
     assert_eq!(status, 200);
     assert!(!dir.path().join("admin-token").exists(), "none generated");
 }
+
+/// An expired TLS certificate starts the server with a warning that says so (clients
+/// will refuse every handshake; the log should tell the operator why).
+#[test]
+fn an_expired_certificate_is_warned_about_at_start() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let openssl = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let made = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "fresh.pem",
+    ]) && openssl(&[
+        "x509",
+        "-in",
+        "fresh.pem",
+        "-signkey",
+        "key.pem",
+        "-days",
+        "-1",
+        "-out",
+        "expired.pem",
+    ]);
+    if !made {
+        assert!(std::env::var_os("CI").is_none(), "openssl is needed");
+        eprintln!("SKIPPED: openssl is not installed");
+        return;
+    }
+    let mut child = pixie()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "expired.pem",
+            "--tls-key",
+            "key.pem",
+            "--data-dir",
+            "data",
+        ])
+        .current_dir(d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("pixie listening on https://"), "{line}");
+    let _ = child.kill();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let _ = child.wait();
+    assert!(err.contains("EXPIRED"), "{err}");
+}
