@@ -13,6 +13,28 @@ use pixie_core::report::{Observation, Outcome};
 use pixie_store::{PkceStatDelta, Store};
 use serde_json::{json, Value};
 
+tokio::task_local! {
+    /// The request id of the request being answered (CONTRACT §10): set around each
+    /// request by the HTTP layer, read by the audit log.
+    pub static REQUEST_ID: String;
+}
+
+/// The request id to use: the caller's `X-Request-Id` when it is 1-64 characters of
+/// `[A-Za-z0-9._-]`, else a fresh random one.
+pub fn request_id(sent: Option<&str>) -> String {
+    match sent {
+        Some(id)
+            if (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) =>
+        {
+            id.to_owned()
+        }
+        _ => crate::crypto::random_token::<12>(),
+    }
+}
+
 /// Where audit events go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditTarget {
@@ -90,6 +112,9 @@ impl Observability {
         let Some(sink) = &self.audit else { return };
         fields["ts"] = json!(now);
         fields["event"] = json!(event);
+        if let Ok(id) = REQUEST_ID.try_with(Clone::clone) {
+            fields["request_id"] = json!(id);
+        }
         if let Ok(mut w) = sink.lock() {
             let _ = writeln!(w, "{fields}");
             let _ = w.flush();

@@ -290,7 +290,11 @@ impl Service {
         if let Some(k) = self.keys.read().map_err(ApiError::internal)?.get(env_id) {
             return Ok(k.clone());
         }
-        let keys = self.load_keys(env_id).await.map_err(ApiError::internal)?;
+        let keys = self.load_keys(env_id).await.map_err(|e| match e {
+            // The store is down: 503, as for any other store call, never a 500.
+            StartupError::Store(e) => ApiError::from(e),
+            e => ApiError::internal(e),
+        })?;
         self.cache_keys(env_id, keys.clone());
         Ok(keys)
     }

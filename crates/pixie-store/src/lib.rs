@@ -70,6 +70,10 @@ impl StoreError {
     }
 }
 
+/// How long a store call waits for a database connection before it fails
+/// (`StoreError::Database`, which the server answers as 503 `temporarily_unavailable`).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -112,7 +116,9 @@ impl Store {
             return Err(StoreError::UnsupportedUrl);
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let mut pool_options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        // A statement waits at most this long for a connection (a new one included):
+        // with the database gone, a request is answered 503 in seconds, not held.
+        let mut pool_options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
         if backend == Backend::Sqlite {
             pool_options = pool_options.max_connections(8).after_connect(|conn, _| {
                 Box::pin(async move {

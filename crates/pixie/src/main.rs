@@ -106,6 +106,9 @@ struct ServeArgs {
     /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed.
     #[arg(long, env = "PIXIE_TRUSTED_PROXIES")]
     trusted_proxies: Option<String>,
+    /// Log lines as `text` or `json` (one object per line).
+    #[arg(long, env = "PIXIE_LOG_FORMAT", default_value = "text")]
+    log_format: pixie_server::LogFormat,
     /// Seconds for a TLS handshake and a request head; a new connection that sends
     /// nothing is closed after this too (default 10).
     #[arg(long, env = "PIXIE_HEADER_TIMEOUT")]
@@ -128,8 +131,23 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
-fn serve(args: ServeArgs) -> Result<(), String> {
-    pixie_server::init_logging();
+/// `pixie serve`: everything it says goes through the log, in the chosen format.
+fn serve(args: ServeArgs) -> ExitCode {
+    let format = args.log_format;
+    pixie_server::init_logging(format);
+    match serve_until_stopped(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            match format {
+                pixie_server::LogFormat::Text => eprintln!("pixie: {e}"),
+                pixie_server::LogFormat::Json => tracing::error!(error = %e, "pixie cannot serve"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve_until_stopped(args: ServeArgs) -> Result<(), String> {
     let cfg = args.store.resolve(Settings {
         listen: args.listen,
         admin_token: args.admin_token,
@@ -146,7 +164,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     runtime()?.block_on(async move {
         let running = pixie_server::serve_until_signal(cfg).await.map_err(|e| e.to_string())?;
         if let Some(path) = &running.admin_token_file {
-            eprintln!("pixie: admin token in {}", path.display());
+            tracing::info!(file = %path.display(), "the admin token is in this file");
         }
         println!("pixie listening on {}", running.public_url);
         running.wait().await.map_err(|e| e.to_string())
@@ -159,7 +177,7 @@ fn main() -> ExitCode {
         Command::Pkce(cmd) => return pkce_cmd::run(cmd),
         Command::Probe(args) => return probe::run(args),
         Command::Bench(args) => return bench::run(args),
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => return serve(args),
         Command::Env(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::env(cmd))),
         Command::App(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::app(cmd))),
         Command::User(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::user(cmd))),

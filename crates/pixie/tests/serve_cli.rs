@@ -485,3 +485,87 @@ fn an_expired_certificate_is_warned_about_at_start() {
     let _ = child.wait();
     assert!(err.contains("EXPIRED"), "{err}");
 }
+
+/// `--log-format json`: every log line is one JSON object; every request line and audit
+/// event carries the request id (the caller's when well formed, else a fresh one), and
+/// the response carries it back (CONTRACT §10).
+#[test]
+fn json_logs_and_request_ids() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.log");
+    let mut child = pixie()
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--audit-log")
+        .arg(&audit)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let url = line.trim().strip_prefix("pixie listening on ").unwrap().to_owned();
+    common::install_tls_provider();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (echoed, fresh) = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let get = |id: &'static str| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let resp = http
+                    .get(format!("{url}/default/.well-known/openid-configuration"))
+                    .header("x-request-id", id)
+                    .send()
+                    .await
+                    .unwrap();
+                resp.headers()["x-request-id"].to_str().unwrap().to_owned()
+            }
+        };
+        let echoed = get("trace-abc.123_X").await;
+        let fresh = get("not valid!").await;
+        // A failed client authentication is an audit event.
+        http.post(format!("{url}/default/as/token"))
+            .header("x-request-id", "audit-me-7")
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "nobody"),
+                ("client_secret", "x"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (echoed, fresh)
+    });
+    assert_eq!(echoed, "trace-abc.123_X");
+    assert_ne!(fresh, "not valid!");
+    assert!(
+        fresh.len() <= 64
+            && fresh
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let _ = child.kill();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let _ = child.wait();
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for l in &lines {
+        assert!(
+            l["timestamp"].is_string() && l["level"].is_string() && l["message"].is_string(),
+            "{l}"
+        );
+    }
+    let requests: Vec<_> = lines.iter().filter(|l| l["message"] == "request").collect();
+    assert!(requests.iter().any(|l| l["request_id"] == "trace-abc.123_X"), "{err}");
+    assert!(requests.iter().any(|l| l["request_id"] == fresh.as_str()), "{err}");
+    let audit = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        audit.lines().any(|l| l.contains("\"request_id\":\"audit-me-7\"")),
+        "{audit}"
+    );
+}

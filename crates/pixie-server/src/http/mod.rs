@@ -221,10 +221,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// How long `/healthz` waits for the store: a load balancer's check (2-5 s) must get
+/// an answer, not silence, while the database is away.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.svc.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response(),
+    match tokio::time::timeout(HEALTH_TIMEOUT, state.svc.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ok\n").into_response(),
+        Ok(Err(_)) | Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response(),
     }
 }
 
@@ -255,8 +259,14 @@ async fn observe_request(State(state): State<AppState>, req: Request, next: Next
         .get::<axum::extract::MatchedPath>()
         .map_or("unmatched", |m| m.as_str())
         .to_owned();
-    // A slow body (or anything else) cannot hold a request open past the timeout.
-    let resp = match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+    let request_id = crate::observe::request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+    // A slow body (or anything else) cannot hold a request open past the timeout. The
+    // request id is known to everything the request runs (the audit log reads it).
+    let answered = crate::observe::REQUEST_ID.scope(
+        request_id.clone(),
+        tokio::time::timeout(state.request_timeout, next.run(req)),
+    );
+    let resp = match answered.await {
         Ok(resp) => resp,
         Err(_) => {
             let body = pixie_core::wire::ErrorBody {
@@ -267,6 +277,9 @@ async fn observe_request(State(state): State<AppState>, req: Request, next: Next
         }
     };
     let mut resp = resp;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
     if https {
         // Browsers take it only over https; then they never try plain http again.
         resp.headers_mut().insert(
@@ -279,6 +292,7 @@ async fn observe_request(State(state): State<AppState>, req: Request, next: Next
     tracing::info!(
         target: "pixie::http",
         %method,
+        request_id = %request_id,
         route = %route,
         path = %path,
         status = resp.status().as_u16(),
