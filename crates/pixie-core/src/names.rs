@@ -4,17 +4,52 @@
 
 use unicode_normalization::UnicodeNormalization as _;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+use unicode_security::{GeneralSecurityProfile as _, RestrictionLevel, RestrictionLevelDetection as _};
 
 /// The longest username, in characters.
 pub const MAX_USERNAME_CHARS: usize = 128;
 
 /// Whether `c` is invisible or not text: a control character (`Cc`), a format
 /// character (`Cf`: zero-width spaces and joiners, bidi overrides and isolates, the
-/// byte-order mark, …), a private-use (`Co`) or an unassigned (`Cn`) code point.
+/// byte-order mark, …), a private-use (`Co`) or an unassigned (`Cn`) code point, a line
+/// or paragraph separator (`Zl`, `Zp`), a default-ignorable code point (variation
+/// selectors, the combining grapheme joiner, Hangul fillers, …), or the blank Braille
+/// pattern.
 pub fn is_hidden(c: char) -> bool {
     matches!(
         c.general_category(),
-        GeneralCategory::Control | GeneralCategory::Format | GeneralCategory::PrivateUse | GeneralCategory::Unassigned
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::PrivateUse
+            | GeneralCategory::Unassigned
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    ) || is_default_ignorable(c)
+        || c == '\u{2800}'
+}
+
+/// Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt, Unicode 15):
+/// code points a renderer shows as nothing.
+fn is_default_ignorable(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF0..=0xFFF8
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
     )
 }
 
@@ -30,6 +65,8 @@ pub enum UsernameError {
     Length,
     /// Spaces, or invisible or control characters.
     Characters,
+    /// Letters of scripts that do not belong together (`аlice` with a Cyrillic `а`).
+    MixedScripts,
 }
 
 impl std::fmt::Display for UsernameError {
@@ -38,8 +75,9 @@ impl std::fmt::Display for UsernameError {
             Self::Length => write!(f, "1-{MAX_USERNAME_CHARS} characters"),
             Self::Characters => write!(
                 f,
-                "no spaces, and no invisible, control or direction-changing characters"
+                "letters, digits and ASCII punctuation only: no spaces, symbols, look-alike forms, or invisible, control or direction-changing characters"
             ),
+            Self::MixedScripts => write!(f, "letters of one script (or Han with Japanese or Korean), not a mix that can imitate another name"),
         }
     }
 }
@@ -67,8 +105,18 @@ pub fn canonical_username(typed: &str) -> Result<String, UsernameError> {
     if n == 0 || n > MAX_USERNAME_CHARS {
         return Err(UsernameError::Length);
     }
-    if mapped.chars().any(|c| c.is_whitespace() || is_hidden(c)) {
+    // Each character: ASCII punctuation (e-mail addresses are usernames), or one
+    // Unicode recommends for identifiers (UTS #39 Identifier_Status=Allowed: no
+    // symbols, no compatibility forms such as 𝐚 or ⓐ, nothing invisible).
+    let allowed = |c: char| c.is_ascii_graphic() || (!is_hidden(c) && c.identifier_allowed());
+    if !mapped.chars().all(allowed) {
         return Err(UsernameError::Characters);
+    }
+    // UTS #39 "highly restrictive": one script, or Han with Japanese or Korean.
+    // (Judged on the letters and digits: ASCII punctuation belongs to no script.)
+    let letters: String = mapped.chars().filter(|c| !c.is_ascii_punctuation()).collect();
+    if letters.as_str().detect_restriction_level() > RestrictionLevel::HighlyRestrictive {
+        return Err(UsernameError::MixedScripts);
     }
     Ok(mapped)
 }
@@ -102,6 +150,46 @@ mod tests {
         ] {
             assert_eq!(canonical_username(bad), Err(UsernameError::Characters), "{bad:?}");
             assert!(!shows_as_written(bad) || bad.contains(' '), "{bad:?}");
+        }
+        // Found by an attacker's review: invisible or look-alike, all displayed as "alice".
+        for bad in [
+            "alice\u{fe0f}",
+            "ali\u{34f}ce",
+            "alice\u{3164}",
+            "alice\u{ffa0}",
+            "ali\u{115f}ce",
+            "alice\u{2800}",
+            "alice\u{17b4}",
+            "alice\u{180b}",
+            "alice\u{e0100}",
+            "\u{1d41a}\u{1d425}ice",
+            "\u{24d0}lice",
+        ] {
+            assert_eq!(canonical_username(bad), Err(UsernameError::Characters), "{bad:?}");
+        }
+        assert_eq!(
+            canonical_username("\u{430}lice"),
+            Err(UsernameError::MixedScripts),
+            "Cyrillic a"
+        );
+        for good in [
+            "alice",
+            "tom@example.com",
+            "jean-luc.picard",
+            "日本語のユーザー",
+            "Ørsted_2",
+            "пользователь",
+        ] {
+            assert!(canonical_username(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "Goog\u{3164}le",
+            "Pay\u{fe0f}Pal",
+            "Bank\u{34f}",
+            "My App\u{2028}Line2",
+            "x\u{2029}y",
+        ] {
+            assert!(!shows_as_written(bad), "{bad:?}");
         }
         assert_eq!(canonical_username(""), Err(UsernameError::Length));
         assert_eq!(canonical_username(&"a".repeat(129)), Err(UsernameError::Length));

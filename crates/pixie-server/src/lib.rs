@@ -76,6 +76,13 @@ fn admin_token(configured: Option<&str>, data_dir: &Path) -> Result<(String, Opt
         crypto::write_secret_file(&path, crypto::random_token::<32>().as_bytes()).map_err(err)?;
     }
     let token = std::fs::read_to_string(&path).map_err(err)?.trim().to_owned();
+    if token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+        return Err(StartupError::Other(format!(
+            "the admin token in {} is shorter than {MIN_ADMIN_TOKEN_CHARS} characters: put a longer one \
+             there, or delete the file to have a random one generated",
+            path.display()
+        )));
+    }
     Ok((token, Some(path)))
 }
 

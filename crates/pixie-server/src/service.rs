@@ -426,14 +426,20 @@ impl Service {
     /// Removes an application.
     pub async fn delete_application(&self, env_id: &str, client_id: &str) -> ApiResult<()> {
         self.environment(env_id).await?;
-        self.clients.remove(&(env_id.to_owned(), client_id.to_owned()));
-        self.store
+        let key = (env_id.to_owned(), client_id.to_owned());
+        self.clients.remove(&key);
+        let deleted = self
+            .store
             .delete_client(env_id, client_id, self.now())
             .await
             .map_err(|e| match e {
                 pixie_store::StoreError::NotFound => ApiError::NotFound("application"),
                 e => e.into(),
-            })
+            });
+        // Again after the commit: a request that read the client meanwhile must not
+        // have put it back in the cache for another second.
+        self.clients.remove(&key);
+        deleted
     }
 
     /// Creates a user with an Argon2id password hash.

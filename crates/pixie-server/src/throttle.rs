@@ -33,9 +33,19 @@ fn key(kind: &str, env: &str, value: &str) -> [u8; 32] {
     crypto::sha256(format!("pixie throttle\0{kind}\0{env}\0{value}").as_bytes())
 }
 
-/// The counter key of a username (as typed: a guess at `Tom` is not one at `tom`).
+/// A username as the store knows it (canonical: every width-mapped or decomposed
+/// spelling of one name is one name, so it has one budget), or as typed when it could
+/// not be a username at all. Case is kept: `Tom` and `tom` are two users.
+fn counted_name(username: &str) -> std::borrow::Cow<'_, str> {
+    match pixie_core::names::canonical_username(username) {
+        Ok(name) => name.into(),
+        Err(_) => username.into(),
+    }
+}
+
+/// The counter key of a username.
 fn user_key(env: &str, username: &str) -> [u8; 32] {
-    key("user", env, username)
+    key("user", env, &counted_name(username))
 }
 
 /// What a client address counts as. IPv6 addresses count by their /64: one host
@@ -57,7 +67,11 @@ fn addr_key(kind: &str, env: &str, addr: &str) -> [u8; 32] {
 
 /// The counter key of a username guessed from one address.
 fn user_addr_key(env: &str, username: &str, addr: &str) -> [u8; 32] {
-    key("user-addr", env, &format!("{}\0{username}", addr_bucket(addr)))
+    key(
+        "user-addr",
+        env,
+        &format!("{}\0{}", addr_bucket(addr), counted_name(username)),
+    )
 }
 
 /// A short digest of a typed username, for the audit log: operators can match a name
@@ -181,6 +195,13 @@ mod tests {
         );
         assert_ne!(addr_key("a", "e", "10.0.0.1"), addr_key("a", "e", "10.0.0.2"));
         assert_ne!(user_key("e", "tom"), user_key("f", "tom"));
+        assert_eq!(
+            user_key("e", "\u{ff56}ictim"),
+            user_key("e", "victim"),
+            "one name, one budget"
+        );
+        assert_eq!(user_key("e", "to\u{301}m"), user_key("e", "t\u{f3}m"));
+        assert_ne!(user_key("e", "Tom"), user_key("e", "tom"));
         assert_eq!(
             user_addr_key("e", "tom", "2001:db8:1:2::1"),
             user_addr_key("e", "tom", "2001:db8:1:2::2")

@@ -998,7 +998,14 @@ async fn confusable_usernames_and_names_are_refused() {
         409,
         "the same name, decomposed"
     );
-    for bad in ["t\u{200b}om", "\u{202e}mot", "tom\u{2066}"] {
+    for bad in [
+        "t\u{200b}om",
+        "\u{202e}mot",
+        "tom\u{2066}",
+        "\u{430}lice",
+        "alice\u{fe0f}",
+        "alice\u{3164}",
+    ] {
         let (st, body) = s.admin(reqwest::Method::POST, path, Some(user(bad))).await;
         assert_eq!(st, 400, "{bad:?}: {body}");
     }
@@ -1010,6 +1017,16 @@ async fn confusable_usernames_and_names_are_refused() {
         )
         .await;
     assert_eq!(st, 400, "a client name shown on the sign-on page");
+    for name in ["Goog\u{3164}le", "Pay\u{fe0f}Pal", "My App\u{2028}Line2"] {
+        let (st, _) = s
+            .admin(
+                reqwest::Method::POST,
+                "/admin/environments/default/applications",
+                Some(json!({"client_name": name, "redirect_uris": [REDIRECT]})),
+            )
+            .await;
+        assert_eq!(st, 400, "{name:?}");
+    }
     // Signing on with either encoding finds the one user.
     let (flow, _) = start_flow(&s, &client, &[]).await;
     assert_eq!(
@@ -1043,4 +1060,137 @@ async fn bad_tls_material_is_refused_before_the_store() {
         assert!(e.contains(says), "{e}");
         assert!(!data.path().join("pixie.db").exists(), "the store was not touched");
     }
+}
+
+// --- Found by an attacker's review of part two -------------------------------------
+
+/// Deleting an application while its flows and token requests are in flight: whatever
+/// was issued around the deletion is dead afterwards (a refresh token stored while the
+/// delete ran introspects inactive and does not refresh).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_issued_around_a_deletion_are_dead() {
+    let s = TestServer::start().await;
+    let (rs, secret) = confidential(&s, "resource server").await;
+    for _ in 0..30 {
+        let client = s.env_with_public_client("default", json!({}), json!({})).await;
+        let (flow, cookies) = start_flow(&s, &client, &[]).await;
+        assert_eq!(s.flow_sign_on("default", &flow, "tom", PASSWORD).await.status(), 200);
+        // Keep the client in the cache while it is deleted: requests that read it keep
+        // arriving until the deletion has answered and the code has been tried.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let warm: Vec<_> = (0..8)
+            .map(|_| {
+                let (http, url, client) = (s.http.clone(), s.url("/default/as/introspect"), client.clone());
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = http
+                            .post(&url)
+                            .form(&[("token", "x"), ("client_id", client.as_str())])
+                            .send()
+                            .await;
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let path = format!("/admin/environments/default/applications/{client}");
+        assert_eq!(s.admin(reqwest::Method::DELETE, &path, None).await.0, 204);
+        let resp = resume(&s, &flow, &cookies).await;
+        let code = (resp.status() == 302)
+            .then(|| query(&location(&resp)).get("code").cloned())
+            .flatten();
+        if let Some(code) = code {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("client_id", client.as_str()),
+                ("code_verifier", VERIFIER),
+            ];
+            let (st, body, _) = s.token("default", &form).await;
+            if st == 200 {
+                for kind in ["access_token", "refresh_token"] {
+                    let tok = body[kind].as_str().unwrap();
+                    let seen =
+                        introspect_as(&s, &[("token", tok), ("client_id", &rs), ("client_secret", &secret)]).await;
+                    assert_eq!(seen["active"], false, "{kind} of a deleted client");
+                }
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for w in warm {
+            w.await.unwrap();
+        }
+    }
+}
+
+/// Revoking another client's token answers exactly as for an unknown token (a 200), and
+/// revokes nothing: revocation must not tell a public client which tokens are live.
+#[tokio::test]
+async fn revocation_is_no_oracle_for_other_clients_tokens() {
+    let s = TestServer::start().await;
+    let owner = s.env_with_public_client("default", json!({}), json!({})).await;
+    let other = s.env_with_public_client("default", json!({}), json!({})).await;
+    let t = s.tokens("default", &owner).await;
+    let revoke = |token: String| {
+        let s = &s;
+        let other = other.clone();
+        async move {
+            s.http
+                .post(s.url("/default/as/revoke"))
+                .form(&[("token", token.as_str()), ("client_id", other.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for kind in ["access_token", "refresh_token"] {
+        let tok = t[kind].as_str().unwrap().to_owned();
+        assert_eq!(revoke(tok.clone()).await, 200, "{kind}");
+        assert_eq!(
+            s.introspect("default", &owner, &tok).await["active"],
+            true,
+            "{kind} still live"
+        );
+    }
+    assert_eq!(revoke("no-such-token".into()).await, 200);
+}
+
+/// The per-user budget counts the canonical name: a fullwidth or decomposed spelling of
+/// a throttled username is the same user, throttled too.
+#[tokio::test]
+async fn another_spelling_of_a_throttled_name_is_throttled() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    let mut flow = String::new();
+    for i in 0..pixie_server::throttle::PER_USER_ADDRESS {
+        if i % pixie_server::throttle::PER_FLOW == 0 {
+            flow = start_flow(&s, &client, &[]).await.0;
+        }
+        assert_eq!(guess(&s, &flow, "tom", "guess", None).await, 400);
+    }
+    let flow = start_flow(&s, &client, &[]).await.0;
+    assert_eq!(guess(&s, &flow, "\u{ff54}om", "guess", None).await, 429, "fullwidth t");
+}
+
+/// Admin requests without a token are refused without counting against the address:
+/// they guess nothing, and must not lock the operator out.
+#[tokio::test]
+async fn admin_requests_without_a_token_lock_nobody_out() {
+    let s = TestServer::start().await;
+    for _ in 0..(pixie_server::throttle::ADMIN_PER_ADDRESS + 5) {
+        let st = s
+            .http
+            .get(s.url("/admin/environments/default"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(st, 401);
+    }
+    let (st, _) = s.admin(reqwest::Method::GET, "/admin/environments/default", None).await;
+    assert_eq!(st, 200);
 }

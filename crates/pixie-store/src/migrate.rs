@@ -2,26 +2,50 @@
 
 use crate::{Backend, Store, StoreResult};
 
-/// (version, SQL). Written in SQLite's dialect; [`dialect`] adapts it for PostgreSQL.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_init.sql")),
-    (2, include_str!("../migrations/0002_authorization.sql")),
-    (3, include_str!("../migrations/0003_settings.sql")),
-    (4, include_str!("../migrations/0004_pkce_stats.sql")),
-    (5, include_str!("../migrations/0005_code_replay.sql")),
-    (6, include_str!("../migrations/0006_token_session.sql")),
-    (7, include_str!("../migrations/0007_revocations.sql")),
-    (8, include_str!("../migrations/0008_grants_and_counters.sql")),
+/// (version, SQLite's SQL, PostgreSQL's SQL): one file per version and dialect, so each
+/// engine's schema reads as that engine's SQL (no text rewritten at run time).
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_authorization.sql"),
+        include_str!("../migrations/postgres/0002_authorization.sql"),
+    ),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_settings.sql"),
+        include_str!("../migrations/postgres/0003_settings.sql"),
+    ),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_pkce_stats.sql"),
+        include_str!("../migrations/postgres/0004_pkce_stats.sql"),
+    ),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_code_replay.sql"),
+        include_str!("../migrations/postgres/0005_code_replay.sql"),
+    ),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_token_session.sql"),
+        include_str!("../migrations/postgres/0006_token_session.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_revocations.sql"),
+        include_str!("../migrations/postgres/0007_revocations.sql"),
+    ),
+    (
+        8,
+        include_str!("../migrations/sqlite/0008_grants_and_counters.sql"),
+        include_str!("../migrations/postgres/0008_grants_and_counters.sql"),
+    ),
 ];
-
-/// The one difference the schema has between the two engines: byte strings are
-/// `BLOB` in SQLite and `BYTEA` in PostgreSQL.
-fn dialect(sql: &str, backend: Backend) -> std::borrow::Cow<'_, str> {
-    match backend {
-        Backend::Sqlite => sql.into(),
-        Backend::Postgres => sql.replace("BLOB", "BYTEA").into(),
-    }
-}
 
 /// An arbitrary constant: the advisory lock that serializes migrations across instances.
 const PG_MIGRATION_LOCK: i64 = 0x7069_7869_6500;
@@ -52,13 +76,16 @@ async fn apply(backend: Backend, conn: &mut sqlx::AnyConnection) -> StoreResult<
         .fetch_one(&mut *conn)
         .await?;
     let current = current.unwrap_or(0);
-    for (version, sql) in MIGRATIONS {
+    for (version, sqlite, postgres) in MIGRATIONS {
         if *version <= current {
             continue;
         }
-        let sql = dialect(sql, backend);
+        let sql = match backend {
+            Backend::Sqlite => sqlite,
+            Backend::Postgres => postgres,
+        };
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        sqlx::raw_sql(&sql).execute(&mut *tx).await?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO pixie_schema (version, applied_at) VALUES ($1, $2)")
             .bind(version)
             .bind(now_secs())

@@ -649,3 +649,42 @@ fn the_probe_receiver_is_loopback_only() {
     assert_eq!(status.and_then(|s| s.code()), Some(2), "{err}");
     assert!(err.contains("loopback"), "{err}");
 }
+
+/// An authorization endpoint carrying terminal escape sequences is refused at
+/// discovery: the URL the operator is asked to open cannot be disguised.
+#[test]
+fn the_probe_refuses_endpoints_with_hidden_characters() {
+    let h = hostile(|base, _| {
+        discovery(serde_json::json!({
+            "issuer": base,
+            "authorization_endpoint": format!("{base}/authorize\u{1b}[2J\u{1b}[31mFAKE\u{1b}]0;pwned\u{7}\r"),
+            "token_endpoint": format!("{base}/token"), "code_challenge_methods_supported": ["S256"],
+        }))
+    });
+    let mut child = pixie()
+        .args(["probe", "--issuer", &h.base, "--client-id", "c"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{err:?}");
+    assert!(
+        !err.contains('\u{1b}') && !String::from_utf8_lossy(&out.stdout).contains('\u{1b}'),
+        "{err:?}"
+    );
+    drop(h.rt);
+}

@@ -408,6 +408,27 @@ fn admin_token_from_a_file_and_never_weak() {
     });
     assert_eq!(status, 200);
     assert!(!dir.path().join("admin-token").exists(), "none generated");
+    drop(server);
+    // A short token in <data-dir>/admin-token is refused too.
+    std::fs::write(dir.path().join("admin-token"), "short\n").unwrap();
+    let out = pixie()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = out;
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("a five-character admin-token file was accepted");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let err = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();
+    assert!(err.contains("shorter than 16"), "{err}");
 }
 
 /// An expired TLS certificate starts the server with a warning that says so (clients

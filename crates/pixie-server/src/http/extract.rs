@@ -50,19 +50,7 @@ impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let addr = match parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        {
-            Some(peer) => state.client_addr(peer.0, &parts.headers),
-            None => String::new(),
-        };
-        // Every check is counted against the address before the token is compared, so
-        // guesses are bounded however many arrive at once; a right token is taken back.
-        let key = match state.svc.reserve_admin_check(state.svc.now(), &addr).await? {
-            Ok(key) => key,
-            Err(wait) => return Err(ApiError::TooManyRequests(wait)),
-        };
+        // No bearer token: refused, and not counted (it guesses nothing).
         let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -71,6 +59,19 @@ impl FromRequestParts<AppState> for AdminAuth {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token)
             .ok_or(ApiError::Unauthorized)?;
+        let addr = match parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        {
+            Some(peer) => state.client_addr(peer.0, &parts.headers),
+            None => String::new(),
+        };
+        // Every token presented is counted against the address before it is compared,
+        // so guesses are bounded however many arrive at once; a right one is taken back.
+        let key = match state.svc.reserve_admin_check(state.svc.now(), &addr).await? {
+            Ok(key) => key,
+            Err(wait) => return Err(ApiError::TooManyRequests(wait)),
+        };
         // Hashing first makes the comparison constant-time whatever the length.
         if crypto::ct_eq(&crypto::sha256(token.trim().as_bytes()), &state.admin_token_hash[..]) {
             state.svc.admin_token_ok(&key).await?;

@@ -9,7 +9,7 @@ use axum::Json;
 use pixie_core::params::Params;
 use pixie_core::token::presented_client;
 use pixie_core::wire::Introspection;
-use pixie_core::{ErrorCode, OAuthError};
+use pixie_core::OAuthError;
 use pixie_store::{ClientRow, TokenRow};
 
 use super::token::{authenticate, form_params, Failure};
@@ -53,11 +53,18 @@ async fn find(s: &AppState, env_id: &str, token: &str, hint: Option<&str>) -> Re
                 .map(|c| access_row(env_id, c))
         } else {
             let hash = crypto::sha256(token.as_bytes());
-            s.svc
+            let row = s
+                .svc
                 .store
                 .get_token_by_hash(env_id, &hash)
                 .await?
-                .filter(|t| t.kind == "refresh")
+                .filter(|t| t.kind == "refresh");
+            // A token of a client that was deleted is dead with it (even one stored
+            // while the deletion ran).
+            match row {
+                Some(t) if s.svc.lookup_client(env_id, &t.client_id).await?.is_some() => Some(t),
+                _ => None,
+            }
         };
         if row.is_some() {
             return Ok(row);
@@ -164,7 +171,11 @@ pub(super) async fn revoke(
             return Ok::<_, Failure>(());
         };
         if row.client_id != caller.client_id {
-            return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "token was not issued to this client").into());
+            // The same answer as for an unknown token: an error here would tell the
+            // caller that another client's token exists and is live. Nothing is revoked.
+            let fields = serde_json::json!({"env": env_id, "client": caller.client_id, "owner": row.client_id});
+            s.svc.obs.audit(s.svc.now(), "token.revoke_refused", fields);
+            return Ok(());
         }
         let now = s.svc.now();
         if row.kind == "refresh" {

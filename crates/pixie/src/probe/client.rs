@@ -161,6 +161,21 @@ impl Client {
                 .map(|a| a.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect()),
             iss_supported: doc["authorization_response_iss_parameter_supported"] == true,
         };
+        // Endpoints are URLs: whitespace or hidden characters in one are an attempt to
+        // disguise what the operator is asked to open.
+        for (name, url) in [
+            ("authorization_endpoint", &meta.authorization_endpoint),
+            ("token_endpoint", &meta.token_endpoint),
+        ] {
+            if url
+                .chars()
+                .any(|c| c.is_whitespace() || pixie_core::names::is_hidden(c))
+            {
+                return Err(format!(
+                    "discovery's {name} holds spaces or control characters: refusing to go on"
+                ));
+            }
+        }
         // RFC 8414 §3.3: the issuer in the document is the one asked for, exactly;
         // otherwise this is another server's document (a mix-up, or an impostor).
         if meta.issuer.trim_end_matches('/') != issuer {
@@ -266,7 +281,10 @@ impl Client {
         let url = append_query(&self.meta.authorization_endpoint, &params);
         let answer = match &mut self.login {
             Login::Browser(rx) => {
-                eprintln!("\nOpen this URL in a browser and sign on (waiting up to 5 minutes):\n{url}\n");
+                eprintln!(
+                    "\nOpen this URL in a browser and sign on (waiting up to 5 minutes):\n{}\n",
+                    crate::probe::printable(&url, 8192)
+                );
                 let query = tokio::time::timeout(Duration::from_secs(300), rx.recv())
                     .await
                     .map_err(|_| "no answer at the redirect URI within 5 minutes".to_owned())?
@@ -380,7 +398,12 @@ pub async fn receiver(redirect_uri: &str) -> Result<(String, mpsc::Receiver<Stri
              the receiver takes the code, and only this machine may reach it"
         ));
     }
-    let bind = if authority.contains(':') {
+    // A port is whatever follows the host (after `]` for an IPv6 literal).
+    let has_port = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').is_some_and(|(_, rest)| rest.starts_with(':')),
+        None => authority.contains(':'),
+    };
+    let bind = if has_port {
         authority.to_owned()
     } else {
         format!("{authority}:0")
@@ -389,7 +412,10 @@ pub async fn receiver(redirect_uri: &str) -> Result<(String, mpsc::Receiver<Stri
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or(authority, |(h, _)| &authority[..h.len() + 2]),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
     let (tx, rx) = mpsc::channel(4);
     let app = axum::Router::new().route(
         &path,

@@ -1,0 +1,1 @@
+ALTER TABLE environments ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
