@@ -187,12 +187,13 @@ impl Service {
         if let Some(env) = self.envs.get(&env_id.to_owned()) {
             return Ok(env);
         }
+        let started = std::time::Instant::now();
         let env = self
             .store
             .get_environment(env_id)
             .await?
             .ok_or(ApiError::NotFound("environment"))?;
-        self.envs.insert(env_id.to_owned(), env.clone());
+        self.envs.insert_read_since(env_id.to_owned(), env.clone(), started);
         Ok(env)
     }
 
@@ -363,9 +364,10 @@ impl Service {
         if let Some(c) = self.clients.get(&key) {
             return Ok(Some(c));
         }
+        let started = std::time::Instant::now();
         let found = self.store.get_client(env_id, client_id).await?;
         if let Some(c) = &found {
-            self.clients.insert(key, c.clone());
+            self.clients.insert_read_since(key, c.clone(), started);
         }
         Ok(found)
     }
@@ -378,9 +380,10 @@ impl Service {
         if let Some(u) = self.users.get(&key) {
             return Ok(Some(u));
         }
+        let started = std::time::Instant::now();
         let found = self.store.get_user(env_id, user_id).await?.map(Arc::new);
         if let Some(u) = &found {
-            self.users.insert(key, u.clone());
+            self.users.insert_read_since(key, u.clone(), started);
         }
         Ok(found)
     }
