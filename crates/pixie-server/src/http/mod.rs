@@ -259,7 +259,11 @@ async fn observe_request(State(state): State<AppState>, req: Request, next: Next
         .get::<axum::extract::MatchedPath>()
         .map_or("unmatched", |m| m.as_str())
         .to_owned();
-    let request_id = crate::observe::request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+    let request_id = state
+        .svc
+        .obs
+        .request_ids
+        .for_request(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
     // A slow body (or anything else) cannot hold a request open past the timeout. The
     // request id is known to everything the request runs (the audit log reads it).
     let answered = crate::observe::REQUEST_ID.scope(

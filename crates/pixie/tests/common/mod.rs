@@ -72,3 +72,20 @@ pub fn run_json(cmd: &mut Command, stdin: Option<&str>) -> serde_json::Value {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// Waits for a child to exit, at most `secs` seconds; kills it and returns `None` when
+/// it is still running then (a command that should have refused to start, say).
+pub fn exit_within(child: &mut Child, secs: u64) -> Option<std::process::ExitStatus> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
