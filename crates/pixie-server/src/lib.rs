@@ -135,6 +135,7 @@ impl Running {
 
 /// Saves pending observations and closes the store.
 async fn close(service: &Service) {
+    service.obs.flush_audit();
     if let Err(e) = service.obs.flush(&service.store).await {
         tracing::warn!(error = %e, "could not save PKCE observations at shutdown");
     }

@@ -91,7 +91,7 @@ pub struct Observability {
     http_latency: Mutex<HashMap<String, Arc<Histogram>>>,
     tokens_issued: Mutex<HashMap<(String, &'static str), u64>>,
     pending_stats: Mutex<HashMap<StatKey, (i64, i64, i64)>>,
-    audit: Option<Mutex<Box<dyn std::io::Write + Send>>>,
+    audit: Option<AuditWriter>,
     /// Where fresh request ids come from.
     pub request_ids: RequestIds,
 }
@@ -107,6 +107,55 @@ impl std::fmt::Debug for Observability {
 fn bump<K: std::hash::Hash + Eq>(m: &Mutex<HashMap<K, u64>>, k: K) {
     if let Ok(mut m) = m.lock() {
         *m.entry(k).or_default() += 1;
+    }
+}
+
+/// What the audit writer thread is sent.
+enum AuditMessage {
+    /// One event, as its JSON line.
+    Line(String),
+    /// Answer once everything sent before is written and flushed.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// Audit events at most queued for the writer; past this, events are counted as
+/// dropped rather than holding up requests.
+const AUDIT_QUEUE: usize = 10_000;
+
+/// The audit log's writer: a thread of its own, so no request waits for a disk write
+/// (or holds a lock across one). Lines are written in the order they were sent and
+/// flushed whenever the queue runs empty.
+struct AuditWriter {
+    queue: std::sync::mpsc::SyncSender<AuditMessage>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl AuditWriter {
+    fn start(mut out: Box<dyn std::io::Write + Send>) -> std::io::Result<Self> {
+        let (queue, rx) = std::sync::mpsc::sync_channel::<AuditMessage>(AUDIT_QUEUE);
+        std::thread::Builder::new().name("pixie-audit".into()).spawn(move || {
+            let mut waiting = Vec::new();
+            while let Ok(first) = rx.recv() {
+                let mut next = Some(first);
+                while let Some(message) = next {
+                    match message {
+                        AuditMessage::Line(line) => {
+                            let _ = writeln!(out, "{line}");
+                        }
+                        AuditMessage::Flush(reply) => waiting.push(reply),
+                    }
+                    next = rx.try_recv().ok();
+                }
+                let _ = out.flush();
+                for reply in waiting.drain(..) {
+                    let _ = reply.send(());
+                }
+            }
+        })?;
+        Ok(Self {
+            queue,
+            dropped: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 }
 
@@ -126,9 +175,26 @@ impl Observability {
             }
         };
         Ok(Self {
-            audit: audit.map(Mutex::new),
+            audit: audit.map(AuditWriter::start).transpose()?,
             ..Self::default()
         })
+    }
+
+    /// Waits (at most 5 s) until every audit event sent so far is written and flushed:
+    /// at shutdown, and for tests that read the log.
+    pub fn flush_audit(&self) {
+        let Some(writer) = &self.audit else { return };
+        let (tx, rx) = std::sync::mpsc::channel();
+        if writer.queue.send(AuditMessage::Flush(tx)).is_ok() {
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(5));
+        }
+    }
+
+    /// Audit events dropped because the writer could not keep up.
+    pub fn audit_dropped(&self) -> u64 {
+        self.audit
+            .as_ref()
+            .map_or(0, |w| w.dropped.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Writes one audit event (a JSON object) as a line, with a timestamp. Never pass a
@@ -140,9 +206,10 @@ impl Observability {
         if let Ok(id) = REQUEST_ID.try_with(Clone::clone) {
             fields["request_id"] = json!(id);
         }
-        if let Ok(mut w) = sink.lock() {
-            let _ = writeln!(w, "{fields}");
-            let _ = w.flush();
+        // Handed to the writer thread; never waited for. A full queue (a disk that
+        // stalls) drops the event and counts it, rather than stalling requests.
+        if sink.queue.try_send(AuditMessage::Line(fields.to_string())).is_err() {
+            sink.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -275,6 +342,13 @@ impl Observability {
                     label(client)
                 );
             }
+        }
+        if self.audit.is_some() {
+            out.push_str(
+                "# HELP pixie_audit_dropped_total Audit events dropped because the audit writer could not keep up.\n",
+            );
+            out.push_str("# TYPE pixie_audit_dropped_total counter\n");
+            let _ = writeln!(out, "pixie_audit_dropped_total {}", self.audit_dropped());
         }
         out.push_str("# HELP pixie_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE pixie_http_requests_total counter\n");

@@ -649,12 +649,14 @@ async fn audit_lines_stay_small_and_hold_nothing_typed() {
         };
         assert_eq!(guess(&s, &flow, &typed, "guess", None).await, 400);
     }
+    let flushed = || s.running.as_ref().unwrap().service().obs.flush_audit();
+    flushed();
     let before = std::fs::metadata(&audit).map(|m| m.len()).unwrap_or(0);
     let huge = "A".repeat(60_000);
     for _ in 0..200 {
         assert_eq!(guess(&s, &flow, &huge, "guess", None).await, 429);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    flushed();
     let text = std::fs::read_to_string(&audit).unwrap_or_default();
     let grown = text.len() as u64 - before;
     assert!(grown < 200 * 1024, "200 throttled sign-ons wrote {grown} bytes");

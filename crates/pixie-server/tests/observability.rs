@@ -289,6 +289,8 @@ async fn the_audit_log_records_rejections_and_issuance_and_no_secrets() {
     ];
     s.token("default", &form).await;
     s.flow_sign_on("default", "nope", "tom", "guess").await;
+    // Audit lines are written off the request path: wait until they are on disk.
+    s.running.as_ref().unwrap().service().obs.flush_audit();
     let text = std::fs::read_to_string(&log).unwrap();
     let events: Vec<Value> = text
         .lines()
