@@ -214,13 +214,13 @@ impl Service {
     /// known one, so timing tells nothing.
     pub async fn check_credentials(&self, env_id: &str, username: &str, password: &str) -> ApiResult<Credentials> {
         // The name as created (canonical), or, for a user created before names were
-        // made canonical, as stored.
+        // made canonical (whose name today's rules might refuse), as stored.
         let user = match pixie_core::names::canonical_username(username) {
             Ok(name) => match self.store.get_user_by_username(env_id, &name).await? {
                 None if name != username => self.store.get_user_by_username(env_id, username).await?,
                 found => found,
             },
-            Err(_) => None,
+            Err(_) => self.store.get_user_by_username(env_id, username).await?,
         };
         let hash = match &user {
             Some(u) => u.password_hash.clone(),

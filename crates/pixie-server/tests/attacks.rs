@@ -1196,3 +1196,27 @@ async fn admin_requests_without_a_token_lock_nobody_out() {
     let (st, _) = s.admin(reqwest::Method::GET, "/admin/environments/default", None).await;
     assert_eq!(st, 200);
 }
+
+/// A user created before usernames had today's rules (a name they would refuse, as a
+/// store from an older version holds) still signs on: tightening the rules locks no one
+/// out.
+#[tokio::test]
+async fn users_from_before_the_name_rules_still_sign_on() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    let svc = s.running.as_ref().unwrap().service().clone();
+    let name = "snow\u{2603}man";
+    assert!(pixie_core::names::canonical_username(name).is_err(), "refused today");
+    let user = pixie_store::UserRow {
+        env_id: "default".into(),
+        id: "legacy-user-1".into(),
+        username: name.into(),
+        password_hash: pixie_server::crypto::hash_password(PASSWORD).unwrap(),
+        email: None,
+        name: None,
+        created_at: 1,
+    };
+    svc.store.insert_user(&user).await.unwrap();
+    let (flow, _) = start_flow(&s, &client, &[]).await;
+    assert_eq!(s.flow_sign_on("default", &flow, name, PASSWORD).await.status(), 200);
+}
