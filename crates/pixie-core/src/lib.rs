@@ -24,7 +24,6 @@ pub mod client;
 pub mod decision;
 pub mod error;
 pub mod lifetimes;
-pub mod metrics;
 pub mod names;
 pub mod params;
 pub mod pkce;

@@ -8,8 +8,8 @@ use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pixie_core::metrics::{label, Histogram};
 use pixie_core::report::{Observation, Outcome};
+use pixie_store::metrics::{label, Histogram};
 use pixie_store::{PkceStatDelta, Store};
 use serde_json::{json, Value};
 

@@ -7,6 +7,7 @@
 mod auth;
 mod counters;
 mod exec;
+pub mod metrics;
 mod migrate;
 mod records;
 mod stats;
@@ -18,7 +19,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pixie_core::metrics::Histogram;
+use metrics::Histogram;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};

@@ -1,5 +1,6 @@
 //! Prometheus text exposition primitives: a latency histogram and label escaping.
-//! Plain data and atomics; rendering writes into a string.
+//! Plain data and atomics; rendering writes into a string. (Operations, not protocol:
+//! it lives beside the store's own latency metrics, not in `pixie-core`.)
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
