@@ -70,19 +70,7 @@ async fn a_flow_started_in_another_browser_cannot_be_signed_on() {
     let csrf = URL_SAFE_NO_PAD.encode(pixie_server::crypto::sha256(
         format!("pixie csrf\0{v}\0{flow}").as_bytes(),
     ));
-    let resp = s
-        .http
-        .post(s.url("/default/signon"))
-        .header("cookie", victim.join("; "))
-        .form(&[
-            ("flowId", flow.as_str()),
-            ("csrf", &csrf),
-            ("username", "tom"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = s.signon_form("default", &victim, &flow, &csrf, "tom", PASSWORD).await;
     assert_eq!(resp.status(), 400, "the victim's sign-on on a foreign flow is refused");
     let resp = resume(&s, &flow, &attacker).await;
     assert_eq!(resp.status(), 400, "the attacker gets no code");
@@ -697,19 +685,7 @@ async fn a_flow_completed_elsewhere_does_not_resume_in_the_browser() {
     assert_eq!(resp.status(), 200);
     let resp = get_page().await;
     assert_eq!(resp.status(), 400, "no redirect to resume from the page");
-    let resp = s
-        .http
-        .post(s.url("/default/signon"))
-        .header("cookie", victim.join("; "))
-        .form(&[
-            ("flowId", flow.as_str()),
-            ("csrf", &csrf),
-            ("username", "tom"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = s.signon_form("default", &victim, &flow, &csrf, "tom", PASSWORD).await;
     assert_eq!(resp.status(), 400, "nor from the form");
     // A flow the page's own form completed: a second submit goes on to resume.
     let (flow, mine) = start_flow(&s, &client, &[]).await;
@@ -725,19 +701,7 @@ async fn a_flow_completed_elsewhere_does_not_resume_in_the_browser() {
         .unwrap();
     let csrf = maybe_field(&page, "csrf").unwrap();
     for _ in 0..2 {
-        let resp = s
-            .http
-            .post(s.url("/default/signon"))
-            .header("cookie", mine.join("; "))
-            .form(&[
-                ("flowId", flow.as_str()),
-                ("csrf", &csrf),
-                ("username", "tom"),
-                ("password", PASSWORD),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let resp = s.signon_form("default", &mine, &flow, &csrf, "tom", PASSWORD).await;
         assert_eq!(resp.status(), 302);
         assert!(location(&resp).contains("/as/resume?flowId="));
     }

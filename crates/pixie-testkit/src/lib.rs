@@ -298,6 +298,30 @@ impl TestServer {
             .unwrap()
     }
 
+    /// POSTs the sign-on page's form (as a browser with these cookies submits it).
+    pub async fn signon_form(
+        &self,
+        env: &str,
+        cookies: &[String],
+        flow_id: &str,
+        csrf: &str,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/{env}/signon")))
+            .header("cookie", cookies.join("; "))
+            .form(&[
+                ("flowId", flow_id),
+                ("csrf", csrf),
+                ("username", username),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// GET the authorization endpoint with these query pairs (and cookies).
     pub async fn authorize(&self, env: &str, pairs: &[(&str, &str)], cookies: &[String]) -> reqwest::Response {
         let mut req = self.http.get(self.url(&format!("/{env}/as/authorize"))).query(pairs);
