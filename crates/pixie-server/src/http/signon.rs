@@ -54,11 +54,8 @@ pub(super) async fn page(
         Ok(found) => found,
         Err(page) => return page,
     };
-    if flow.status == FlowStatus::Completed {
-        return resume_completed(&base, &env_id, &flow);
-    }
-    if flow.status != FlowStatus::UsernamePasswordRequired {
-        return error_page(base.url(), "this sign-on is finished: go back to the application");
+    if let Some(done) = not_waiting_page(&base, &env_id, &flow) {
+        return done;
     }
     let action = format!("{}{}", base.issuer(&env_id), paths::SIGNON);
     let name = client_name(&s, &flow).await;
@@ -104,10 +101,8 @@ pub(super) async fn submit(
             "the sign-on form does not belong to this browser: start again from the application",
         );
     }
-    match flow.status {
-        FlowStatus::UsernamePasswordRequired => {}
-        FlowStatus::Completed => return resume_completed(&base, &env_id, &flow),
-        FlowStatus::Consumed => return error_page(&public_url, FLOW_FINISHED),
+    if let Some(done) = not_waiting_page(&base, &env_id, &flow) {
+        return done;
     }
     let username = form.get("username").unwrap_or("");
     let password = form.get("password").unwrap_or("");
@@ -144,6 +139,16 @@ pub(super) async fn submit(
 
 const FLOW_SPENT: &str = "this sign-on had too many failed attempts: go back to the application and start again";
 const FLOW_FINISHED: &str = "this sign-on is finished: go back to the application";
+
+/// What the page and its form answer for a flow that no longer waits for a sign-on;
+/// `None` while it does.
+fn not_waiting_page(base: &super::Base, env_id: &str, flow: &FlowRow) -> Option<Response> {
+    match flow.status {
+        FlowStatus::UsernamePasswordRequired => None,
+        FlowStatus::Completed => Some(resume_completed(base, env_id, flow)),
+        FlowStatus::Consumed => Some(error_page(base.url(), FLOW_FINISHED)),
+    }
+}
 
 /// The page's answer for a flow already signed on: on to `/as/resume` when this page's
 /// own form signed it on (a double submit, the back button); otherwise a page that
