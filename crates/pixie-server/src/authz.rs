@@ -227,6 +227,7 @@ impl Service {
             None => self.dummy_password_hash().await?,
         };
         let password = password.to_owned();
+        let _span = tracing::info_span!(target: crate::telemetry::TRACE_TARGET, "password check");
         let _permit = self.password_checks.acquire().await.map_err(ApiError::internal)?;
         let mut memory = self
             .argon2_memory

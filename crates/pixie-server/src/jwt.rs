@@ -9,6 +9,8 @@ use crate::keys::{KeyError, SigningKey};
 
 /// Signs `claims` as a JWT with header `typ`.
 pub fn sign(key: &SigningKey, typ: &str, claims: &Value) -> Result<String, KeyError> {
+    let _span =
+        tracing::info_span!(target: crate::telemetry::TRACE_TARGET, "sign", alg = key.alg.as_str(), typ).entered();
     let header = json!({"alg": key.alg.as_str(), "typ": typ, "kid": key.kid});
     let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
     out.push('.');

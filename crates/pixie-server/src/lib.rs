@@ -13,6 +13,7 @@ pub mod net;
 pub mod observe;
 pub mod serve;
 pub mod service;
+pub mod telemetry;
 pub mod throttle;
 pub mod tls;
 
@@ -267,40 +268,10 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogFormat {
-    /// One line of text per event.
-    #[default]
-    Text,
-    /// One JSON object per line: `timestamp`, `level`, `message`, `target` and the
-    /// event's fields at the top level.
-    Json,
-}
+pub use telemetry::LogFormat;
 
-impl std::str::FromStr for LogFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "text" => Ok(Self::Text),
-            "json" => Ok(Self::Json),
-            other => Err(format!("log format '{other}': use text or json")),
-        }
-    }
-}
-
-/// Logs to stderr, one line per event; `PIXIE_LOG` (or `RUST_LOG`) sets the filter.
+/// Logs to stderr, one line per event, with no trace export; `PIXIE_LOG` (or
+/// `RUST_LOG`) sets the filter. See [`telemetry::init`] for export.
 pub fn init_logging(format: LogFormat) {
-    let filter = std::env::var("PIXIE_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info,sqlx=warn".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(false);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
-    };
+    let _ = telemetry::init(format, None);
 }

@@ -38,23 +38,19 @@ impl Default for RequestIds {
 }
 
 impl RequestIds {
-    /// The request id to use: the caller's `X-Request-Id` when it is 1-64 characters
-    /// of `[A-Za-z0-9._-]`, else a fresh one.
-    pub fn for_request(&self, sent: Option<&str>) -> String {
-        match sent {
-            Some(id)
-                if (1..=64).contains(&id.len())
-                    && id
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) =>
-            {
-                id.to_owned()
-            }
-            _ => {
-                let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                format!("{}-{n:x}", self.prefix)
-            }
-        }
+    /// Whether a caller's `X-Request-Id` is taken as is: 1-64 characters of
+    /// `[A-Za-z0-9._-]` (CONTRACT §10).
+    pub fn is_well_formed(id: &str) -> bool {
+        (1..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    }
+
+    /// A fresh request id.
+    pub fn fresh(&self) -> String {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}-{n:x}", self.prefix)
     }
 }
 

@@ -362,11 +362,13 @@ impl Service {
     pub async fn lookup_client(&self, env_id: &str, client_id: &str) -> ApiResult<Option<ClientRow>> {
         let key = (env_id.to_owned(), client_id.to_owned());
         if let Some(c) = self.clients.get(&key) {
+            crate::telemetry::record_client(client_id);
             return Ok(Some(c));
         }
         let started = std::time::Instant::now();
         let found = self.store.get_client(env_id, client_id).await?;
         if let Some(c) = &found {
+            crate::telemetry::record_client(client_id);
             self.clients.insert_read_since(key, c.clone(), started);
         }
         Ok(found)

@@ -88,10 +88,16 @@ pub struct Store {
     latency: Arc<Mutex<BTreeMap<&'static str, Arc<Histogram>>>>,
 }
 
-/// Records a store operation's duration when dropped.
+/// The tracing target of spans meant for trace export only (never log lines): the
+/// server's log layer filters it out, and with no exporter such spans are not created.
+pub const TRACE_TARGET: &str = "pixie::trace";
+
+/// Records a store operation's duration when dropped, and is its trace span (a child of
+/// the request's span) while it lives.
 pub(crate) struct Timer {
     start: Instant,
     histogram: Option<Arc<Histogram>>,
+    _span: tracing::Span,
 }
 
 impl Drop for Timer {
@@ -402,6 +408,7 @@ impl Store {
         Timer {
             start: Instant::now(),
             histogram,
+            _span: tracing::info_span!(target: TRACE_TARGET, "store", otel.name = op, db.operation.name = op),
         }
     }
 

@@ -109,6 +109,9 @@ struct ServeArgs {
     /// Log lines as `text` or `json` (one object per line).
     #[arg(long, env = "PIXIE_LOG_FORMAT", default_value = "text")]
     log_format: pixie_server::LogFormat,
+    /// Export request traces with OTLP over HTTP (protobuf) to URL/v1/traces.
+    #[arg(long, env = "PIXIE_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
     /// Seconds for a TLS handshake and a request head; a new connection that sends
     /// nothing is closed after this too (default 10).
     #[arg(long, env = "PIXIE_HEADER_TIMEOUT")]
@@ -134,8 +137,16 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
 /// `pixie serve`: everything it says goes through the log, in the chosen format.
 fn serve(args: ServeArgs) -> ExitCode {
     let format = args.log_format;
-    pixie_server::init_logging(format);
-    match serve_until_stopped(args) {
+    let telemetry = match pixie_server::telemetry::init(format, args.otlp_endpoint.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("pixie: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = serve_until_stopped(args);
+    telemetry.shutdown();
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             match format {

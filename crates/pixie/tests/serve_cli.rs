@@ -580,3 +580,267 @@ fn json_logs_and_request_ids() {
         "{audit}"
     );
 }
+
+/// An OTLP/HTTP receiver on loopback: answers every POST 200 and keeps the bodies sent
+/// to `/v1/traces`, decoded.
+struct OtlpReceiver {
+    url: String,
+    received: std::sync::Arc<
+        std::sync::Mutex<Vec<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest>>,
+    >,
+}
+
+/// A received span: name, attributes as text, span id, parent span id.
+#[derive(Debug)]
+struct ReceivedSpan(String, std::collections::HashMap<String, String>, Vec<u8>, Vec<u8>);
+
+impl OtlpReceiver {
+    fn start() -> Self {
+        use std::io::{BufRead, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = received.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let sink = sink.clone();
+                std::thread::spawn(move || {
+                    let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                    let mut conn = conn;
+                    loop {
+                        let mut request_line = String::new();
+                        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut length = 0usize;
+                        loop {
+                            let mut h = String::new();
+                            reader.read_line(&mut h).unwrap();
+                            if h.trim().is_empty() {
+                                break;
+                            }
+                            if let Some((k, v)) = h.split_once(':') {
+                                if k.eq_ignore_ascii_case("content-length") {
+                                    length = v.trim().parse().unwrap();
+                                }
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).unwrap();
+                        if request_line.starts_with("POST /v1/traces ") {
+                            let decoded = <opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest as prost::Message>::decode(&body[..]).unwrap();
+                            sink.lock().unwrap().push(decoded);
+                        }
+                        let _ = conn.write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n",
+                        );
+                    }
+                });
+            }
+        });
+        Self { url, received }
+    }
+
+    /// Every span received so far.
+    fn spans(&self) -> Vec<ReceivedSpan> {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        let mut out = Vec::new();
+        for req in self.received.lock().unwrap().iter() {
+            for rs in &req.resource_spans {
+                for ss in &rs.scope_spans {
+                    for span in &ss.spans {
+                        let attrs = span
+                            .attributes
+                            .iter()
+                            .map(|kv| {
+                                let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                                    Some(Value::StringValue(s)) => s.clone(),
+                                    Some(Value::IntValue(i)) => i.to_string(),
+                                    Some(Value::BoolValue(b)) => b.to_string(),
+                                    other => format!("{other:?}"),
+                                };
+                                (kv.key.clone(), v)
+                            })
+                            .collect();
+                        out.push(ReceivedSpan(
+                            span.name.clone(),
+                            attrs,
+                            span.span_id.clone(),
+                            span.parent_span_id.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `--otlp-endpoint`: one span per request (route template, status, env, client) with
+/// child spans for store calls, the password check and signing, exported over OTLP/HTTP
+/// to a receiver this test runs (CONTRACT §10). Spans still queued at SIGTERM are sent.
+#[test]
+fn otlp_traces_reach_a_collector() {
+    let receiver = OtlpReceiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = pixie();
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--otlp-endpoint",
+        &receiver.url,
+        "--data-dir",
+    ])
+    .arg(dir.path());
+    let server = serve(cmd);
+    let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    common::install_tls_provider();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client_id = rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let app: serde_json::Value = http
+            .post(format!("{}/admin/environments/default/applications", server.url))
+            .bearer_auth(token.trim())
+            .json(&serde_json::json!({"client_name": "svc", "grant_types": ["client_credentials"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (id, secret) = (
+            app["client_id"].as_str().unwrap(),
+            app["client_secret"].as_str().unwrap(),
+        );
+        let resp = http
+            .post(format!("{}/default/as/token", server.url))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+        // A password check: a sign-on attempt through the flows API.
+        let public: serde_json::Value = http
+            .post(format!("{}/admin/environments/default/applications", server.url))
+            .bearer_auth(token.trim())
+            .json(
+                &serde_json::json!({"client_name": "spa", "redirect_uris": ["http://127.0.0.1/cb"],
+                "token_endpoint_auth_method": "none"}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let resp = http
+            .get(format!(
+                "{}/default/as/authorize?response_type=code&client_id={}&redirect_uri=http://127.0.0.1/cb\
+                 &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+                server.url,
+                public["client_id"].as_str().unwrap()
+            ))
+            .send()
+            .await
+            .unwrap();
+        let loc = resp.headers()["location"].to_str().unwrap().to_owned();
+        let flow = loc.split("flowId=").nth(1).unwrap();
+        let resp = http
+            .post(format!("{}/default/flows/{flow}", server.url))
+            .header("content-type", "application/vnd.pixie.usernamePassword.check+json")
+            .json(&serde_json::json!({"username": "nobody", "password": "guess"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        id.to_owned()
+    });
+    // SIGTERM: the server exits cleanly and sends the spans it still holds.
+    let mut server = server;
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = common::exit_within(&mut server.child, 20).expect("exits after SIGTERM");
+    assert_eq!(status.code(), Some(0));
+    let spans = receiver.spans();
+    let token_span = spans
+        .iter()
+        .find(|ReceivedSpan(name, ..)| name == "POST /{env}/as/token")
+        .unwrap_or_else(|| panic!("no token request span in {spans:?}"));
+    let attrs = &token_span.1;
+    assert_eq!(attrs.get("http.route").map(String::as_str), Some("/{env}/as/token"));
+    assert_eq!(attrs.get("http.response.status_code").map(String::as_str), Some("200"));
+    assert_eq!(attrs.get("env").map(String::as_str), Some("default"));
+    assert_eq!(attrs.get("client").map(String::as_str), Some(client_id.as_str()));
+    let children =
+        |parent: &Vec<u8>| -> Vec<&String> { spans.iter().filter(|s| &s.3 == parent).map(|s| &s.0).collect() };
+    let under_token = children(&token_span.2);
+    assert!(under_token.iter().any(|n| n.as_str() == "sign"), "{under_token:?}");
+    assert!(
+        !under_token.iter().all(|n| n.as_str() == "sign"),
+        "store spans too: {under_token:?}"
+    );
+    let flow_span = spans
+        .iter()
+        .find(|ReceivedSpan(name, ..)| name == "POST /{env}/flows/{flow_id}")
+        .expect("a flows API span");
+    assert_eq!(
+        flow_span.1.get("http.response.status_code").map(String::as_str),
+        Some("400")
+    );
+    assert!(children(&flow_span.2).iter().any(|n| n.as_str() == "password check"));
+}
+
+/// A collector that is down never fails or slows a request.
+#[test]
+fn an_absent_collector_costs_requests_nothing() {
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", unused.local_addr().unwrap());
+    drop(unused);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = pixie();
+    cmd.env("OTEL_BSP_SCHEDULE_DELAY", "10")
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--otlp-endpoint",
+            &url,
+            "--data-dir",
+        ])
+        .arg(dir.path());
+    let server = serve(cmd);
+    common::install_tls_provider();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        for _ in 0..50 {
+            let resp = http
+                .get(format!("{}/default/.well-known/openid-configuration", server.url))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+        }
+    });
+    // Bad endpoints are refused at start, not at the first export.
+    let out = pixie()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--otlp-endpoint",
+            "collector:4318",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("other"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("otlp-endpoint"));
+}

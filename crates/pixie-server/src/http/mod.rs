@@ -8,21 +8,19 @@ mod discovery;
 pub mod extract;
 mod grants;
 mod introspect;
+mod layers;
 pub mod pages;
 mod signon;
 mod strict_json;
 mod token;
 mod userinfo;
 
-use std::sync::Arc;
-use std::time::Instant;
-
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use std::sync::Arc;
 
 use crate::error::ApiError;
 use crate::service::Service;
@@ -106,7 +104,7 @@ const BODY_LIMIT: usize = 64 * 1024;
 /// request's exact route template.
 pub fn router(state: AppState) -> Router {
     let issuer = |path: &str| format!("/{{env}}{path}");
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/static/pixie.css", get(pages::stylesheet))
@@ -158,16 +156,14 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/environments/{env}/users", post(admin::create_user))
         .route("/admin/environments/{env}/pkce-report", get(admin::pkce_report))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::map_response(error_shape))
-        .layer(middleware::from_fn_with_state(state.clone(), observe_request))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    layers::wrap(routes, &state).with_state(state)
 }
 
 /// Gives every error response an RFC 6749-shaped body. pixie's own errors already have
 /// one (JSON, an HTML page, or the flows API's); this catches the framework's
 /// rejections (a bad path encoding, 405, 413, …), which answer in plain text or nothing.
-async fn error_shape(resp: Response) -> Response {
+pub(crate) async fn error_shape(resp: Response) -> Response {
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
@@ -234,74 +230,4 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("endpoint")
-}
-
-/// One structured line per request: method, route, path (never the query, which
-/// carries codes and tokens), status and duration; and the request metrics.
-async fn observe_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let peer = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
-    let forwarded = match peer {
-        Some(ip) if !state.svc.public_url_configured => crate::net::forwarded_base(ip, req.headers(), &state.trusted),
-        _ => None,
-    };
-    let base = Base(forwarded.unwrap_or_else(|| state.svc.public_url.clone()));
-    let https = base.secure();
-    let mut req = req;
-    req.extensions_mut().insert(base);
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |m| m.as_str())
-        .to_owned();
-    let request_id = state
-        .svc
-        .obs
-        .request_ids
-        .for_request(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
-    // A slow body (or anything else) cannot hold a request open past the timeout. The
-    // request id is known to everything the request runs (the audit log reads it).
-    let answered = crate::observe::REQUEST_ID.scope(
-        request_id.clone(),
-        tokio::time::timeout(state.request_timeout, next.run(req)),
-    );
-    let resp = match answered.await {
-        Ok(resp) => resp,
-        Err(_) => {
-            let body = pixie_core::wire::ErrorBody {
-                error: "invalid_request".into(),
-                error_description: "request timeout: the request took too long to arrive".into(),
-            };
-            (StatusCode::REQUEST_TIMEOUT, axum::Json(body)).into_response()
-        }
-    };
-    let mut resp = resp;
-    if let Ok(v) = axum::http::HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert("x-request-id", v);
-    }
-    if https {
-        // Browsers take it only over https; then they never try plain http again.
-        resp.headers_mut().insert(
-            axum::http::header::STRICT_TRANSPORT_SECURITY,
-            axum::http::HeaderValue::from_static("max-age=31536000"),
-        );
-    }
-    let elapsed = start.elapsed();
-    state.svc.obs.http_request(&route, resp.status().as_u16(), elapsed);
-    tracing::info!(
-        target: "pixie::http",
-        %method,
-        request_id = %request_id,
-        route = %route,
-        path = %path,
-        status = resp.status().as_u16(),
-        micros = elapsed.as_micros() as u64,
-        "request"
-    );
-    resp
 }

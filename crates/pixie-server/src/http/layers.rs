@@ -1,0 +1,239 @@
+//! The layers every request passes through, outermost first:
+//!
+//! 1. an `X-Request-Id` that is not 1-64 characters of `[A-Za-z0-9._-]` is dropped, then
+//!    [`SetRequestIdLayer`] gives a request without one a fresh id, and
+//!    [`PropagateRequestIdLayer`] sends it back (CONTRACT §10);
+//! 2. [`TraceLayer`]: the request span (route template, status, env, client; exported
+//!    only when a collector is configured), then one log line and the request metrics;
+//! 3. response headers every answer carries (`no-store` unless the handler chose a cache
+//!    policy, `nosniff`, `no-referrer`);
+//! 4. the request context: the public base URL, HSTS under https, and the request id
+//!    for the audit log;
+//! 5. the error shape for answers the framework wrote (plain text or nothing);
+//! 6. the whole-request timeout (408) and panic catching (500), innermost, so that their
+//!    answers get the same shape, headers and log line as any other.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
+use tracing::Span;
+
+use super::{AppState, Base};
+use crate::observe::RequestIds;
+use crate::service::Service;
+use crate::telemetry::TRACE_TARGET;
+
+/// `X-Request-Id`.
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Wraps every route of `router` (and its fallback) in pixie's layers.
+pub fn wrap(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    let svc = state.svc.clone();
+    router
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.request_timeout,
+        ))
+        .layer(middleware::map_response(super::error_shape))
+        .layer(middleware::from_fn_with_state(state.clone(), request_context))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(RequestSpan)
+                .on_request(())
+                .on_response(RequestLine { svc: svc.clone() })
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), FreshIds { svc }))
+        .layer(middleware::map_request(drop_ill_formed_request_id))
+}
+
+/// Removes an `X-Request-Id` that CONTRACT §10 does not accept, so a fresh one replaces it.
+async fn drop_ill_formed_request_id(mut req: Request) -> Request {
+    let keep = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(RequestIds::is_well_formed);
+    if !keep {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
+}
+
+/// Fresh request ids from the service's generator.
+#[derive(Clone)]
+struct FreshIds {
+    svc: Arc<Service>,
+}
+
+impl MakeRequestId for FreshIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&self.svc.obs.request_ids.fresh())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// What the log line and the metrics name a request by: set by [`request_context`] on
+/// the response, read by [`RequestLine`].
+#[derive(Clone, Debug)]
+struct RequestFacts {
+    method: axum::http::Method,
+    route: Arc<str>,
+    path: String,
+    request_id: String,
+}
+
+/// The request span: disabled (and free) unless a trace exporter listens.
+#[derive(Clone, Copy)]
+struct RequestSpan;
+
+impl<B> MakeSpan<B> for RequestSpan {
+    fn make_span(&mut self, req: &axum::http::Request<B>) -> Span {
+        let route = route_of(req.extensions());
+        tracing::info_span!(
+            target: TRACE_TARGET,
+            "request",
+            otel.name = %format_args!("{} {route}", req.method()),
+            otel.kind = "server",
+            http.request.method = %req.method(),
+            http.route = route,
+            http.response.status_code = tracing::field::Empty,
+            request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or(""),
+            env = env_of(route, req.uri().path()).unwrap_or(""),
+            client = tracing::field::Empty,
+        )
+    }
+}
+
+/// The route template, or `unmatched`.
+fn route_of(ext: &axum::http::Extensions) -> &str {
+    ext.get::<MatchedPath>().map_or("unmatched", |m| m.as_str())
+}
+
+/// The environment a request names: the path segment where the template has `{env}`.
+fn env_of<'a>(route: &str, path: &'a str) -> Option<&'a str> {
+    let at = route.split('/').position(|s| s == "{env}")?;
+    path.split('/').nth(at)
+}
+
+/// One log line per request (method, route, path — never the query, which carries codes
+/// and tokens — status, duration and request id) and the request metrics.
+#[derive(Clone)]
+struct RequestLine {
+    svc: Arc<Service>,
+}
+
+impl<B> OnResponse<B> for RequestLine {
+    fn on_response(self, resp: &axum::http::Response<B>, latency: Duration, span: &Span) {
+        let status = resp.status().as_u16();
+        span.record("http.response.status_code", status);
+        let Some(facts) = resp.extensions().get::<RequestFacts>() else {
+            return;
+        };
+        self.svc.obs.http_request(&facts.route, status, latency);
+        tracing::info!(
+            target: "pixie::http",
+            method = %facts.method,
+            request_id = %facts.request_id,
+            route = %facts.route,
+            path = %facts.path,
+            status,
+            micros = latency.as_micros() as u64,
+            "request"
+        );
+    }
+}
+
+/// The public base URL, HSTS under https, and the request id for everything the request
+/// runs (the audit log reads it).
+async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = match peer {
+        Some(ip) if !state.svc.public_url_configured => crate::net::forwarded_base(ip, req.headers(), &state.trusted),
+        _ => None,
+    };
+    let base = Base(forwarded.unwrap_or_else(|| state.svc.public_url.clone()));
+    let https = base.secure();
+    let facts = RequestFacts {
+        method: req.method().clone(),
+        route: Arc::from(route_of(req.extensions())),
+        path: req.uri().path().to_owned(),
+        request_id: req
+            .headers()
+            .get(&REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    req.extensions_mut().insert(base);
+    let mut resp = crate::observe::REQUEST_ID
+        .scope(facts.request_id.clone(), next.run(req))
+        .await;
+    if https {
+        // Browsers take it only over https; then they never try plain http again.
+        resp.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    resp.extensions_mut().insert(facts);
+    resp
+}
+
+/// A handler that panicked answers 500 `server_error`; what it said is logged, not sent.
+fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = cause
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| cause.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(cause = %what, "a handler panicked");
+    let body = pixie_core::wire::ErrorBody {
+        error: "server_error".into(),
+        error_description: "internal error".into(),
+    };
+    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::env_of;
+
+    #[test]
+    fn env_is_the_segment_under_the_template_placeholder() {
+        assert_eq!(env_of("/{env}/as/token", "/prod/as/token"), Some("prod"));
+        assert_eq!(
+            env_of("/admin/environments/{env}/users", "/admin/environments/e1/users"),
+            Some("e1")
+        );
+        assert_eq!(env_of("/healthz", "/healthz"), None);
+    }
+}
