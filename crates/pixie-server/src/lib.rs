@@ -166,7 +166,7 @@ async fn start_with_shutdown(
     let public_url = cfg.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
     let mut service = open_service(&cfg.data_dir, &cfg.database_url, cfg.master_key.as_deref(), &public_url).await?;
     service.public_url_configured = cfg.public_url.is_some();
-    service.obs = observe::Observability::new(&cfg.audit)
+    service.obs = observe::Observability::new(&cfg.audit, &service.store)
         .map_err(|e| StartupError::Other(format!("audit log {:?}: {e}", cfg.audit)))?;
     service.load_all_keys().await?;
     if service

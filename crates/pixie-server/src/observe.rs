@@ -3,13 +3,16 @@
 //! ids, and fixed words, so no request can grow the label set.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use pixie_core::report::{Observation, Outcome};
-use pixie_store::metrics::{label, Histogram};
+use pixie_store::metrics::prometheus_client::encoding::EncodeLabelSet;
+use pixie_store::metrics::prometheus_client::metrics::counter::Counter;
+use pixie_store::metrics::prometheus_client::metrics::family::Family;
+use pixie_store::metrics::prometheus_client::registry::Registry;
+use pixie_store::metrics::LatencyFamily;
 use pixie_store::{PkceStatDelta, Store};
 use serde_json::{json, Value};
 
@@ -76,16 +79,44 @@ impl AuditTarget {
     }
 }
 
-type PkceKey = (String, String, &'static str, &'static str);
+/// Labels of `pixie_pkce_checks_total` (CONTRACT §6).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PkceLabels {
+    env: String,
+    client: String,
+    method: &'static str,
+    outcome: &'static str,
+}
+
+/// Labels of `pixie_http_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatusLabels {
+    route: String,
+    status: u16,
+}
+
+/// Labels of `pixie_http_request_duration_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+/// Labels of `pixie_tokens_issued_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    env: String,
+    grant_type: &'static str,
+}
+
 type StatKey = (String, i64, String, &'static str, &'static str, &'static str);
 
 /// Counters, histograms, pending observations and the audit sink.
-#[derive(Default)]
 pub struct Observability {
-    pkce_checks: Mutex<HashMap<PkceKey, u64>>,
-    http_requests: Mutex<HashMap<(String, u16), u64>>,
-    http_latency: Mutex<HashMap<String, Arc<Histogram>>>,
-    tokens_issued: Mutex<HashMap<(String, &'static str), u64>>,
+    registry: Registry,
+    pkce_checks: Family<PkceLabels, Counter>,
+    http_requests: Family<RouteStatusLabels, Counter>,
+    http_latency: LatencyFamily<RouteLabels>,
+    tokens_issued: Family<TokenLabels, Counter>,
     pending_stats: Mutex<HashMap<StatKey, (i64, i64, i64)>>,
     audit: Option<AuditWriter>,
     /// Where fresh request ids come from.
@@ -97,12 +128,6 @@ impl std::fmt::Debug for Observability {
         f.debug_struct("Observability")
             .field("audit", &self.audit.is_some())
             .finish_non_exhaustive()
-    }
-}
-
-fn bump<K: std::hash::Hash + Eq>(m: &Mutex<HashMap<K, u64>>, k: K) {
-    if let Ok(mut m) = m.lock() {
-        *m.entry(k).or_default() += 1;
     }
 }
 
@@ -123,7 +148,7 @@ const AUDIT_QUEUE: usize = 10_000;
 /// flushed whenever the queue runs empty.
 struct AuditWriter {
     queue: std::sync::mpsc::SyncSender<AuditMessage>,
-    dropped: std::sync::atomic::AtomicU64,
+    dropped: Counter,
 }
 
 impl AuditWriter {
@@ -150,14 +175,54 @@ impl AuditWriter {
         })?;
         Ok(Self {
             queue,
-            dropped: std::sync::atomic::AtomicU64::new(0),
+            dropped: Counter::default(),
         })
     }
 }
 
 impl Observability {
+    /// Builds with no audit log; the store's metrics are served beside pixie's own.
+    pub fn without_audit(store: &Store) -> Self {
+        let mut registry = Registry::default();
+        let pkce_checks = Family::<PkceLabels, Counter>::default();
+        registry.register(
+            "pixie_pkce_checks",
+            "PKCE checks at the authorization endpoint",
+            pkce_checks.clone(),
+        );
+        let http_requests = Family::<RouteStatusLabels, Counter>::default();
+        registry.register(
+            "pixie_http_requests",
+            "HTTP requests by route and status",
+            http_requests.clone(),
+        );
+        let http_latency = pixie_store::metrics::latency_family::<RouteLabels>();
+        registry.register(
+            "pixie_http_request_duration_seconds",
+            "HTTP request latency by route",
+            http_latency.clone(),
+        );
+        let tokens_issued = Family::<TokenLabels, Counter>::default();
+        registry.register(
+            "pixie_tokens_issued",
+            "Token responses by grant type",
+            tokens_issued.clone(),
+        );
+        store.register_metrics(&mut registry);
+        Self {
+            registry,
+            pkce_checks,
+            http_requests,
+            http_latency,
+            tokens_issued,
+            pending_stats: Mutex::default(),
+            audit: None,
+            request_ids: RequestIds::default(),
+        }
+    }
+
     /// Builds with an audit target; a file that cannot be opened is an error.
-    pub fn new(audit: &AuditTarget) -> std::io::Result<Self> {
+    pub fn new(audit: &AuditTarget, store: &Store) -> std::io::Result<Self> {
         let audit: Option<Box<dyn std::io::Write + Send>> = match audit {
             AuditTarget::Off => None,
             AuditTarget::Stdout => Some(Box::new(std::io::stdout())),
@@ -170,10 +235,16 @@ impl Observability {
                 Some(Box::new(options.open(p)?))
             }
         };
-        Ok(Self {
-            audit: audit.map(AuditWriter::start).transpose()?,
-            ..Self::default()
-        })
+        let mut obs = Self::without_audit(store);
+        obs.audit = audit.map(AuditWriter::start).transpose()?;
+        if let Some(writer) = &obs.audit {
+            obs.registry.register(
+                "pixie_audit_dropped",
+                "Audit events dropped because the audit writer could not keep up",
+                writer.dropped.clone(),
+            );
+        }
+        Ok(obs)
     }
 
     /// Waits (at most 5 s) until every audit event sent so far is written and flushed:
@@ -188,9 +259,7 @@ impl Observability {
 
     /// Audit events dropped because the writer could not keep up.
     pub fn audit_dropped(&self) -> u64 {
-        self.audit
-            .as_ref()
-            .map_or(0, |w| w.dropped.load(std::sync::atomic::Ordering::Relaxed))
+        self.audit.as_ref().map_or(0, |w| w.dropped.get())
     }
 
     /// Writes one audit event (a JSON object) as a line, with a timestamp. Never pass a
@@ -205,7 +274,7 @@ impl Observability {
         // Handed to the writer thread; never waited for. A full queue (a disk that
         // stalls) drops the event and counts it, rather than stalling requests.
         if sink.queue.try_send(AuditMessage::Line(fields.to_string())).is_err() {
-            sink.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            sink.dropped.inc();
         }
     }
 
@@ -219,10 +288,14 @@ impl Observability {
         outcome: Outcome,
         rule: &'static str,
     ) {
-        bump(
-            &self.pkce_checks,
-            (env.to_owned(), client.to_owned(), method, outcome.as_str()),
-        );
+        self.pkce_checks
+            .get_or_create(&PkceLabels {
+                env: env.to_owned(),
+                client: client.to_owned(),
+                method,
+                outcome: outcome.as_str(),
+            })
+            .inc();
         let key = (
             env.to_owned(),
             now.div_euclid(86_400),
@@ -253,7 +326,12 @@ impl Observability {
 
     /// Records an issued token response.
     pub fn token_issued(&self, now: i64, env: &str, client: &str, user: Option<&str>, grant: &'static str) {
-        bump(&self.tokens_issued, (env.to_owned(), grant));
+        self.tokens_issued
+            .get_or_create(&TokenLabels {
+                env: env.to_owned(),
+                grant_type: grant,
+            })
+            .inc();
         self.audit(
             now,
             "token.issued",
@@ -263,15 +341,17 @@ impl Observability {
 
     /// Records an HTTP request by route template and status.
     pub fn http_request(&self, route: &str, status: u16, elapsed: Duration) {
-        bump(&self.http_requests, (route.to_owned(), status));
-        let h = self
-            .http_latency
-            .lock()
-            .ok()
-            .map(|mut m| m.entry(route.to_owned()).or_default().clone());
-        if let Some(h) = h {
-            h.observe(elapsed);
-        }
+        self.http_requests
+            .get_or_create(&RouteStatusLabels {
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.http_latency
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Moves pending PKCE observations to the store, in one transaction.
@@ -322,75 +402,51 @@ impl Observability {
         Ok(())
     }
 
-    /// The metrics in Prometheus text exposition format.
-    pub fn render(&self, store: &Store) -> String {
+    /// The metrics in the OpenMetrics text format, which Prometheus asks for.
+    pub fn render_openmetrics(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP pixie_pkce_checks_total PKCE checks at the authorization endpoint.\n");
-        out.push_str("# TYPE pixie_pkce_checks_total counter\n");
-        if let Ok(m) = self.pkce_checks.lock() {
-            let mut rows: Vec<_> = m.iter().collect();
-            rows.sort();
-            for ((env, client, method, outcome), n) in rows {
-                let _ = writeln!(
-                    out,
-                    "pixie_pkce_checks_total{{env=\"{}\",client=\"{}\",method=\"{method}\",outcome=\"{outcome}\"}} {n}",
-                    label(env),
-                    label(client)
-                );
-            }
+        if let Err(e) = pixie_store::metrics::prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "metrics could not be encoded");
         }
-        if self.audit.is_some() {
-            out.push_str(
-                "# HELP pixie_audit_dropped_total Audit events dropped because the audit writer could not keep up.\n",
-            );
-            out.push_str("# TYPE pixie_audit_dropped_total counter\n");
-            let _ = writeln!(out, "pixie_audit_dropped_total {}", self.audit_dropped());
-        }
-        out.push_str("# HELP pixie_http_requests_total HTTP requests by route and status.\n");
-        out.push_str("# TYPE pixie_http_requests_total counter\n");
-        if let Ok(m) = self.http_requests.lock() {
-            let mut rows: Vec<_> = m.iter().collect();
-            rows.sort();
-            for ((route, status), n) in rows {
-                let _ = writeln!(
-                    out,
-                    "pixie_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
-                    label(route)
-                );
-            }
-        }
-        out.push_str("# HELP pixie_http_request_duration_seconds HTTP request latency by route.\n");
-        out.push_str("# TYPE pixie_http_request_duration_seconds histogram\n");
-        let latency: Vec<(String, Arc<Histogram>)> = self
-            .http_latency
-            .lock()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
-        let mut latency = latency;
-        latency.sort_by(|a, b| a.0.cmp(&b.0));
-        for (route, h) in latency {
-            h.render(
-                "pixie_http_request_duration_seconds",
-                &format!("route=\"{}\"", label(&route)),
-                &mut out,
-            );
-        }
-        out.push_str("# HELP pixie_tokens_issued_total Token responses by grant type.\n");
-        out.push_str("# TYPE pixie_tokens_issued_total counter\n");
-        if let Ok(m) = self.tokens_issued.lock() {
-            let mut rows: Vec<_> = m.iter().collect();
-            rows.sort();
-            for ((env, grant), n) in rows {
-                let _ = writeln!(
-                    out,
-                    "pixie_tokens_issued_total{{env=\"{}\",grant_type=\"{grant}\"}} {n}",
-                    label(env)
-                );
-            }
-        }
-        store.render_metrics(&mut out);
         out
     }
+
+    /// The metrics in the Prometheus text format 0.0.4, for scrapers that do not ask for
+    /// OpenMetrics: the same samples, with counters' `# HELP`/`# TYPE` lines naming the
+    /// `_total` series (as that format has it) and no `# EOF`.
+    pub fn render_prometheus_text(&self) -> String {
+        to_prometheus_text(&self.render_openmetrics())
+    }
+}
+
+/// Rewrites OpenMetrics text as Prometheus text 0.0.4 (see
+/// [`Observability::render_prometheus_text`]).
+fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let comment = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| Some((p, line.strip_prefix(p)?)));
+        match comment {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let total = if counters.contains(name) { "_total" } else { "" };
+                out.push_str(&format!("{prefix}{name}{total} {tail}\n"));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 /// Maps a stored label back to its static spelling (labels come from fixed sets).

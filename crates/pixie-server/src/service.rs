@@ -129,13 +129,13 @@ impl Service {
     /// Builds the service over a connected store.
     pub fn new(store: Store, master: MasterKey, public_url: &str) -> Self {
         Self {
+            obs: crate::observe::Observability::without_audit(&store),
             store,
             master,
             public_url: public_url.trim_end_matches('/').to_owned(),
             public_url_configured: true,
             keys: RwLock::new(HashMap::new()),
             clock: Clock::default(),
-            obs: Default::default(),
             envs: Default::default(),
             clients: Default::default(),
             users: Default::default(),

@@ -209,6 +209,34 @@ async fn metrics_after_known_traffic() {
         .unwrap()
         .starts_with("text/plain"));
     let text = resp.text().await.unwrap();
+    // Prometheus text 0.0.4: a counter's TYPE names its `_total` series; no `# EOF`.
+    assert!(text.contains("# TYPE pixie_pkce_checks_total counter\n"), "{text}");
+    assert!(text.contains("# TYPE pixie_http_request_duration_seconds histogram\n"));
+    assert!(!text.contains("# EOF"));
+    // OpenMetrics for a scraper that asks (Prometheus does): the same samples.
+    let resp = s
+        .http
+        .get(s.url("/metrics"))
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let open = resp.text().await.unwrap();
+    assert!(open.ends_with("# EOF\n") && open.contains("# TYPE pixie_pkce_checks counter\n"));
+    let samples = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.starts_with("pixie_pkce_checks_total"))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(samples(&open), samples(&text));
     let pkce = |method: &str, outcome: &str| {
         metric(&text, &format!("pixie_pkce_checks_total{{env=\"default\",client=\"{client}\",method=\"{method}\",outcome=\"{outcome}\"}}"))
     };

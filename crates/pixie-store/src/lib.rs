@@ -14,12 +14,11 @@ mod stats;
 
 use exec::FromRow as _;
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use metrics::Histogram;
+use metrics::{LatencyFamily, OperationLabels};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
@@ -85,7 +84,7 @@ pub struct Store {
     /// SQLite only: the connection that runs hot-path statements on the calling thread.
     inline: Option<Arc<exec::Inline>>,
     backend: Backend,
-    latency: Arc<Mutex<BTreeMap<&'static str, Arc<Histogram>>>>,
+    latency: LatencyFamily<OperationLabels>,
 }
 
 /// The tracing target of spans meant for trace export only (never log lines): the
@@ -96,15 +95,16 @@ pub const TRACE_TARGET: &str = "pixie::trace";
 /// the request's span) while it lives.
 pub(crate) struct Timer {
     start: Instant,
-    histogram: Option<Arc<Histogram>>,
+    op: &'static str,
+    latency: LatencyFamily<OperationLabels>,
     _span: tracing::Span,
 }
 
 impl Drop for Timer {
     fn drop(&mut self) {
-        if let Some(h) = &self.histogram {
-            h.observe(self.start.elapsed());
-        }
+        self.latency
+            .get_or_create(&OperationLabels { op: self.op })
+            .observe(self.start.elapsed().as_secs_f64());
     }
 }
 
@@ -151,7 +151,7 @@ impl Store {
             pool,
             inline: None,
             backend,
-            latency: Arc::default(),
+            latency: metrics::latency_family(),
         };
         migrate::run(&store).await?;
         if backend == Backend::Sqlite {
@@ -404,25 +404,21 @@ impl Store {
 
     /// Starts timing operation `op` for `pixie_store_operation_duration_seconds`.
     pub(crate) fn timer(&self, op: &'static str) -> Timer {
-        let histogram = self.latency.lock().ok().map(|mut m| m.entry(op).or_default().clone());
         Timer {
             start: Instant::now(),
-            histogram,
+            op,
+            latency: self.latency.clone(),
             _span: tracing::info_span!(target: TRACE_TARGET, "store", otel.name = op, db.operation.name = op),
         }
     }
 
-    /// Writes the store latency histograms in Prometheus text.
-    pub fn render_metrics(&self, out: &mut String) {
-        out.push_str("# HELP pixie_store_operation_duration_seconds Store operation latency.\n");
-        out.push_str("# TYPE pixie_store_operation_duration_seconds histogram\n");
-        let map = match self.latency.lock() {
-            Ok(m) => m.clone(),
-            Err(_) => return,
-        };
-        for (op, h) in map {
-            h.render("pixie_store_operation_duration_seconds", &format!("op=\"{op}\""), out);
-        }
+    /// Registers the store's metrics (`pixie_store_operation_duration_seconds{op}`).
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register(
+            "pixie_store_operation_duration_seconds",
+            "Store operation latency",
+            self.latency.clone(),
+        );
     }
 
     /// The pool, for the modules of this crate.

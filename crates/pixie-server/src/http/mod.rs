@@ -204,17 +204,26 @@ pub(crate) async fn error_shape(resp: Response) -> Response {
     out
 }
 
-/// `GET /metrics`: Prometheus text.
-async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.svc.obs.render(&state.svc.store);
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
+/// `GET /metrics`: OpenMetrics text when the scraper asks for it (Prometheus does),
+/// else Prometheus text 0.0.4.
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let openmetrics = headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let (content_type, body) = if openmetrics {
+        (
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            state.svc.obs.render_openmetrics(),
+        )
+    } else {
+        (
             "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+            state.svc.obs.render_prometheus_text(),
+        )
+    };
+    ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 /// How long `/healthz` waits for the store: a load balancer's check (2-5 s) must get
