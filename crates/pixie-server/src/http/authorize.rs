@@ -332,14 +332,8 @@ pub(super) async fn signoff_page(
     }
     let session = cookies::get(&headers, &cookies::name(Kind::Session, &env_id, base.secure()));
     let csrf = session.as_deref().map(signoff_csrf).unwrap_or_default();
-    let body = format!(
-        "<h1>Sign off</h1><p class=\"sub\">End your session here, and revoke what it granted?</p>\
-         <form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-         <button type=\"submit\" id=\"signoff\">Sign off</button></form>",
-        super::pages::escape(&format!("{}{}", base.issuer(&env_id), paths::SIGNOFF)),
-        super::pages::escape(&csrf),
-    );
-    super::pages::page(StatusCode::OK, base.url(), "Sign off", &body)
+    let action = format!("{}{}", base.issuer(&env_id), paths::SIGNOFF);
+    super::pages::signoff_page(base.url(), &action, &csrf)
 }
 
 /// `POST <issuer>/as/signoff`: ends the session of this browser and revokes every token
@@ -383,12 +377,7 @@ pub(super) async fn signoff(
             Err(e) => return ApiError::from(e).into_response(),
         }
     }
-    let mut resp = super::pages::page(
-        StatusCode::OK,
-        base.url(),
-        "Signed off",
-        "<h1>You are signed off</h1><p class=\"sub\" id=\"done\">Your session has ended.</p>",
-    );
+    let mut resp = super::pages::signed_off_page(base.url());
     resp.headers_mut()
         .append(header::SET_COOKIE, cookies::set(&name, "", 0, secure));
     resp
