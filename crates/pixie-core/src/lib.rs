@@ -12,14 +12,15 @@
 //! - [`client`]: client metadata (RFC 7591), its validation and redirect URI matching.
 //! - [`authorize`]: the authorization request, in two phases (page errors, then redirect errors).
 //! - [`token`]: client authentication and the checks of a code exchange.
+//! - [`claims`]: the claims of access tokens, ID tokens and UserInfo, and scope narrowing.
 //! - [`params`]: form and query parameters, each at most once.
 //! - [`lifetimes`]: how long codes, flows, sessions and tokens live.
 //! - [`report`]: the PKCE readiness report and its verdicts.
-//! - [`metrics`]: a histogram and label escaping for Prometheus text.
 //! - [`error`]: OAuth error codes named as in the RFCs.
 //! - [`wire`]: the JSON bodies shared by the server, the CLI and the tests.
 
 pub mod authorize;
+pub mod claims;
 pub mod client;
 pub mod decision;
 pub mod error;

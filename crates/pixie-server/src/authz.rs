@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use pixie_core::authorize::AuthorizeRequest;
+use pixie_core::claims::{AccessTokenClaims, IdTokenClaims};
 use pixie_core::client::ClientMetadata;
 use pixie_core::client::GrantType;
 use pixie_core::lifetimes::Lifetimes;
 use pixie_core::{ChallengeMethod, CodeChallenge};
 use pixie_store::{ClientRow, CodeRow, EnvironmentRow, FlowRow, FlowStatus, GrantRow, SessionRow, TokenRow, UserRow};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::crypto;
 use crate::error::{ApiError, ApiResult};
@@ -155,29 +155,6 @@ pub enum Credentials {
     WrongPassword(String),
     /// No such user.
     UnknownUser,
-}
-
-/// The claims of a valid, live access token.
-#[derive(Debug, Clone)]
-pub struct AccessClaims {
-    /// `sub`: the user id, or the client id for client credentials.
-    pub sub: String,
-    /// The client it was issued to.
-    pub client_id: String,
-    /// Granted scopes.
-    pub scopes: Vec<String>,
-    /// The token's `jti`.
-    pub jti: String,
-    /// Its expiry.
-    pub exp: i64,
-    /// Its issue time.
-    pub iat: i64,
-    /// Its grant (`gid`).
-    pub grant_id: Option<String>,
-    /// The session it came from (`sid`).
-    pub sid: Option<String>,
-    /// The raw claims.
-    pub raw: serde_json::Value,
 }
 
 impl Service {
@@ -397,34 +374,37 @@ impl Service {
         let scope = scopes.join(" ");
         let jti = crypto::random_token::<16>();
         let sub = user.map_or(client.client_id.as_str(), |u| u.id.as_str());
-        let mut at_claims = json!({
-            "iss": issuer, "sub": sub, "aud": client.client_id, "client_id": client.client_id,
-            "exp": exp, "iat": now, "jti": jti, "scope": scope,
-        });
-        if let Some(t) = auth_time {
-            at_claims["auth_time"] = json!(t);
-        }
-        // Access tokens are not stored: these say which revocations apply to it (its
-        // grant's, its session's; see `check_access_token`).
-        at_claims["gid"] = json!(grant_id);
-        if let Some(sid) = sid {
-            at_claims["sid"] = json!(sid);
-        }
+        // Access tokens are not stored: `gid` and `sid` say which revocations apply to
+        // it (its grant's, its session's; see `check_access_token`).
+        let at_claims = AccessTokenClaims {
+            iss: issuer.to_owned(),
+            sub: sub.to_owned(),
+            aud: client.client_id.clone(),
+            client_id: client.client_id.clone(),
+            exp,
+            iat: now,
+            jti,
+            scope: scope.clone(),
+            auth_time,
+            gid: Some(grant_id.to_owned()),
+            sid: sid.map(str::to_owned),
+        };
         // Access tokens are always ES256: fast to sign and verify, nothing asks for RSA.
         let access_token = jwt::sign(&keys.es256, "at+jwt", &at_claims).map_err(ApiError::internal)?;
         let id_token = match user {
             Some(u) if scopes.iter().any(|s| s == "openid") => {
-                let mut claims = json!({
-                    "iss": issuer, "sub": u.id, "aud": client.client_id, "azp": client.client_id,
-                    "exp": exp, "iat": now, "auth_time": auth_time.unwrap_or(now),
-                    "at_hash": jwt::at_hash(&access_token),
-                });
-                if let Some(n) = nonce {
-                    claims["nonce"] = json!(n);
-                }
-                if let Some(sid) = sid {
-                    claims["sid"] = json!(sid);
-                }
+                let claims = IdTokenClaims {
+                    iss: issuer.to_owned(),
+                    sub: u.id.clone(),
+                    aud: client.client_id.clone(),
+                    azp: client.client_id.clone(),
+                    exp,
+                    iat: now,
+                    auth_time: auth_time.unwrap_or(now),
+                    at_hash: jwt::at_hash(&access_token),
+                    nonce: nonce.map(str::to_owned),
+                    sid: sid.map(str::to_owned),
+                };
                 let key = keys.for_alg(client.metadata.id_token_signed_response_alg);
                 Some(jwt::sign(key, "JWT", &claims).map_err(ApiError::internal)?)
             }
@@ -488,52 +468,25 @@ impl Service {
         env_id: &str,
         token: &str,
         issuer: Option<&str>,
-    ) -> ApiResult<Option<AccessClaims>> {
+    ) -> ApiResult<Option<AccessTokenClaims>> {
         let keys = self.env_keys(env_id).await?;
         let Some(claims) = jwt::verify(&keys.es256, "at+jwt", token) else {
             return Ok(None);
         };
-        let now = self.now();
-        let str_claim = |name: &str| claims[name].as_str().map(str::to_owned);
-        let (Some(sub), Some(client_id), Some(jti), Some(exp)) = (
-            str_claim("sub"),
-            str_claim("client_id"),
-            str_claim("jti"),
-            claims["exp"].as_i64(),
-        ) else {
+        let Ok(claims) = serde_json::from_value::<AccessTokenClaims>(claims) else {
             return Ok(None);
         };
-        if issuer.is_some_and(|i| claims["iss"] != i) || exp <= now {
+        if issuer.is_some_and(|i| claims.iss != i) || claims.exp <= self.now() {
             return Ok(None);
         }
         // A token of a client that was deleted is dead with it.
-        if self.lookup_client(env_id, &client_id).await?.is_none() {
+        if self.lookup_client(env_id, &claims.client_id).await?.is_none() {
             return Ok(None);
         }
-        let (grant_id, sid) = (str_claim("gid"), str_claim("sid"));
         let revoked = self
             .store
-            .access_token_revoked(env_id, &jti, grant_id.as_deref(), sid.as_deref())
+            .access_token_revoked(env_id, &claims.jti, claims.gid.as_deref(), claims.sid.as_deref())
             .await?;
-        if revoked {
-            return Ok(None);
-        }
-        Ok(Some(AccessClaims {
-            scopes: claims["scope"]
-                .as_str()
-                .unwrap_or("")
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            iat: claims["iat"].as_i64().unwrap_or(0),
-            sub,
-            client_id,
-            jti,
-            exp,
-            grant_id,
-            sid,
-            raw: claims,
-        }))
+        Ok((!revoked).then_some(claims))
     }
 }

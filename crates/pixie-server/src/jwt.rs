@@ -8,13 +8,14 @@ use serde_json::{json, Value};
 use crate::keys::{KeyError, SigningKey};
 
 /// Signs `claims` as a JWT with header `typ`.
-pub fn sign(key: &SigningKey, typ: &str, claims: &Value) -> Result<String, KeyError> {
+pub fn sign(key: &SigningKey, typ: &str, claims: &impl serde::Serialize) -> Result<String, KeyError> {
     let _span =
         tracing::info_span!(target: crate::telemetry::TRACE_TARGET, "sign", alg = key.alg.as_str(), typ).entered();
     let header = json!({"alg": key.alg.as_str(), "typ": typ, "kid": key.kid});
     let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
     out.push('.');
-    out.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let claims = serde_json::to_vec(claims).map_err(|_| KeyError::Crypto)?;
+    out.push_str(&URL_SAFE_NO_PAD.encode(claims));
     let sig = key.sign(out.as_bytes())?;
     out.push('.');
     out.push_str(&URL_SAFE_NO_PAD.encode(sig));

@@ -1,7 +1,7 @@
 //! The `refresh_token` grant (rotation, reuse detection; RFC 9700 §4.14) and the
 //! `client_credentials` grant.
 
-use pixie_core::params::{quote, Params};
+use pixie_core::params::Params;
 use pixie_core::wire::TokenResponse;
 use pixie_core::{ErrorCode, OAuthError};
 use pixie_store::ClientRow;
@@ -18,23 +18,7 @@ fn invalid_grant(d: &'static str) -> Failure {
 
 /// The requested scopes, each within `allowed`; `None` when `scope` was not sent.
 fn requested_scopes(params: &Params, allowed: &[&str]) -> Result<Option<Vec<String>>, Failure> {
-    let Some(raw) = params.get("scope") else {
-        return Ok(None);
-    };
-    let mut out: Vec<String> = Vec::new();
-    for s in raw.split(' ').filter(|s| !s.is_empty()) {
-        if !allowed.contains(&s) {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidScope,
-                format!("scope '{}' is not within what may be granted here", quote(s, 40)),
-            )
-            .into());
-        }
-        if !out.iter().any(|x| x == s) {
-            out.push(s.to_owned());
-        }
-    }
-    Ok(Some(out))
+    Ok(pixie_core::claims::requested_scopes(params.get("scope"), allowed)?)
 }
 
 /// `grant_type=refresh_token`: rotates the token; a used one presented again revokes
@@ -109,9 +93,6 @@ pub(super) async fn refresh(
     Ok(s.svc.issue_tokens(env, grant).await?)
 }
 
-/// Scopes that only mean something with a user.
-const USER_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
-
 /// `grant_type=client_credentials`: a token for the client itself.
 pub(super) async fn client_credentials(
     s: &AppState,
@@ -120,12 +101,7 @@ pub(super) async fn client_credentials(
     params: &Params,
     issuer: &str,
 ) -> Result<TokenResponse, Failure> {
-    let allowed: Vec<&str> = client
-        .metadata
-        .scope
-        .split(' ')
-        .filter(|s| !USER_SCOPES.contains(s))
-        .collect();
+    let allowed = pixie_core::claims::client_credentials_scopes(&client.metadata.scope);
     let scopes = requested_scopes(params, &allowed)?.unwrap_or_default();
     let grant_id = crypto::random_token::<16>();
     let grant = Grant {

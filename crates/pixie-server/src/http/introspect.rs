@@ -74,18 +74,18 @@ async fn find(s: &AppState, env_id: &str, token: &str, hint: Option<&str>) -> Re
 }
 
 /// A live access token's claims as a token row.
-fn access_row(env_id: &str, c: crate::authz::AccessClaims) -> TokenRow {
+fn access_row(env_id: &str, c: pixie_core::claims::AccessTokenClaims) -> TokenRow {
     // Client credentials tokens have the client as subject and no user.
-    let user_id = (c.sub != c.client_id).then_some(c.sub);
+    let user_id = c.user_id().map(str::to_owned);
     TokenRow {
         id: c.jti,
         env_id: env_id.to_owned(),
         kind: "access".into(),
         token_hash: None,
-        grant_id: c.grant_id.unwrap_or_default(),
+        grant_id: c.gid.unwrap_or_default(),
         client_id: c.client_id,
         user_id,
-        scope: c.scopes.join(" "),
+        scope: c.scope,
         data: String::new(),
         created_at: c.iat,
         expires_at: c.exp,

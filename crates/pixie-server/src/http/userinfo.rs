@@ -4,8 +4,8 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use pixie_core::claims::{UserInfoClaims, UserProfile};
 use pixie_core::wire::ErrorBody;
-use serde_json::json;
 
 use super::AppState;
 
@@ -66,7 +66,8 @@ pub(super) async fn userinfo(
         }
         Err(e) => return e.into_response(),
     };
-    if !claims.scopes.iter().any(|s| s == "openid") {
+    let scopes = claims.scopes();
+    if !scopes.iter().any(|s| s == "openid") {
         return bearer_error(
             StatusCode::FORBIDDEN,
             "insufficient_scope",
@@ -78,18 +79,13 @@ pub(super) async fn userinfo(
         Ok(None) => return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the user no longer exists"),
         Err(e) => return e.into_response(),
     };
-    let mut body = json!({"sub": user.id});
-    if claims.scopes.iter().any(|s| s == "profile") {
-        body["preferred_username"] = json!(user.username);
-        if let Some(n) = &user.name {
-            body["name"] = json!(n);
-        }
-    }
-    if claims.scopes.iter().any(|s| s == "email") {
-        if let Some(e) = &user.email {
-            body["email"] = json!(e);
-        }
-    }
+    let profile = UserProfile {
+        id: &user.id,
+        username: &user.username,
+        name: user.name.as_deref(),
+        email: user.email.as_deref(),
+    };
+    let body = UserInfoClaims::release(profile, &scopes);
     let mut resp = Json(body).into_response();
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
