@@ -4,10 +4,10 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
-use crate::client::AuthMethod;
+use crate::client::{AuthMethod, ClientMetadata, GrantType};
 use crate::decision::{token_pkce, PkceRejection};
 use crate::error::{ErrorCode, OAuthError};
-use crate::params::Params;
+use crate::params::{quote, Params};
 use crate::pkce::CodeChallenge;
 
 /// The client credentials a token request presents.
@@ -105,6 +105,34 @@ pub fn presented_client(authorization: Option<&str>, params: &Params) -> Result<
     })
 }
 
+/// The grant a token request asks for, once the client is authenticated: `grant_type`
+/// must be sent, be one pixie supports, and be registered for the client; no parameter
+/// may be repeated (RFC 6749 §3.2).
+pub fn requested_grant(params: &Params, client: &ClientMetadata) -> Result<GrantType, OAuthError> {
+    if let Some(name) = params.first_repeated() {
+        return Err(OAuthError::invalid_request(format!("{} is repeated", quote(name, 40))));
+    }
+    let grant = match params.non_empty("grant_type") {
+        None => return Err(OAuthError::invalid_request("grant_type is missing")),
+        Some("authorization_code") => GrantType::AuthorizationCode,
+        Some("refresh_token") => GrantType::RefreshToken,
+        Some("client_credentials") => GrantType::ClientCredentials,
+        Some(other) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type '{}' is not supported", quote(other, 40)),
+            ))
+        }
+    };
+    if !client.has_grant(grant) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("grant_type: this client is not registered for {}", grant.as_str()),
+        ));
+    }
+    Ok(grant)
+}
+
 /// What the store recorded with a code, as far as the token-time checks need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeBinding<'a> {
@@ -159,6 +187,26 @@ pub fn check_code(binding: &CodeBinding<'_>, params: &Params) -> Result<(), Code
 mod tests {
     use super::*;
     use crate::pkce::ChallengeMethod;
+
+    #[test]
+    fn the_grant_must_be_sent_supported_and_registered() {
+        let client: ClientMetadata = serde_json::from_str(
+            r#"{"redirect_uris":["https://app.example/cb"],"grant_types":["authorization_code","refresh_token"]}"#,
+        )
+        .unwrap();
+        let grant = |body: &str| requested_grant(&Params::parse(body.as_bytes()), &client);
+        assert_eq!(grant("grant_type=refresh_token"), Ok(GrantType::RefreshToken));
+        assert_eq!(
+            grant("grant_type=authorization_code&code=x"),
+            Ok(GrantType::AuthorizationCode)
+        );
+        let code = |body: &str| grant(body).unwrap_err().code;
+        assert_eq!(code(""), ErrorCode::InvalidRequest);
+        assert_eq!(code("grant_type=password"), ErrorCode::UnsupportedGrantType);
+        assert_eq!(code("grant_type=client_credentials"), ErrorCode::UnauthorizedClient);
+        // A repeated parameter is refused before anything else is read.
+        assert_eq!(code("grant_type=password&code=a&code=b"), ErrorCode::InvalidRequest);
+    }
 
     fn q(s: &str) -> Params {
         Params::parse(s.as_bytes())

@@ -1,4 +1,12 @@
-//! The one error type of the JSON APIs; it renders as an RFC 6749 §5.2-shaped body.
+//! pixie's one error type, [`ApiError`], and its rendering for each family of routes:
+//!
+//! - admin JSON and the framework's own rejections: [`IntoResponse`] (an RFC 6749
+//!   §5.2-shaped body);
+//! - the token, introspection and revocation endpoints: [`ApiError::oauth_response`]
+//!   (`no-store`, 401 with the Basic challenge for a client that tried Basic);
+//! - UserInfo: [`ApiError::bearer_response`] (RFC 6750 `WWW-Authenticate`);
+//! - pages: [`ApiError::page_response`] (an HTML page for what the person can act on);
+//! - the flows API: [`ApiError::flows_response`] (`{"code", "message"}`).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,6 +26,22 @@ pub enum ApiError {
         /// What is wrong, naming the field.
         description: String,
     },
+    /// 401 `invalid_client`: client authentication failed. `basic` when the client
+    /// tried HTTP Basic: the answer then carries the Basic challenge (RFC 6749 §5.2).
+    #[error("invalid_client: {description}")]
+    InvalidClient {
+        /// What failed (the same words for every reason: see `grants::client_auth`).
+        description: String,
+        /// Whether the client used HTTP Basic.
+        basic: bool,
+    },
+    /// 401 `invalid_token` at a resource (UserInfo): the bearer token is missing,
+    /// invalid, expired or revoked.
+    #[error("invalid_token: {0}")]
+    InvalidToken(&'static str),
+    /// 403 `insufficient_scope` at a resource.
+    #[error("insufficient_scope: {0}")]
+    InsufficientScope(&'static str),
     /// 401: missing or wrong admin token.
     #[error("missing or invalid admin token")]
     Unauthorized,
@@ -59,6 +83,12 @@ impl ApiError {
 
 impl From<OAuthError> for ApiError {
     fn from(e: OAuthError) -> Self {
+        if e.code == ErrorCode::InvalidClient {
+            return Self::InvalidClient {
+                description: e.description.into_owned(),
+                basic: false,
+            };
+        }
         Self::Invalid {
             code: e.code,
             description: e.description.into_owned(),
@@ -88,6 +118,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error, description) = match &self {
             Self::Invalid { code, description } => (StatusCode::BAD_REQUEST, code.as_str(), description.clone()),
+            Self::InvalidClient { description, .. } => {
+                (StatusCode::UNAUTHORIZED, "invalid_client", description.clone())
+            }
+            Self::InvalidToken(d) => (StatusCode::UNAUTHORIZED, "invalid_token", (*d).to_owned()),
+            Self::InsufficientScope(d) => (StatusCode::FORBIDDEN, "insufficient_scope", (*d).to_owned()),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "invalid_token", self.to_string()),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", self.to_string()),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", self.to_string()),
@@ -125,4 +160,83 @@ impl IntoResponse for ApiError {
         }
         resp
     }
+}
+
+fn no_store(resp: &mut Response) {
+    use axum::http::{header, HeaderValue};
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+impl ApiError {
+    /// The answer of the token, introspection and revocation endpoints (RFC 6749 §5.2):
+    /// never cached; a client that tried HTTP Basic and failed gets the Basic challenge.
+    pub fn oauth_response(self) -> Response {
+        let basic = matches!(self, Self::InvalidClient { basic: true, .. });
+        let mut resp = self.into_response();
+        if basic {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Basic realm=\"pixie\""),
+            );
+        }
+        no_store(&mut resp);
+        resp
+    }
+
+    /// The answer of a protected resource (RFC 6750 §3): a token error carries the
+    /// `WWW-Authenticate: Bearer` challenge naming it.
+    pub fn bearer_response(self) -> Response {
+        let challenge = match &self {
+            Self::InvalidToken(d) => Some(("invalid_token", *d)),
+            Self::InsufficientScope(d) => Some(("insufficient_scope", *d)),
+            _ => None,
+        };
+        let mut resp = self.into_response();
+        if let Some((error, description)) = challenge {
+            let value = format!("Bearer realm=\"pixie\", error=\"{error}\", error_description=\"{description}\"");
+            if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+                resp.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, v);
+            }
+        }
+        no_store(&mut resp);
+        resp
+    }
+
+    /// The answer of a page: what the person can act on (a request that cannot go on, a
+    /// thing not found) as an HTML page; the rest (the store away, a bug) as JSON.
+    pub fn page_response(self, public_url: &str) -> Response {
+        match self {
+            Self::NotFound(what) => crate::http::pages::error_page(public_url, &format!("{what} not found")),
+            Self::Invalid { description, .. } => crate::http::pages::error_page(public_url, &description),
+            other => other.into_response(),
+        }
+    }
+
+    /// The flows API's answer: `{"code", "message"}` with its own codes.
+    pub fn flows_response(self) -> Response {
+        let (status, code, message) = match self {
+            Self::NotFound(_) => (
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "no such flow, or it expired".to_owned(),
+            ),
+            Self::Invalid { description, .. } => (StatusCode::BAD_REQUEST, "INVALID_REQUEST", description),
+            other => return other.into_response(),
+        };
+        flows_error(status, code, &message)
+    }
+}
+
+/// A flows API error body (`{"code", "message"}`), never cached.
+pub fn flows_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = pixie_core::wire::FlowError {
+        code: code.into(),
+        message: message.into(),
+    };
+    let mut resp = (status, Json(body)).into_response();
+    no_store(&mut resp);
+    resp
 }

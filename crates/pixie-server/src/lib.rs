@@ -6,6 +6,7 @@ pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod grants;
 pub mod http;
 pub mod jwt;
 pub mod keys;

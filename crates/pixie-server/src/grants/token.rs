@@ -1,0 +1,210 @@
+//! The token endpoint's grants: `authorization_code` (replay, revocation, PKCE),
+//! `refresh_token` (rotation, reuse detection; RFC 9700 §4.14) and `client_credentials`.
+
+use pixie_core::claims::{client_credentials_scopes, requested_scopes, split_scope};
+use pixie_core::client::GrantType;
+use pixie_core::params::Params;
+use pixie_core::token::{check_code, requested_grant, CodeBinding, CodeCheckError};
+use pixie_core::wire::TokenResponse;
+use pixie_core::{ErrorCode, OAuthError};
+use pixie_store::{ClientRow, EnvironmentRow};
+
+use crate::authz::{CodeData, Grant, TokenData};
+use crate::crypto;
+use crate::error::{ApiError, ApiResult};
+use crate::service::Service;
+
+/// A token request from an authenticated client.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenRequest<'a> {
+    /// The environment.
+    pub env: &'a EnvironmentRow,
+    /// The authenticated client.
+    pub client: &'a ClientRow,
+    /// The form parameters.
+    pub params: &'a Params,
+    /// The issuer the tokens name.
+    pub issuer: &'a str,
+}
+
+/// Answers a token request: the grant it names, if the client may use it.
+pub async fn issue(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenResponse> {
+    match requested_grant(req.params, &req.client.metadata)? {
+        GrantType::AuthorizationCode => exchange_code(svc, req).await,
+        GrantType::RefreshToken => refresh(svc, req).await,
+        GrantType::ClientCredentials => client_credentials(svc, req).await,
+    }
+}
+
+/// Writes a refused token request to the audit log (request errors, not outages).
+pub fn audit_rejection(svc: &Service, env_id: &str, e: &ApiError) {
+    let (code, description) = match e {
+        ApiError::Invalid { code, description } => (code.as_str(), description.as_str()),
+        ApiError::InvalidClient { description, .. } => ("invalid_client", description.as_str()),
+        _ => return,
+    };
+    let fields = serde_json::json!({"env": env_id, "error": code, "error_description": description});
+    svc.obs.audit(svc.now(), "token.rejected", fields);
+}
+
+fn invalid_grant(description: &'static str) -> ApiError {
+    OAuthError::new(ErrorCode::InvalidGrant, description).into()
+}
+
+/// `grant_type=authorization_code`. The code is spent by the first exchange, whatever
+/// its outcome; presented again by its own client, it revokes what it gave (RFC 6749
+/// §10.5).
+async fn exchange_code(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenResponse> {
+    let (env_id, client) = (req.env.id.as_str(), req.client);
+    let code = req
+        .params
+        .non_empty("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let hash = crypto::sha256(code.as_bytes());
+    let now = svc.now();
+    let Some(row) = svc.store.consume_code(env_id, &hash, &client.client_id, now).await? else {
+        return Err(code_not_consumed(svc, env_id, client, &hash, now).await?);
+    };
+    let data: CodeData = serde_json::from_str(&row.data).map_err(ApiError::internal)?;
+    let challenge = data.pending.recorded_challenge()?;
+    let binding = CodeBinding {
+        redirect_uri: &data.pending.redirect_uri,
+        redirect_uri_sent: data.pending.redirect_uri_sent,
+        challenge: challenge.as_ref(),
+    };
+    if let Err(e) = check_code(&binding, req.params) {
+        if let CodeCheckError::Pkce(r) = &e {
+            let fields = serde_json::json!({"env": env_id, "client": client.client_id, "rule": r.rule.as_str()});
+            svc.obs.audit(now, "pkce.token_rejected", fields);
+        }
+        return Err(e.error().clone().into());
+    }
+    let user = svc
+        .lookup_user(env_id, &row.user_id)
+        .await?
+        .ok_or_else(|| invalid_grant("code: the user it was issued for no longer exists"))?;
+    let grant = Grant {
+        client,
+        user: Some(&user),
+        grant_id: &row.grant_id,
+        scopes: &data.pending.scopes,
+        auth_time: Some(data.auth_time),
+        nonce: data.pending.nonce.as_deref(),
+        grant_start: row.created_at,
+        with_refresh: true,
+        sid: data.sid.as_deref(),
+        grant_type: "authorization_code",
+        issuer: req.issuer,
+    };
+    svc.issue_tokens(req.env, grant).await
+}
+
+/// Why a code was not consumed; a replay by its own client revokes its grant (which
+/// also stops an exchange of it still issuing tokens: see `Store::insert_refresh_token`).
+async fn code_not_consumed(
+    svc: &Service,
+    env_id: &str,
+    client: &ClientRow,
+    hash: &[u8],
+    now: i64,
+) -> ApiResult<ApiError> {
+    if let Some(used) = svc.store.get_code(env_id, hash).await? {
+        if used.client_id == client.client_id && used.used_at.is_some() {
+            let n = svc.store.revoke_grant(env_id, &used.grant_id, now).await?;
+            tracing::warn!(env = env_id, client = %client.client_id, revoked = n, "authorization code replayed: its tokens are revoked");
+            let fields = serde_json::json!({"env": env_id, "client": client.client_id, "revoked": n});
+            svc.obs.audit(now, "code.replayed", fields);
+            return Ok(invalid_grant(
+                "code was already used; the tokens issued for it are revoked",
+            ));
+        }
+    }
+    Ok(invalid_grant(
+        "code is invalid, expired, revoked (its session ended), or was issued to another client",
+    ))
+}
+
+const REFRESH_INVALID: &str = "refresh_token is invalid, expired, revoked, or was issued to another client";
+
+/// `grant_type=refresh_token`: rotates the token; a used one presented again revokes
+/// its whole family. PKCE never applies here.
+async fn refresh(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenResponse> {
+    let (env_id, client) = (req.env.id.as_str(), req.client);
+    let token = req
+        .params
+        .non_empty("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let hash = crypto::sha256(token.as_bytes());
+    let now = svc.now();
+    // Decide everything that does not spend the token first: a request refused for its
+    // scope must leave the token usable, or its next use would look like reuse.
+    let current = svc
+        .store
+        .get_token_by_hash(env_id, &hash)
+        .await?
+        .filter(|t| t.kind == "refresh" && t.client_id == client.client_id)
+        .ok_or_else(|| invalid_grant(REFRESH_INVALID))?;
+    let granted = split_scope(&current.scope);
+    let allowed: Vec<&str> = granted.iter().map(String::as_str).collect();
+    let scopes = requested_scopes(req.params.get("scope"), &allowed)?.unwrap_or(granted.clone());
+    let Some(row) = svc
+        .store
+        .consume_refresh_token(env_id, &hash, &client.client_id, now)
+        .await?
+    else {
+        // Not consumed: used before (reuse: revoke the family), or revoked, or expired.
+        let used = svc.store.get_token_by_hash(env_id, &hash).await?;
+        if used.is_some_and(|t| t.used_at.is_some()) {
+            let n = svc.store.revoke_grant(env_id, &current.grant_id, now).await?;
+            tracing::warn!(env = env_id, client = %client.client_id, revoked = n, "refresh token reused: its family is revoked");
+            let fields = serde_json::json!({"env": env_id, "client": client.client_id, "revoked": n});
+            svc.obs.audit(now, "refresh.reused", fields);
+            return Err(invalid_grant(
+                "refresh_token was already used; every token of its grant is now revoked",
+            ));
+        }
+        return Err(invalid_grant(REFRESH_INVALID));
+    };
+    let data: TokenData = serde_json::from_str(&row.data).unwrap_or_default();
+    let user_id = row.user_id.ok_or_else(|| invalid_grant("refresh_token has no user"))?;
+    let user = svc
+        .lookup_user(env_id, &user_id)
+        .await?
+        .ok_or_else(|| invalid_grant("refresh_token: its user no longer exists"))?;
+    let grant = Grant {
+        client,
+        user: Some(&user),
+        grant_id: &row.grant_id,
+        scopes: &scopes,
+        auth_time: data.auth_time,
+        nonce: data.nonce.as_deref(),
+        grant_start: data.grant_start.unwrap_or(row.created_at),
+        with_refresh: true,
+        sid: row.sid.as_deref(),
+        grant_type: "refresh_token",
+        issuer: req.issuer,
+    };
+    svc.issue_tokens(req.env, grant).await
+}
+
+/// `grant_type=client_credentials`: a token for the client itself, with none of the
+/// scopes that need a user.
+async fn client_credentials(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenResponse> {
+    let allowed = client_credentials_scopes(&req.client.metadata.scope);
+    let scopes = requested_scopes(req.params.get("scope"), &allowed)?.unwrap_or_default();
+    let grant_id = crypto::random_token::<16>();
+    let grant = Grant {
+        client: req.client,
+        user: None,
+        grant_id: &grant_id,
+        scopes: &scopes,
+        auth_time: None,
+        nonce: None,
+        grant_start: svc.now(),
+        with_refresh: false,
+        sid: None,
+        grant_type: "client_credentials",
+        issuer: req.issuer,
+    };
+    svc.issue_tokens(req.env, grant).await
+}
