@@ -6,8 +6,9 @@
 //! outcome or an [`ApiError`](crate::error::ApiError). The HTTP handlers parse, call one
 //! service, and render.
 
+pub mod authorization;
 pub mod client_auth;
 pub mod introspection;
-
+pub mod signon;
 pub mod token;
 pub mod userinfo;

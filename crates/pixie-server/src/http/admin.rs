@@ -7,7 +7,7 @@ use pixie_core::client::ClientMetadata;
 use pixie_core::wire::{Application, CreateEnvironment, CreateUser, Environment, PatchEnvironment, User};
 
 use super::extract::{AdminAuth, JsonBody};
-use super::AppState;
+use super::state::AppState;
 use crate::error::ApiResult;
 
 pub(super) async fn create_environment(

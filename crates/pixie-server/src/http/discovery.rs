@@ -6,14 +6,14 @@ use axum::response::IntoResponse;
 use axum::Json;
 use pixie_core::wire::ProviderMetadata;
 
-use super::{paths, AppState};
+use super::state::{paths, AppState};
 use crate::error::ApiResult;
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
-async fn metadata(s: &AppState, base: &super::Base, env_id: &str) -> ApiResult<ProviderMetadata> {
+async fn metadata(s: &AppState, base: &super::state::Base, env_id: &str) -> ApiResult<ProviderMetadata> {
     let env = s.svc.environment(env_id).await?;
     let issuer = base.issuer(&env.id);
     let client_auth = strings(&["none", "client_secret_basic", "client_secret_post"]);
@@ -56,7 +56,7 @@ async fn metadata(s: &AppState, base: &super::Base, env_id: &str) -> ApiResult<P
 /// `GET <issuer>/.well-known/openid-configuration`.
 pub(super) async fn openid_configuration(
     State(s): State<AppState>,
-    axum::Extension(base): axum::Extension<super::Base>,
+    axum::Extension(base): axum::Extension<super::state::Base>,
     Path(env): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     Ok(Json(metadata(&s, &base, &env).await?))
@@ -65,7 +65,7 @@ pub(super) async fn openid_configuration(
 /// `GET <public-url>/.well-known/oauth-authorization-server/<env>` (RFC 8414 §3).
 pub(super) async fn oauth_metadata(
     State(s): State<AppState>,
-    axum::Extension(base): axum::Extension<super::Base>,
+    axum::Extension(base): axum::Extension<super::state::Base>,
     Path(env): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     Ok(Json(metadata(&s, &base, &env).await?))

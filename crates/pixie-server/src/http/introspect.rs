@@ -8,13 +8,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::oauth::ClientRequest;
-use super::AppState;
+use super::state::AppState;
 use crate::grants::introspection;
 
 /// `POST <issuer>/as/introspect`.
 pub(super) async fn introspect(
     State(s): State<AppState>,
-    axum::Extension(base): axum::Extension<super::Base>,
+    axum::Extension(base): axum::Extension<super::state::Base>,
     Path(env_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,

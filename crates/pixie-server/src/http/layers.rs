@@ -28,7 +28,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
 use tracing::Span;
 
-use super::{AppState, Base};
+use super::state::{AppState, Base};
 use crate::observe::RequestIds;
 use crate::service::Service;
 use crate::telemetry::TRACE_TARGET;
@@ -45,7 +45,7 @@ pub fn wrap(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             StatusCode::REQUEST_TIMEOUT,
             state.request_timeout,
         ))
-        .layer(middleware::map_response(super::error_shape))
+        .layer(middleware::map_response(error_shape))
         .layer(middleware::from_fn_with_state(state.clone(), request_context))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
@@ -221,6 +221,50 @@ fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
         error_description: "internal error".into(),
     };
     (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+}
+
+/// Gives every error response an RFC 6749-shaped body. pixie's own errors already have
+/// one (JSON, an HTML page, or the flows API's); this catches the framework's
+/// rejections (a bad path encoding, 405, 413, …), which answer in plain text or nothing.
+async fn error_shape(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let structured = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/html"));
+    if structured {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let error = match status.as_u16() {
+        401 => "invalid_token",
+        404 => "not_found",
+        429 => "slow_down",
+        500..=599 => "server_error",
+        _ => "invalid_request",
+    };
+    let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+    let description = match text.trim() {
+        "" => reason,
+        t => format!("{reason}: {}", t.chars().take(200).collect::<String>()),
+    };
+    let body = pixie_core::wire::ErrorBody {
+        error: error.into(),
+        error_description: description,
+    };
+    let mut out = (status, axum::Json(body)).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 #[cfg(test)]

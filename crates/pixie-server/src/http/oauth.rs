@@ -8,7 +8,7 @@ use pixie_core::token::{invalid_client, presented_client};
 use pixie_core::OAuthError;
 use pixie_store::{ClientRow, EnvironmentRow};
 
-use super::AppState;
+use super::state::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::grants::client_auth;
 

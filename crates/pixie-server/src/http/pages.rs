@@ -54,7 +54,10 @@ fn render(status: StatusCode, template: &impl Template) -> Response {
             secure_headers(&mut resp);
             resp
         }
-        Err(e) => crate::error::ApiError::internal(e).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page did not render");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
     }
 }
 

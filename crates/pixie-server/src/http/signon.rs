@@ -1,47 +1,37 @@
 //! The sign-on page (for people) and the flows API (for native apps and tests).
-//! Both end the same way: the flow is `COMPLETED` and resumes at `/as/resume`.
+//! Both end the same way: the flow is `COMPLETED` and resumes at `/as/resume`. The
+//! decisions are [`crate::grants::signon`]'s; this module parses and renders.
 
-use axum::body::Bytes;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use pixie_core::params::Params;
-use pixie_core::wire::{Flow, FlowError, UsernamePassword, USERNAME_PASSWORD_CHECK};
+use pixie_core::wire::{Flow, UsernamePassword, USERNAME_PASSWORD_CHECK};
 use pixie_store::{FlowRow, FlowStatus};
 use serde_json::json;
 
-use super::authorize::redirect;
 use super::cookies::{self, Kind};
 use super::pages::{error_page, signon_page, SignOn};
-use super::{paths, AppState};
-use crate::authz::{CompletedVia, Credentials};
+use super::respond::{redirect, too_many};
+use super::state::{paths, AppState};
+use crate::authz::CompletedVia;
 use crate::crypto;
-use crate::error::ApiError;
+use crate::error::flows_error;
+use crate::grants::signon::{self, Attempted, NotThisBrowser, SignOnAttempt};
 
-/// The CSRF token of a sign-on form: bound to the flow cookie, which a cross-site
-/// attacker cannot read, and to the flow.
-fn csrf_token(flow_cookie: &str, flow_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(crypto::sha256(
-        format!("pixie csrf\0{flow_cookie}\0{flow_id}").as_bytes(),
-    ))
-}
-
-async fn client_name(s: &AppState, flow: &FlowRow) -> String {
-    match s.svc.lookup_client(&flow.env_id, &flow.client_id).await {
-        Ok(Some(c)) => c.metadata.client_name,
-        _ => String::new(),
-    }
+/// The flow cookie this browser sent for `env_id`.
+fn flow_cookie(headers: &HeaderMap, base: &super::state::Base, env_id: &str) -> Option<String> {
+    cookies::get(headers, &cookies::name(Kind::Flow, env_id, base.secure()))
 }
 
 /// `GET <issuer>/signon?flowId=…`.
 pub(super) async fn page(
     State(s): State<AppState>,
-    axum::Extension(base): axum::Extension<super::Base>,
+    axum::Extension(base): axum::Extension<super::state::Base>,
     Path(env_id): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -50,91 +40,137 @@ pub(super) async fn page(
     let Some(flow_id) = params.non_empty("flowId") else {
         return error_page(base.url(), "flowId is missing");
     };
-    let (flow, cookie) = match bound_flow(&s, &base, &env_id, &headers, flow_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
+    let cookie = flow_cookie(&headers, &base, &env_id);
+    let flow = match signon::browser_flow(&s.svc, &env_id, flow_id, cookie.as_deref()).await {
+        Ok(f) => f,
+        Err(e) => return not_this_browser(&base, e),
     };
     if let Some(done) = not_waiting_page(&base, &env_id, &flow) {
         return done;
     }
-    let action = format!("{}{}", base.issuer(&env_id), paths::SIGNON);
-    let name = client_name(&s, &flow).await;
-    signon_page(
-        StatusCode::OK,
-        base.url(),
-        &SignOn {
-            action: &action,
-            flow_id: &flow.id,
-            csrf: &csrf_token(&cookie, &flow.id),
-            client_name: &name,
-            username: "",
-            error: None,
-        },
-    )
+    let csrf = signon::csrf_token(cookie.as_deref().unwrap_or_default(), &flow.id);
+    form_page(&s, &base, &env_id, &flow, &csrf, "", None).await
+}
+
+/// The sign-on form for `flow`; after a failed attempt, with the username kept and the
+/// error shown (then 400).
+async fn form_page(
+    s: &AppState,
+    base: &super::state::Base,
+    env_id: &str,
+    flow: &FlowRow,
+    csrf: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let action = format!("{}{}", base.issuer(env_id), paths::SIGNON);
+    let name = signon::client_name(&s.svc, flow).await;
+    let form = SignOn {
+        action: &action,
+        flow_id: &flow.id,
+        csrf,
+        client_name: &name,
+        username,
+        error,
+    };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    signon_page(status, base.url(), &form)
 }
 
 /// `POST <issuer>/signon` (the form).
 pub(super) async fn submit(
     State(s): State<AppState>,
-    axum::Extension(base): axum::Extension<super::Base>,
+    axum::Extension(base): axum::Extension<super::state::Base>,
     Path(env_id): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let form = Params::parse(&body);
-    let public_url = base.url().to_owned();
-    let (Some(flow_id), Some(csrf)) = (form.non_empty("flowId"), form.get("csrf")) else {
-        return error_page(
-            &public_url,
-            "the sign-on form is incomplete: start again from the application",
-        );
-    };
-    let (flow, cookie) = match bound_flow(&s, &base, &env_id, &headers, flow_id).await {
+    let (flow, expected) = match form_flow(&s, &base, &env_id, &headers, &form).await {
         Ok(found) => found,
         Err(page) => return page,
     };
-    let expected = csrf_token(&cookie, flow_id);
-    if !crypto::ct_eq(expected.as_bytes(), csrf.as_bytes()) {
-        return error_page(
-            &public_url,
-            "the sign-on form does not belong to this browser: start again from the application",
-        );
-    }
     if let Some(done) = not_waiting_page(&base, &env_id, &flow) {
         return done;
     }
     let username = form.get("username").unwrap_or("");
-    let password = form.get("password").unwrap_or("");
-    let addr = s.client_addr(peer, &headers);
-    match attempt(&s, &env_id, &flow, username, password, &addr, CompletedVia::Form).await {
-        Ok(Attempt::SignedOn) => redirect(&base.resume_url(&env_id, &flow.id)),
-        Ok(Attempt::Throttled(wait)) => {
-            let msg = format!("Too many failed sign-ons. Try again in {} minute(s).", (wait + 59) / 60);
-            let mut page = super::pages::error_page(&public_url, &msg);
-            *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            retry_after(page, wait)
+    let attempt = SignOnAttempt {
+        env_id: &env_id,
+        flow: &flow,
+        username,
+        password: form.get("password").unwrap_or(""),
+        addr: &s.client_addr(peer, &headers),
+        via: CompletedVia::Form,
+    };
+    match signon::attempt(&s.svc, attempt).await {
+        Ok(Attempted::Refused) => {
+            let error = Some("Wrong username or password.");
+            form_page(&s, &base, &env_id, &flow, &expected, username, error).await
         }
-        Ok(Attempt::FlowSpent) => error_page(&public_url, FLOW_SPENT),
-        Ok(Attempt::Lost) => error_page(&public_url, FLOW_FINISHED),
-        Ok(Attempt::Refused) => {
-            let action = format!("{}{}", base.issuer(&env_id), paths::SIGNON);
-            let name = client_name(&s, &flow).await;
-            signon_page(
-                StatusCode::BAD_REQUEST,
-                &public_url,
-                &SignOn {
-                    action: &action,
-                    flow_id: &flow.id,
-                    csrf: &expected,
-                    client_name: &name,
-                    username,
-                    error: Some("Wrong username or password."),
-                },
-            )
-        }
+        Ok(outcome) => attempted_page(&base, &env_id, &flow, outcome),
         Err(e) => e.into_response(),
     }
+}
+
+/// The flow a sign-on form names, if this browser started it and the form's CSRF
+/// token is the one this browser was given; with that token. Otherwise the page to show.
+async fn form_flow(
+    s: &AppState,
+    base: &super::state::Base,
+    env_id: &str,
+    headers: &HeaderMap,
+    form: &Params,
+) -> Result<(FlowRow, String), Response> {
+    let (Some(flow_id), Some(csrf)) = (form.non_empty("flowId"), form.get("csrf")) else {
+        return Err(error_page(
+            base.url(),
+            "the sign-on form is incomplete: start again from the application",
+        ));
+    };
+    let cookie = flow_cookie(headers, base, env_id);
+    let flow = signon::browser_flow(&s.svc, env_id, flow_id, cookie.as_deref())
+        .await
+        .map_err(|e| not_this_browser(base, e))?;
+    let expected = signon::csrf_token(cookie.as_deref().unwrap_or_default(), flow_id);
+    if !crypto::ct_eq(expected.as_bytes(), csrf.as_bytes()) {
+        let msg = "the sign-on form does not belong to this browser: start again from the application";
+        return Err(error_page(base.url(), msg));
+    }
+    Ok((flow, expected))
+}
+
+/// The page's answer to an attempt that did not refuse the password.
+fn attempted_page(base: &super::state::Base, env_id: &str, flow: &FlowRow, outcome: Attempted) -> Response {
+    match outcome {
+        Attempted::SignedOn => redirect(&base.resume_url(env_id, &flow.id)),
+        Attempted::Throttled(wait) => {
+            let msg = format!("Too many failed sign-ons. Try again in {} minute(s).", (wait + 59) / 60);
+            too_many(error_page(base.url(), &msg), wait)
+        }
+        Attempted::FlowSpent => error_page(base.url(), FLOW_SPENT),
+        Attempted::Lost | Attempted::Refused => error_page(base.url(), FLOW_FINISHED),
+    }
+}
+
+/// The page for a browser that may not sign on to the flow it names.
+fn not_this_browser(base: &super::state::Base, why: NotThisBrowser) -> Response {
+    let msg = match why {
+        NotThisBrowser::NoCookie => {
+            "cookies are needed to sign on: enable them, go back to the application and start again"
+        }
+        NotThisBrowser::Expired => "this sign-on has expired: go back to the application and start again",
+        NotThisBrowser::Elsewhere => {
+            "this sign-on was started in another browser or tab: go back to the application \
+             and start again here (if you did not start it, someone may be trying to trick you)"
+        }
+        NotThisBrowser::Store(e) => return e.into_response(),
+    };
+    error_page(base.url(), msg)
 }
 
 const FLOW_SPENT: &str = "this sign-on had too many failed attempts: go back to the application and start again";
@@ -142,7 +178,7 @@ const FLOW_FINISHED: &str = "this sign-on is finished: go back to the applicatio
 
 /// What the page and its form answer for a flow that no longer waits for a sign-on;
 /// `None` while it does.
-fn not_waiting_page(base: &super::Base, env_id: &str, flow: &FlowRow) -> Option<Response> {
+fn not_waiting_page(base: &super::state::Base, env_id: &str, flow: &FlowRow) -> Option<Response> {
     match flow.status {
         FlowStatus::UsernamePasswordRequired => None,
         FlowStatus::Completed => Some(resume_completed(base, env_id, flow)),
@@ -154,7 +190,7 @@ fn not_waiting_page(base: &super::Base, env_id: &str, flow: &FlowRow) -> Option<
 /// own form signed it on (a double submit, the back button); otherwise a page that
 /// stops. A flow signed on through the flows API by whoever learned its id must not be
 /// resumed by this browser: it would sign the victim on as the attacker (login CSRF).
-fn resume_completed(base: &super::Base, env_id: &str, flow: &FlowRow) -> Response {
+fn resume_completed(base: &super::state::Base, env_id: &str, flow: &FlowRow) -> Response {
     if flow.completed_via.as_deref() == Some(CompletedVia::Form.as_str()) {
         return redirect(&base.resume_url(env_id, &flow.id));
     }
@@ -165,154 +201,9 @@ fn resume_completed(base: &super::Base, env_id: &str, flow: &FlowRow) -> Respons
     )
 }
 
-/// The live flow `flow_id`, if this browser started it: its flow cookie must be the
-/// one the flow was bound to. Otherwise a page that says what to do: a flow started
-/// elsewhere must never be signed on here (an attacker's flow, sent to a victim,
-/// would resume in the attacker's browser with the victim's session).
-async fn bound_flow(
-    s: &AppState,
-    base: &super::Base,
-    env_id: &str,
-    headers: &HeaderMap,
-    flow_id: &str,
-) -> Result<(FlowRow, String), Response> {
-    let Some(cookie) = cookies::get(headers, &cookies::name(Kind::Flow, env_id, base.secure())) else {
-        return Err(error_page(
-            base.url(),
-            "cookies are needed to sign on: enable them, go back to the application and start again",
-        ));
-    };
-    let flow = match s.svc.flow(env_id, flow_id).await {
-        Ok(f) => f,
-        Err(ApiError::NotFound(_)) => {
-            return Err(error_page(
-                base.url(),
-                "this sign-on has expired: go back to the application and start again",
-            ))
-        }
-        Err(e) => return Err(e.into_response()),
-    };
-    if !crypto::ct_eq(&crypto::sha256(cookie.as_bytes()), &flow.cookie_hash) {
-        return Err(error_page(
-            base.url(),
-            "this sign-on was started in another browser or tab: go back to the application \
-             and start again here (if you did not start it, someone may be trying to trick you)",
-        ));
-    }
-    Ok((flow, cookie))
-}
-
-/// What a sign-on attempt came to.
-enum Attempt {
-    /// Signed on: the flow is completed.
-    SignedOn,
-    /// Wrong username or password.
-    Refused,
-    /// Too many failures for this user or address: wait this many seconds.
-    Throttled(i64),
-    /// Too many failures on this flow: it is spent.
-    FlowSpent,
-    /// Another attempt completed the flow first.
-    Lost,
-}
-
-/// Whether a username could exist (as `create_user` allows), so is worth a check.
-fn plausible_username(username: &str) -> bool {
-    !username.is_empty()
-        && username.len() <= 4 * crate::service::MAX_USERNAME_CHARS
-        && username.chars().count() <= crate::service::MAX_USERNAME_CHARS
-}
-
-/// Checks credentials for a flow and completes it, within the throttle's limits. The
-/// attempt is reserved (against the user, the address and the flow) before the
-/// password is checked, so concurrent guesses cannot outrun the count.
-async fn attempt(
-    s: &AppState,
-    env_id: &str,
-    flow: &FlowRow,
-    username: &str,
-    password: &str,
-    addr: &str,
-    via: CompletedVia,
-) -> Result<Attempt, ApiError> {
-    let now = s.svc.now();
-    // The audit log names a user by id; what was typed appears only as a short digest,
-    // so a password typed into the username box is never written, and a 60 KB
-    // "username" makes a line of the usual size.
-    let typed = crate::throttle::username_digest(username);
-    let reserved = match s.svc.reserve_signon(now, env_id, username, addr).await? {
-        Ok(r) => r,
-        Err(wait) => {
-            let fields =
-                serde_json::json!({"env": env_id, "client": flow.client_id, "username_digest": typed, "addr": addr});
-            s.svc.obs.audit(now, "signon.throttled", fields);
-            return Ok(Attempt::Throttled(wait));
-        }
-    };
-    if !s
-        .svc
-        .store
-        .reserve_flow_attempt(env_id, &flow.id, crate::throttle::PER_FLOW, now)
-        .await?
-    {
-        s.svc.signon_not_failed(&reserved, false).await?;
-        let current = s.svc.flow(env_id, &flow.id).await.map(|f| f.status);
-        return Ok(match current {
-            Ok(FlowStatus::UsernamePasswordRequired) => Attempt::FlowSpent,
-            _ => Attempt::Lost,
-        });
-    }
-    let checked = if plausible_username(username) && password.len() <= 1024 {
-        s.svc.check_credentials(env_id, username, password).await?
-    } else {
-        Credentials::UnknownUser
-    };
-    match checked {
-        Credentials::Valid(user) => {
-            s.svc.signon_not_failed(&reserved, true).await?;
-            // Of two sign-ons racing on one flow, exactly one completes it.
-            if s.svc.complete_flow(env_id, &flow.id, &user, via).await? {
-                Ok(Attempt::SignedOn)
-            } else {
-                Ok(Attempt::Lost)
-            }
-        }
-        Credentials::WrongPassword(user_id) => {
-            let fields = serde_json::json!({"env": env_id, "client": flow.client_id, "user": user_id, "addr": addr});
-            s.svc.obs.audit(now, "signon.failed", fields);
-            Ok(Attempt::Refused)
-        }
-        Credentials::UnknownUser => {
-            let fields =
-                serde_json::json!({"env": env_id, "client": flow.client_id, "username_digest": typed, "addr": addr});
-            s.svc.obs.audit(now, "signon.failed", fields);
-            Ok(Attempt::Refused)
-        }
-    }
-}
-
-fn retry_after(mut resp: Response, wait: i64) -> Response {
-    if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
-        resp.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    resp
-}
-
-fn flow_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(FlowError {
-            code: code.into(),
-            message: message.into(),
-        }),
-    )
-        .into_response()
-}
-
 /// The flows API's answer to a sign-on on a flow that is not waiting for one.
 fn not_waiting(status: FlowStatus) -> Response {
-    flow_error(
+    flows_error(
         StatusCode::BAD_REQUEST,
         "INVALID_REQUEST",
         &format!(
@@ -322,7 +213,7 @@ fn not_waiting(status: FlowStatus) -> Response {
     )
 }
 
-fn flow_view(base: &super::Base, env_id: &str, flow: &FlowRow, status: FlowStatus) -> Response {
+fn flow_view(base: &super::state::Base, env_id: &str, flow: &FlowRow, status: FlowStatus) -> Response {
     let self_url = format!("{}{}/{}", base.issuer(env_id), paths::FLOWS, flow.id);
     let (resume_url, links) = match status {
         FlowStatus::Completed => {
@@ -344,100 +235,108 @@ fn flow_view(base: &super::Base, env_id: &str, flow: &FlowRow, status: FlowStatu
         expires_at: flow.expires_at,
         links,
     };
-    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+    Json(body).into_response()
 }
 
 /// `GET <issuer>/flows/<flowId>`.
 pub(super) async fn get_flow(
     State(s): State<AppState>,
-    axum::Extension(base): axum::Extension<super::Base>,
+    axum::Extension(base): axum::Extension<super::state::Base>,
     Path((env_id, flow_id)): Path<(String, String)>,
 ) -> Response {
     match s.svc.flow(&env_id, &flow_id).await {
         Ok(f) if f.status == FlowStatus::Consumed => {
-            flow_error(StatusCode::NOT_FOUND, "NOT_FOUND", "the flow is finished")
+            flows_error(StatusCode::NOT_FOUND, "NOT_FOUND", "the flow is finished")
         }
         Ok(f) => flow_view(&base, &env_id, &f, f.status),
-        Err(ApiError::NotFound(_)) => flow_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such flow, or it expired"),
-        Err(e) => e.into_response(),
+        Err(e) => e.flows_response(),
+    }
+}
+
+/// A `usernamePassword.check` body: the content type must say so, and the JSON be
+/// `{"username": string, "password": string}`.
+pub(super) struct UsernamePasswordBody(UsernamePassword);
+
+impl<S: Send + Sync> FromRequest<S> for UsernamePasswordBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if content_type.split(';').next().map(str::trim) != Some(USERNAME_PASSWORD_CHECK) {
+            let msg = format!("Content-Type must be {USERNAME_PASSWORD_CHECK}");
+            return Err(flows_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                &msg,
+            ));
+        }
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        serde_json::from_slice(&body).map(Self).map_err(|_| {
+            let msg = "the body must be {\"username\": string, \"password\": string}";
+            flows_error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", msg)
+        })
     }
 }
 
 /// `POST <issuer>/flows/<flowId>` with `application/vnd.pixie.usernamePassword.check+json`.
 pub(super) async fn post_flow(
     State(s): State<AppState>,
-    axum::Extension(base): axum::Extension<super::Base>,
+    axum::Extension(base): axum::Extension<super::state::Base>,
     Path((env_id, flow_id)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    UsernamePasswordBody(creds): UsernamePasswordBody,
 ) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if content_type.split(';').next().map(str::trim) != Some(USERNAME_PASSWORD_CHECK) {
-        return flow_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            &format!("Content-Type must be {USERNAME_PASSWORD_CHECK}"),
-        );
-    }
-    let creds: UsernamePassword = match serde_json::from_slice(&body) {
-        Ok(c) => c,
-        Err(_) => {
-            return flow_error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_REQUEST",
-                "the body must be {\"username\": string, \"password\": string}",
-            )
-        }
-    };
     let flow = match s.svc.flow(&env_id, &flow_id).await {
         Ok(f) => f,
-        Err(ApiError::NotFound(_)) => {
-            return flow_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such flow, or it expired")
-        }
-        Err(e) => return e.into_response(),
+        Err(e) => return e.flows_response(),
     };
     if flow.status != FlowStatus::UsernamePasswordRequired {
         return not_waiting(flow.status);
     }
-    let addr = s.client_addr(peer, &headers);
-    match attempt(
-        &s,
-        &env_id,
-        &flow,
-        &creds.username,
-        &creds.password,
-        &addr,
-        CompletedVia::Api,
-    )
-    .await
-    {
-        Ok(Attempt::SignedOn) => flow_view(&base, &env_id, &flow, FlowStatus::Completed),
-        Ok(Attempt::Refused) => flow_error(
+    let attempt = SignOnAttempt {
+        env_id: &env_id,
+        flow: &flow,
+        username: &creds.username,
+        password: &creds.password,
+        addr: &s.client_addr(peer, &headers),
+        via: CompletedVia::Api,
+    };
+    match signon::attempt(&s.svc, attempt).await {
+        Ok(outcome) => attempted_json(&base, &env_id, &flow, outcome),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The flows API's answer to a sign-on attempt.
+fn attempted_json(base: &super::state::Base, env_id: &str, flow: &FlowRow, outcome: Attempted) -> Response {
+    match outcome {
+        Attempted::SignedOn => flow_view(base, env_id, flow, FlowStatus::Completed),
+        Attempted::Refused => flows_error(
             StatusCode::BAD_REQUEST,
             "INVALID_CREDENTIALS",
             "the username or password is wrong",
         ),
-        Ok(Attempt::Throttled(wait)) => retry_after(
-            flow_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOO_MANY_ATTEMPTS",
-                &format!("too many failed sign-ons for this user or address; retry after {wait} seconds"),
-            ),
-            wait,
-        ),
-        Ok(Attempt::FlowSpent) => flow_error(
-            StatusCode::BAD_REQUEST,
-            "TOO_MANY_FAILURES",
-            &format!(
+        Attempted::Throttled(wait) => {
+            let msg = format!("too many failed sign-ons for this user or address; retry after {wait} seconds");
+            too_many(
+                flows_error(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS", &msg),
+                wait,
+            )
+        }
+        Attempted::FlowSpent => {
+            let msg = format!(
                 "this flow had {} failed sign-ons: start a new authorization",
                 crate::throttle::PER_FLOW
-            ),
-        ),
-        Ok(Attempt::Lost) => not_waiting(FlowStatus::Completed),
-        Err(e) => e.into_response(),
+            );
+            flows_error(StatusCode::BAD_REQUEST, "TOO_MANY_FAILURES", &msg)
+        }
+        Attempted::Lost => not_waiting(FlowStatus::Completed),
     }
 }

@@ -5,7 +5,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::AppState;
+use super::state::AppState;
 use crate::grants::userinfo;
 
 /// A Bearer token from `Authorization`.
@@ -18,7 +18,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// `GET|POST <issuer>/as/userinfo`.
 pub(super) async fn userinfo(
     State(s): State<AppState>,
-    axum::Extension(base): axum::Extension<super::Base>,
+    axum::Extension(base): axum::Extension<super::state::Base>,
     Path(env_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
