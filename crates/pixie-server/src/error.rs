@@ -5,7 +5,8 @@
 //! - the token, introspection and revocation endpoints: [`ApiError::oauth_response`]
 //!   (`no-store`, 401 with the Basic challenge for a client that tried Basic);
 //! - UserInfo: [`ApiError::bearer_response`] (RFC 6750 `WWW-Authenticate`);
-//! - pages: [`ApiError::page_response`] (an HTML page for what the person can act on);
+//! - pages: `http::pages::error_response` (an HTML page for what the person can act
+//!   on; it lives with the pages, so this module needs nothing of `http`);
 //! - the flows API: [`ApiError::flows_response`] (`{"code", "message"}`).
 
 use axum::http::StatusCode;
@@ -203,16 +204,6 @@ impl ApiError {
         }
         no_store(&mut resp);
         resp
-    }
-
-    /// The answer of a page: what the person can act on (a request that cannot go on, a
-    /// thing not found) as an HTML page; the rest (the store away, a bug) as JSON.
-    pub fn page_response(self, public_url: &str) -> Response {
-        match self {
-            Self::NotFound(what) => crate::http::pages::error_page(public_url, &format!("{what} not found")),
-            Self::Invalid { description, .. } => crate::http::pages::error_page(public_url, &description),
-            other => other.into_response(),
-        }
     }
 
     /// The flows API's answer: `{"code", "message"}` with its own codes.

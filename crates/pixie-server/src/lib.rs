@@ -14,6 +14,7 @@ pub mod net;
 pub mod observe;
 pub mod serve;
 pub mod service;
+pub mod strict_json;
 pub mod telemetry;
 pub mod throttle;
 pub mod tls;

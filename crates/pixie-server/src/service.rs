@@ -411,7 +411,7 @@ impl Service {
                 merged.insert(k, v);
             }
         }
-        let metadata: ClientMetadata = crate::http::extract::from_json_value(serde_json::Value::Object(merged))?;
+        let metadata: ClientMetadata = crate::strict_json::from_json_value(serde_json::Value::Object(merged))?;
         check_metadata(&metadata, &env)?;
         let mut secret = None;
         if metadata.token_endpoint_auth_method == AuthMethod::None {

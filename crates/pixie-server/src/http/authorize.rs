@@ -95,7 +95,7 @@ pub(super) async fn authorize(
     };
     match authorization::authorize(&s.svc, request).await {
         Ok(outcome) => authorized(&base, &env_id, outcome),
-        Err(e) => e.page_response(base.url()),
+        Err(e) => super::pages::error_response(e, base.url()),
     }
 }
 
@@ -149,7 +149,7 @@ pub(super) async fn resume(
             resp.headers_mut().append(header::SET_COOKIE, cookie);
             resp
         }
-        Err(e) => e.page_response(base.url()),
+        Err(e) => super::pages::error_response(e, base.url()),
     }
 }
 
@@ -169,7 +169,7 @@ pub(super) async fn signoff_page(
     headers: HeaderMap,
 ) -> Response {
     if let Err(e) = s.svc.environment(&env_id).await {
-        return e.page_response(base.url());
+        return super::pages::error_response(e, base.url());
     }
     let session = cookies::get(&headers, &cookies::name(Kind::Session, &env_id, base.secure()));
     let csrf = session.as_deref().map(authorization::signoff_csrf).unwrap_or_default();
@@ -187,7 +187,7 @@ pub(super) async fn signoff(
     body: Bytes,
 ) -> Response {
     if let Err(e) = s.svc.environment(&env_id).await {
-        return e.page_response(base.url());
+        return super::pages::error_response(e, base.url());
     }
     let same_origin = headers
         .get(header::ORIGIN)
@@ -197,7 +197,7 @@ pub(super) async fn signoff(
         let form = Params::parse(&body);
         let csrf = form.get("csrf").unwrap_or("");
         if let Err(e) = authorization::sign_off(&s.svc, &env_id, &cookie, csrf, same_origin).await {
-            return e.page_response(base.url());
+            return super::pages::error_response(e, base.url());
         }
     }
     let mut resp = super::pages::signed_off_page(base.url());

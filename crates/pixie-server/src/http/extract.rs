@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::state::AppState;
 use crate::crypto;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 
 /// A JSON body. Whatever the `Content-Type`, the body is read as JSON; an error names
 /// the field (`pkce.allowed[0]: …`).
@@ -21,26 +21,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .await
             .map_err(|e| ApiError::invalid(format!("body: {}", e.body_text())))?;
         let json: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| path_error_text(".", &e.to_string()))?;
-        from_json_value(json).map(Self)
+            serde_json::from_slice(&bytes).map_err(|e| crate::strict_json::path_error_text(".", &e.to_string()))?;
+        crate::strict_json::from_json_value(json).map(Self)
     }
-}
-
-fn path_error_text(path: &str, msg: &str) -> ApiError {
-    // serde_json appends " at line L column C": noise for an API caller.
-    let msg = msg.split(" at line ").next().unwrap_or(msg);
-    if path == "." || path.is_empty() {
-        ApiError::invalid(format!("body: {msg}"))
-    } else {
-        ApiError::invalid(format!("{path}: {msg}"))
-    }
-}
-
-/// Deserializes a JSON value, naming the field on error. A struct is read from a JSON
-/// object only (see [`super::strict_json`]).
-pub fn from_json_value<T: DeserializeOwned>(v: serde_json::Value) -> ApiResult<T> {
-    serde_path_to_error::deserialize(super::strict_json::Strict(v))
-        .map_err(|e| path_error_text(&e.path().to_string(), &e.inner().to_string()))
 }
 
 /// Proof that the request carried the admin token (`Authorization: Bearer …`).

@@ -13,7 +13,6 @@ pub mod pages;
 mod respond;
 mod signon;
 mod state;
-mod strict_json;
 mod token;
 mod userinfo;
 

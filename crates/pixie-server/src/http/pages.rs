@@ -4,6 +4,8 @@
 //! referrers and caching.
 
 use askama::Template;
+
+use crate::error::ApiError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -71,6 +73,16 @@ struct ErrorPage<'a> {
 /// An error page: the request cannot be answered at a redirect URI.
 pub fn error_page(public_url: &str, message: &str) -> Response {
     render(StatusCode::BAD_REQUEST, &ErrorPage { public_url, message })
+}
+
+/// The answer of a page to an error: what the person can act on (a request that cannot
+/// go on, a thing not found) as an HTML page; the rest (the store away, a bug) as JSON.
+pub fn error_response(e: ApiError, public_url: &str) -> Response {
+    match e {
+        ApiError::NotFound(what) => error_page(public_url, &format!("{what} not found")),
+        ApiError::Invalid { description, .. } => error_page(public_url, &description),
+        other => other.into_response(),
+    }
 }
 
 #[derive(Template)]

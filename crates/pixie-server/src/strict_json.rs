@@ -3,6 +3,8 @@
 //! policy. Here a struct accepts only a JSON object; everything else is as serde_json
 //! reads it.
 
+use crate::error::{ApiError, ApiResult};
+use serde::de::DeserializeOwned;
 use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
@@ -120,6 +122,23 @@ impl<'de> Deserializer<'de> for Strict {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
         bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier ignored_any
     }
+}
+
+pub(crate) fn path_error_text(path: &str, msg: &str) -> ApiError {
+    // serde_json appends " at line L column C": noise for an API caller.
+    let msg = msg.split(" at line ").next().unwrap_or(msg);
+    if path == "." || path.is_empty() {
+        ApiError::invalid(format!("body: {msg}"))
+    } else {
+        ApiError::invalid(format!("{path}: {msg}"))
+    }
+}
+
+/// Deserializes a JSON value, naming the field on error. A struct is read from a JSON
+/// object only (see [`Strict`]).
+pub fn from_json_value<T: DeserializeOwned>(v: serde_json::Value) -> ApiResult<T> {
+    serde_path_to_error::deserialize(Strict(v))
+        .map_err(|e| path_error_text(&e.path().to_string(), &e.inner().to_string()))
 }
 
 #[cfg(test)]
