@@ -67,8 +67,12 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
     let filter = std::env::var("PIXIE_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info,sqlx=warn".into());
-    let log_filter = tracing_subscriber::EnvFilter::new(filter)
-        .add_directive(format!("{TRACE_TARGET}=off").parse().map_err(|e| format!("{e}"))?);
+    let endpoint = otlp_endpoint.filter(|e| !e.is_empty());
+    // One global filter, so that what no layer wants is never built (callsites are
+    // disabled once, statically): trace spans are on only with an exporter.
+    let spans = if endpoint.is_some() { "info" } else { "off" };
+    let directive = format!("{TRACE_TARGET}={spans}").parse().map_err(|e| format!("{e}"))?;
+    let global = tracing_subscriber::EnvFilter::new(filter).add_directive(directive);
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false);
@@ -81,26 +85,27 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
             .with_span_list(false)
             .boxed(),
     };
-    let mut telemetry = Telemetry::default();
-    let trace_layer = match otlp_endpoint.filter(|e| !e.is_empty()) {
-        None => None,
-        Some(endpoint) => {
-            let provider = tracer_provider(endpoint)?;
-            let tracer = provider.tracer("pixie");
-            telemetry.traces = Some(provider);
-            let only_spans = tracing_subscriber::filter::Targets::new().with_target(TRACE_TARGET, tracing::Level::INFO);
-            Some(
-                tracing_opentelemetry::layer()
-                    .with_tracer(tracer)
-                    .with_filter(only_spans),
-            )
-        }
+    let Some(endpoint) = endpoint else {
+        let _ = tracing_subscriber::registry().with(global).with(log_layer).try_init();
+        return Ok(Telemetry::default());
     };
+    let provider = tracer_provider(endpoint)?;
+    let tracer = provider.tracer("pixie");
+    // Trace spans go to the exporter only; log lines to the log only.
+    let only_spans = tracing_subscriber::filter::Targets::new().with_target(TRACE_TARGET, tracing::Level::INFO);
+    let no_spans = tracing_subscriber::filter::Targets::new()
+        .with_default(tracing::Level::TRACE)
+        .with_target(TRACE_TARGET, tracing_subscriber::filter::LevelFilter::OFF);
     let _ = tracing_subscriber::registry()
-        .with(log_layer.with_filter(log_filter))
-        .with(trace_layer)
+        .with(global)
+        .with(log_layer.with_filter(no_spans))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(only_spans),
+        )
         .try_init();
-    Ok(telemetry)
+    Ok(Telemetry { traces: Some(provider) })
 }
 
 fn tracer_provider(endpoint: &str) -> Result<opentelemetry_sdk::trace::SdkTracerProvider, String> {

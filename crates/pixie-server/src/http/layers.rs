@@ -1,16 +1,16 @@
 //! The layers every request passes through, outermost first:
 //!
-//! 1. an `X-Request-Id` that is not 1-64 characters of `[A-Za-z0-9._-]` is dropped, then
-//!    [`SetRequestIdLayer`] gives a request without one a fresh id, and
+//! 1. [`SetRequestIdLayer`] gives a request without an `X-Request-Id` a fresh one, and
 //!    [`PropagateRequestIdLayer`] sends it back (CONTRACT §10);
 //! 2. [`TraceLayer`]: the request span (route template, status, env, client; exported
 //!    only when a collector is configured), then one log line and the request metrics;
 //! 3. response headers every answer carries (`no-store` unless the handler chose a cache
 //!    policy, `nosniff`, `no-referrer`);
-//! 4. the request context: the public base URL, HSTS under https, and the request id
-//!    for the audit log;
-//! 5. the error shape for answers the framework wrote (plain text or nothing);
-//! 6. the whole-request timeout (408) and panic catching (500), innermost, so that their
+//! 4. the request context: an ill-formed caller's request id replaced (one that is not
+//!    1-64 characters of `[A-Za-z0-9._-]`), the public base URL, HSTS under https, the
+//!    request id for the audit log, and the error shape for answers the framework wrote
+//!    (plain text or nothing);
+//! 5. the whole-request timeout (408) and panic catching (500), innermost, so that their
 //!    answers get the same shape, headers and log line as any other.
 
 use std::sync::Arc;
@@ -45,7 +45,6 @@ pub fn wrap(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             StatusCode::REQUEST_TIMEOUT,
             state.request_timeout,
         ))
-        .layer(middleware::map_response(error_shape))
         .layer(middleware::from_fn_with_state(state.clone(), request_context))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
@@ -68,20 +67,6 @@ pub fn wrap(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), FreshIds { svc }))
-        .layer(middleware::map_request(drop_ill_formed_request_id))
-}
-
-/// Removes an `X-Request-Id` that CONTRACT §10 does not accept, so a fresh one replaces it.
-async fn drop_ill_formed_request_id(mut req: Request) -> Request {
-    let keep = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(RequestIds::is_well_formed);
-    if !keep {
-        req.headers_mut().remove(&REQUEST_ID);
-    }
-    req
 }
 
 /// Fresh request ids from the service's generator.
@@ -123,7 +108,13 @@ impl<B> MakeSpan<B> for RequestSpan {
             http.request.method = %req.method(),
             http.route = route,
             http.response.status_code = tracing::field::Empty,
-            request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or(""),
+            // A caller's ill-formed id is replaced further in; the span keeps none of it.
+            request_id = req
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .filter(|id| RequestIds::is_well_formed(id))
+                .unwrap_or(""),
             env = env_of(route, req.uri().path()).unwrap_or(""),
             client = tracing::field::Empty,
         )
@@ -169,8 +160,9 @@ impl<B> OnResponse<B> for RequestLine {
     }
 }
 
-/// The public base URL, HSTS under https, and the request id for everything the request
-/// runs (the audit log reads it).
+/// The public base URL, HSTS under https, the request id for everything the request
+/// runs (the audit log reads it), and the error shape of the framework's own answers:
+/// one middleware, as each costs a clone of the route's service per request.
 async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let peer = req
         .extensions()
@@ -182,6 +174,16 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
     };
     let base = Base(forwarded.unwrap_or_else(|| state.svc.public_url.clone()));
     let https = base.secure();
+    // A caller's id that CONTRACT §10 does not accept is replaced by a fresh one (set
+    // on the request for what runs next, and on the response, where it then stands).
+    let sent = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok());
+    let replaced = match sent {
+        Some(id) if RequestIds::is_well_formed(id) => None,
+        _ => HeaderValue::from_str(&state.svc.obs.request_ids.fresh()).ok(),
+    };
+    if let Some(id) = &replaced {
+        req.headers_mut().insert(&REQUEST_ID, id.clone());
+    }
     let facts = RequestFacts {
         method: req.method().clone(),
         route: Arc::from(route_of(req.extensions())),
@@ -194,9 +196,13 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
             .to_owned(),
     };
     req.extensions_mut().insert(base);
-    let mut resp = crate::observe::REQUEST_ID
+    let resp = crate::observe::REQUEST_ID
         .scope(facts.request_id.clone(), next.run(req))
         .await;
+    let mut resp = error_shape(resp).await;
+    if let Some(id) = replaced {
+        resp.headers_mut().insert(&REQUEST_ID, id);
+    }
     if https {
         // Browsers take it only over https; then they never try plain http again.
         resp.headers_mut().insert(
