@@ -1,11 +1,13 @@
-//! Running one statement on either backend, and the inline SQLite connection.
+//! The one way the store runs a statement, on either backend, and the inline SQLite
+//! connection.
 //!
-//! The statements of the sign-on hot path (session lookup, code insert and consume,
-//! user lookup, token inserts) are written once, against [`Arg`] and [`Columns`], and run
-//! here. On PostgreSQL they go through the sqlx pool. On SQLite they run on the calling
-//! thread on one connection of their own: each takes a few microseconds, while sqlx's
-//! SQLite driver hands every statement to a thread and back, which cost more than the
-//! statement itself (see BENCHMARKS.md).
+//! Every statement of the store (migrations aside, which run at start) is written once,
+//! against [`Arg`] and [`Columns`], and run here by `execute`, `fetch_optional`,
+//! `fetch_all` or `execute_all` (one transaction). On PostgreSQL they go through the
+//! sqlx pool. On SQLite they run on the calling thread on one connection of their own,
+//! so a request, whatever it writes, writes through one connection: each statement
+//! takes a few microseconds, while sqlx's SQLite driver hands every statement to a
+//! thread and back, which cost more than the statement itself (see BENCHMARKS.md).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -64,6 +66,24 @@ impl Columns for rusqlite::Row<'_> {
 pub(crate) trait FromRow: Sized {
     /// Reads the record's columns by name.
     fn from_row(r: &impl Columns) -> StoreResult<Self>;
+}
+
+/// A row of one integer column named `n` (`SELECT 1 AS n`).
+pub(crate) struct Integer(#[allow(dead_code)] pub i64);
+
+impl FromRow for Integer {
+    fn from_row(r: &impl Columns) -> StoreResult<Self> {
+        col(r, "n").map(Self)
+    }
+}
+
+/// A row of SQLite's `PRAGMA integrity_check`.
+pub(crate) struct Text(pub String);
+
+impl FromRow for Text {
+    fn from_row(r: &impl Columns) -> StoreResult<Self> {
+        col(r, "integrity_check").map(Self)
+    }
 }
 
 /// Reads a column, turning a decode failure into `Corrupt`.
@@ -274,6 +294,30 @@ impl Store {
             Some(row) => T::from_row(&row).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Runs a statement that returns any number of rows.
+    pub(crate) async fn fetch_all<T: FromRow>(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<T>> {
+        if let Some(inline) = &self.inline {
+            return inline
+                .run(|conn| {
+                    let mut stmt = conn.prepare_cached(sql)?;
+                    bind_all(&mut stmt, args)?;
+                    let mut rows = stmt.raw_query();
+                    let mut out = Vec::new();
+                    while let Some(row) = rows.next()? {
+                        out.push(T::from_row(row)?);
+                    }
+                    Ok(out)
+                })
+                .await;
+        }
+        sqlx_query(sql, args)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(T::from_row)
+            .collect()
     }
 
     /// Runs statements in one transaction, in order: all or none. Returns the rows each

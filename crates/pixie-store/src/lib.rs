@@ -4,15 +4,21 @@
 //! One implementation serves both through sqlx's `Any` driver; only the schema has a
 //! dialect of its own. Timestamps are UTC seconds since the epoch, ids are random text.
 
-mod auth;
+mod clients;
+mod codes;
 mod counters;
+mod environments;
 mod exec;
+mod flows;
 pub mod metrics;
 mod migrate;
 mod records;
+mod revocations;
+mod sessions;
 mod stats;
-
-use exec::FromRow as _;
+mod sweep;
+mod tokens;
+mod users;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -21,12 +27,16 @@ use std::time::{Duration, Instant};
 use metrics::{LatencyFamily, OperationLabels};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
-pub use auth::{CodeRow, FlowRow, FlowStatus, GrantRow, SessionRow, SweepTable, TokenRow, USED_CODE_GRACE};
+pub use codes::{CodeRow, GrantRow, USED_CODE_GRACE};
 pub use counters::Count;
+pub use flows::{FlowRow, FlowStatus};
 pub use records::{ClientRow, EnvSettings, EnvironmentRow, KeyRow, UserRow};
+pub use sessions::SessionRow;
 pub use stats::PkceStatDelta;
+pub use sweep::SweepTable;
+pub use tokens::TokenRow;
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,11 +71,21 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Maps a unique violation to `Conflict(what)`, anything else to `Database`.
-    fn conflict_or(e: sqlx::Error, what: &'static str) -> Self {
-        match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
-            _ => StoreError::Database(e),
+    /// Maps a unique violation (on either backend) to `Conflict(what)`; anything else
+    /// is kept.
+    pub(crate) fn conflict_or(self, what: &'static str) -> Self {
+        let unique = match &self {
+            StoreError::Database(sqlx::Error::Database(db)) => db.is_unique_violation(),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ),
+            _ => false,
+        };
+        if unique {
+            StoreError::Conflict(what)
+        } else {
+            self
         }
     }
 }
@@ -167,7 +187,7 @@ impl Store {
 
     /// Answers when the database does.
     pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        let _: Option<exec::Integer> = self.fetch_optional("SELECT 1 AS n", &[]).await?;
         Ok(())
     }
 
@@ -176,230 +196,13 @@ impl Store {
         if self.backend != Backend::Sqlite {
             return Ok("ok".into());
         }
-        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.join("; "))
+        let rows: Vec<exec::Text> = self.fetch_all("PRAGMA integrity_check", &[]).await?;
+        Ok(rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("; "))
     }
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-
-    /// Creates an environment and its signing keys in one transaction.
-    pub async fn insert_environment(&self, env: &EnvironmentRow, keys: &[KeyRow]) -> StoreResult<()> {
-        let _t = self.timer("insert_environment");
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO environments (id, pkce_policy, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
-        )
-        .bind(&env.id)
-        .bind(records::to_json(&env.pkce))
-        .bind(records::to_json(&env.settings))
-        .bind(env.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::conflict_or(e, "environment"))?;
-        for key in keys {
-            sqlx::query(
-                "INSERT INTO signing_keys (env_id, kid, alg, private_enc, public_jwk, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&key.env_id)
-            .bind(&key.kid)
-            .bind(&key.alg)
-            .bind(&key.private_enc)
-            .bind(&key.public_jwk)
-            .bind(key.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::conflict_or(e, "signing key"))?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// An environment by id.
-    pub async fn get_environment(&self, id: &str) -> StoreResult<Option<EnvironmentRow>> {
-        let _t = self.timer("get_environment");
-        if !storable(&[id]) {
-            return Ok(None);
-        }
-        let row = sqlx::query("SELECT id, pkce_policy, settings, created_at FROM environments WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| EnvironmentRow::from_row(&r)).transpose()
-    }
-
-    /// Every environment id, sorted.
-    pub async fn list_environment_ids(&self) -> StoreResult<Vec<String>> {
-        let _t = self.timer("list_environment_ids");
-        let rows = sqlx::query("SELECT id FROM environments ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
-    }
-
-    /// Replaces an environment's PKCE policy and settings.
-    pub async fn update_environment(&self, env: &EnvironmentRow, now: i64) -> StoreResult<()> {
-        let _t = self.timer("update_environment");
-        let done =
-            sqlx::query("UPDATE environments SET pkce_policy = $1, settings = $2, updated_at = $3 WHERE id = $4")
-                .bind(records::to_json(&env.pkce))
-                .bind(records::to_json(&env.settings))
-                .bind(now)
-                .bind(&env.id)
-                .execute(&self.pool)
-                .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
-    }
-
-    /// Registers a client.
-    pub async fn insert_client(&self, c: &ClientRow) -> StoreResult<()> {
-        let _t = self.timer("insert_client");
-        sqlx::query(
-            "INSERT INTO clients (env_id, client_id, secret_hash, metadata, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&c.env_id)
-        .bind(&c.client_id)
-        .bind(&c.secret_hash)
-        .bind(records::to_json(&c.metadata))
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| StoreError::conflict_or(e, "client"))?;
-        Ok(())
-    }
-
-    /// A client by environment and id.
-    pub async fn get_client(&self, env_id: &str, client_id: &str) -> StoreResult<Option<ClientRow>> {
-        let _t = self.timer("get_client");
-        if !storable(&[env_id, client_id]) {
-            return Ok(None);
-        }
-        let row = sqlx::query(
-            "SELECT env_id, client_id, secret_hash, metadata, created_at, updated_at \
-             FROM clients WHERE env_id = $1 AND client_id = $2",
-        )
-        .bind(env_id)
-        .bind(client_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| ClientRow::from_row(&r)).transpose()
-    }
-
-    /// Rewrites a client's secret hash and metadata.
-    pub async fn update_client(&self, c: &ClientRow) -> StoreResult<()> {
-        let _t = self.timer("update_client");
-        let done = sqlx::query(
-            "UPDATE clients SET secret_hash = $1, metadata = $2, updated_at = $3 WHERE env_id = $4 AND client_id = $5",
-        )
-        .bind(&c.secret_hash)
-        .bind(records::to_json(&c.metadata))
-        .bind(c.updated_at)
-        .bind(&c.env_id)
-        .bind(&c.client_id)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
-    }
-
-    /// Removes a client and revokes everything issued to it (its grants, so codes not
-    /// yet exchanged, and its refresh tokens; its access tokens fail because their
-    /// client is gone); `NotFound` if there was none.
-    pub async fn delete_client(&self, env_id: &str, client_id: &str, now: i64) -> StoreResult<()> {
-        let _t = self.timer("delete_client");
-        if !storable(&[env_id, client_id]) {
-            return Err(StoreError::NotFound);
-        }
-        let args = || vec![exec::Arg::Int(now), exec::Arg::Text(env_id), exec::Arg::Text(client_id)];
-        let changed = self
-            .execute_all(&[
-                (
-                    "UPDATE grants SET revoked_at = $1 WHERE env_id = $2 AND client_id = $3 AND revoked_at IS NULL",
-                    args(),
-                ),
-                (
-                    "UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND client_id = $3 AND revoked_at IS NULL",
-                    args(),
-                ),
-                (
-                    "DELETE FROM clients WHERE env_id = $1 AND client_id = $2",
-                    vec![exec::Arg::Text(env_id), exec::Arg::Text(client_id)],
-                ),
-            ])
-            .await?;
-        if changed[2] == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
-    }
-
-    /// Creates a user; `Conflict("username")` when the name is taken in the environment.
-    pub async fn insert_user(&self, u: &UserRow) -> StoreResult<()> {
-        let _t = self.timer("insert_user");
-        sqlx::query(
-            "INSERT INTO users (env_id, id, username, password_hash, email, name, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&u.env_id)
-        .bind(&u.id)
-        .bind(&u.username)
-        .bind(&u.password_hash)
-        .bind(&u.email)
-        .bind(&u.name)
-        .bind(u.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| StoreError::conflict_or(e, "username"))?;
-        Ok(())
-    }
-
-    /// A user by sign-on name.
-    pub async fn get_user_by_username(&self, env_id: &str, username: &str) -> StoreResult<Option<UserRow>> {
-        let _t = self.timer("get_user_by_username");
-        self.user_where("username", env_id, username).await
-    }
-
-    /// A user by id.
-    pub async fn get_user(&self, env_id: &str, id: &str) -> StoreResult<Option<UserRow>> {
-        let _t = self.timer("get_user");
-        self.user_where("id", env_id, id).await
-    }
-
-    async fn user_where(&self, column: &'static str, env_id: &str, value: &str) -> StoreResult<Option<UserRow>> {
-        if !storable(&[env_id, value]) {
-            return Ok(None);
-        }
-        let sql = format!(
-            "SELECT env_id, id, username, password_hash, email, name, created_at FROM users \
-             WHERE env_id = $1 AND {column} = $2"
-        );
-        self.fetch_optional(&sql, &[exec::Arg::Text(env_id), exec::Arg::Text(value)])
-            .await
-    }
-
-    /// An environment's signing keys, oldest first.
-    pub async fn list_keys(&self, env_id: &str) -> StoreResult<Vec<KeyRow>> {
-        let _t = self.timer("list_keys");
-        let rows = sqlx::query(
-            "SELECT env_id, kid, alg, private_enc, public_jwk, created_at FROM signing_keys \
-             WHERE env_id = $1 ORDER BY created_at, kid",
-        )
-        .bind(env_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(KeyRow::from_row).collect()
     }
 
     /// Starts timing operation `op` for `pixie_store_operation_duration_seconds`.
@@ -419,11 +222,6 @@ impl Store {
             "Store operation latency",
             self.latency.clone(),
         );
-    }
-
-    /// The pool, for the modules of this crate.
-    fn pool(&self) -> &AnyPool {
-        &self.pool
     }
 }
 

@@ -51,7 +51,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 const PG_MIGRATION_LOCK: i64 = 0x7069_7869_6500;
 
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.pool.acquire().await?;
     if store.backend() == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(PG_MIGRATION_LOCK)

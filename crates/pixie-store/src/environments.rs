@@ -1,0 +1,102 @@
+//! Environments (tenants) and the signing keys they are created with.
+
+use crate::exec::{col, Arg, Columns, FromRow};
+use crate::records::{self, EnvironmentRow, KeyRow};
+use crate::{storable, Store, StoreError, StoreResult};
+
+/// An environment id, read alone.
+struct EnvironmentId(String);
+
+impl FromRow for EnvironmentId {
+    fn from_row(r: &impl Columns) -> StoreResult<Self> {
+        col(r, "id").map(Self)
+    }
+}
+
+impl Store {
+    /// Creates an environment and its signing keys in one transaction.
+    pub async fn insert_environment(&self, env: &EnvironmentRow, keys: &[KeyRow]) -> StoreResult<()> {
+        let _t = self.timer("insert_environment");
+        let (pkce, settings) = (records::to_json(&env.pkce), records::to_json(&env.settings));
+        let mut statements = vec![(
+            "INSERT INTO environments (id, pkce_policy, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+            vec![
+                Arg::Text(&env.id),
+                Arg::Text(&pkce),
+                Arg::Text(&settings),
+                Arg::Int(env.created_at),
+            ],
+        )];
+        for key in keys {
+            statements.push((
+                "INSERT INTO signing_keys (env_id, kid, alg, private_enc, public_jwk, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                vec![
+                    Arg::Text(&key.env_id),
+                    Arg::Text(&key.kid),
+                    Arg::Text(&key.alg),
+                    Arg::Blob(&key.private_enc),
+                    Arg::Text(&key.public_jwk),
+                    Arg::Int(key.created_at),
+                ],
+            ));
+        }
+        // A key id is a thumbprint of a fresh key: only the environment id can collide.
+        self.execute_all(&statements)
+            .await
+            .map_err(|e| e.conflict_or("environment"))?;
+        Ok(())
+    }
+
+    /// An environment by id.
+    pub async fn get_environment(&self, id: &str) -> StoreResult<Option<EnvironmentRow>> {
+        let _t = self.timer("get_environment");
+        if !storable(&[id]) {
+            return Ok(None);
+        }
+        self.fetch_optional(
+            "SELECT id, pkce_policy, settings, created_at FROM environments WHERE id = $1",
+            &[Arg::Text(id)],
+        )
+        .await
+    }
+
+    /// Every environment id, sorted.
+    pub async fn list_environment_ids(&self) -> StoreResult<Vec<String>> {
+        let _t = self.timer("list_environment_ids");
+        let ids: Vec<EnvironmentId> = self.fetch_all("SELECT id FROM environments ORDER BY id", &[]).await?;
+        Ok(ids.into_iter().map(|i| i.0).collect())
+    }
+
+    /// Replaces an environment's PKCE policy and settings.
+    pub async fn update_environment(&self, env: &EnvironmentRow, now: i64) -> StoreResult<()> {
+        let _t = self.timer("update_environment");
+        let (pkce, settings) = (records::to_json(&env.pkce), records::to_json(&env.settings));
+        let changed = self
+            .execute(
+                "UPDATE environments SET pkce_policy = $1, settings = $2, updated_at = $3 WHERE id = $4",
+                &[
+                    Arg::Text(&pkce),
+                    Arg::Text(&settings),
+                    Arg::Int(now),
+                    Arg::Text(&env.id),
+                ],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// An environment's signing keys, oldest first.
+    pub async fn list_keys(&self, env_id: &str) -> StoreResult<Vec<KeyRow>> {
+        let _t = self.timer("list_keys");
+        self.fetch_all(
+            "SELECT env_id, kid, alg, private_enc, public_jwk, created_at FROM signing_keys \
+             WHERE env_id = $1 ORDER BY created_at, kid",
+            &[Arg::Text(env_id)],
+        )
+        .await
+    }
+}

@@ -1,0 +1,179 @@
+//! Sign-on flows: a pending authorization, bound to one browser by its flow cookie.
+//!
+//! Every "use once" step is one conditional UPDATE … RETURNING, so two concurrent
+//! requests (or two instances on one PostgreSQL) can never both win.
+
+use crate::exec::{col, Arg, Columns, FromRow};
+use crate::{Store, StoreResult};
+
+/// Where a sign-on flow stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowStatus {
+    /// Waiting for a username and password.
+    UsernamePasswordRequired,
+    /// Signed on; waiting for `/as/resume`.
+    Completed,
+    /// Resumed: a code was issued. A flow resumes once.
+    Consumed,
+}
+
+impl FlowStatus {
+    /// The wire (and stored) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UsernamePasswordRequired => "USERNAME_PASSWORD_REQUIRED",
+            Self::Completed => "COMPLETED",
+            Self::Consumed => "CONSUMED",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "COMPLETED" => Self::Completed,
+            "CONSUMED" => Self::Consumed,
+            _ => Self::UsernamePasswordRequired,
+        }
+    }
+}
+
+/// A pending authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRow {
+    /// Its environment.
+    pub env_id: String,
+    /// The flow id (`flowId`).
+    pub id: String,
+    /// SHA-256 of the flow cookie that binds it to one user agent.
+    pub cookie_hash: Vec<u8>,
+    /// The client that asked.
+    pub client_id: String,
+    /// The validated request, as the server's JSON.
+    pub request: String,
+    /// Where it stands.
+    pub status: FlowStatus,
+    /// The user who signed on.
+    pub user_id: Option<String>,
+    /// When they did.
+    pub auth_time: Option<i64>,
+    /// Failed sign-on attempts.
+    pub failures: i64,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry.
+    pub expires_at: i64,
+    /// How it was signed on (`form` or `api`), once it was.
+    pub completed_via: Option<String>,
+}
+
+const FLOW_COLUMNS: &str =
+    "env_id, id, cookie_hash, client_id, request, status, user_id, auth_time, failures, created_at, expires_at, completed_via";
+
+impl FromRow for FlowRow {
+    fn from_row(r: &impl Columns) -> StoreResult<Self> {
+        Ok(Self {
+            env_id: col(r, "env_id")?,
+            id: col(r, "id")?,
+            cookie_hash: col(r, "cookie_hash")?,
+            client_id: col(r, "client_id")?,
+            request: col(r, "request")?,
+            status: FlowStatus::parse(&col::<String>(r, "status")?),
+            user_id: col(r, "user_id")?,
+            auth_time: col(r, "auth_time")?,
+            failures: col(r, "failures")?,
+            created_at: col(r, "created_at")?,
+            expires_at: col(r, "expires_at")?,
+            completed_via: col(r, "completed_via")?,
+        })
+    }
+}
+
+impl Store {
+    /// Stores a new flow.
+    pub async fn insert_flow(&self, f: &FlowRow) -> StoreResult<()> {
+        let _t = self.timer("insert_flow");
+        let sql =
+            format!("INSERT INTO flows ({FLOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+        let args = [
+            Arg::Text(&f.env_id),
+            Arg::Text(&f.id),
+            Arg::Blob(&f.cookie_hash),
+            Arg::Text(&f.client_id),
+            Arg::Text(&f.request),
+            Arg::Text(f.status.as_str()),
+            Arg::OptText(f.user_id.as_deref()),
+            Arg::OptInt(f.auth_time),
+            Arg::Int(f.failures),
+            Arg::Int(f.created_at),
+            Arg::Int(f.expires_at),
+            Arg::OptText(f.completed_via.as_deref()),
+        ];
+        self.execute(&sql, &args).await?;
+        Ok(())
+    }
+
+    /// A flow that has not expired.
+    pub async fn get_flow(&self, env_id: &str, id: &str, now: i64) -> StoreResult<Option<FlowRow>> {
+        let _t = self.timer("get_flow");
+        if !crate::storable(&[env_id, id]) {
+            return Ok(None);
+        }
+        let sql = format!("SELECT {FLOW_COLUMNS} FROM flows WHERE env_id = $1 AND id = $2 AND expires_at > $3");
+        self.fetch_optional(&sql, &[Arg::Text(env_id), Arg::Text(id), Arg::Int(now)])
+            .await
+    }
+
+    /// Marks a waiting flow signed on, `via` the page's form or the flows API. False if
+    /// it was not waiting (or expired): of two racing sign-ons exactly one wins.
+    pub async fn complete_flow(&self, env_id: &str, id: &str, user_id: &str, now: i64, via: &str) -> StoreResult<bool> {
+        let _t = self.timer("complete_flow");
+        let changed = self
+            .execute(
+                "UPDATE flows SET status = 'COMPLETED', user_id = $1, auth_time = $2, completed_via = $5 \
+                 WHERE env_id = $3 AND id = $4 AND status = 'USERNAME_PASSWORD_REQUIRED' AND expires_at > $2",
+                &[
+                    Arg::Text(user_id),
+                    Arg::Int(now),
+                    Arg::Text(env_id),
+                    Arg::Text(id),
+                    Arg::Text(via),
+                ],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Reserves one sign-on attempt on a waiting flow, before the password is checked:
+    /// true while the flow has had fewer than `max` attempts that did not sign on.
+    /// (A successful attempt completes the flow, so only failures are ever counted.)
+    pub async fn reserve_flow_attempt(&self, env_id: &str, id: &str, max: i64, now: i64) -> StoreResult<bool> {
+        let _t = self.timer("reserve_flow_attempt");
+        let changed = self
+            .execute(
+                "UPDATE flows SET failures = failures + 1 WHERE env_id = $1 AND id = $2 \
+                 AND status = 'USERNAME_PASSWORD_REQUIRED' AND failures < $3 AND expires_at > $4",
+                &[Arg::Text(env_id), Arg::Text(id), Arg::Int(max), Arg::Int(now)],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Resumes a completed flow, once, for the user agent holding its cookie.
+    pub async fn consume_flow(
+        &self,
+        env_id: &str,
+        id: &str,
+        cookie_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<FlowRow>> {
+        let _t = self.timer("consume_flow");
+        if !crate::storable(&[env_id, id]) {
+            return Ok(None);
+        }
+        let sql = format!(
+            "UPDATE flows SET status = 'CONSUMED' WHERE env_id = $1 AND id = $2 AND cookie_hash = $3 \
+             AND status = 'COMPLETED' AND expires_at > $4 RETURNING {FLOW_COLUMNS}"
+        );
+        let args = [Arg::Text(env_id), Arg::Text(id), Arg::Blob(cookie_hash), Arg::Int(now)];
+        self.fetch_optional(&sql, &args).await
+    }
+}
