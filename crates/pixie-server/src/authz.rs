@@ -199,28 +199,10 @@ impl Service {
             },
             Err(_) => self.store.get_user_by_username(env_id, username).await?,
         };
-        let hash = match &user {
-            Some(u) => u.password_hash.clone(),
-            None => self.dummy_password_hash().await?,
-        };
-        let password = password.to_owned();
-        let _span = tracing::info_span!(target: crate::telemetry::TRACE_TARGET, "password check");
-        let _permit = self.password_checks.acquire().await.map_err(ApiError::internal)?;
-        let mut memory = self
-            .argon2_memory
-            .lock()
-            .ok()
-            .and_then(|mut kept| kept.pop())
-            .unwrap_or_default();
-        let (ok, memory) = tokio::task::spawn_blocking(move || {
-            let ok = crypto::verify_password_in(&password, &hash, &mut memory);
-            (ok, memory)
-        })
-        .await
-        .map_err(ApiError::internal)?;
-        if let Ok(mut kept) = self.argon2_memory.lock() {
-            kept.push(memory);
-        }
+        let ok = self
+            .passwords
+            .verify(user.as_ref().map(|u| u.password_hash.clone()), password)
+            .await?;
         Ok(match user {
             Some(u) if ok => Credentials::Valid(u),
             Some(u) => Credentials::WrongPassword(u.id),
@@ -231,18 +213,7 @@ impl Service {
     /// The hash unknown users are checked against (tests compare its parameters).
     #[doc(hidden)]
     pub async fn dummy_password_hash_for_tests(&self) -> String {
-        self.dummy_password_hash().await.unwrap_or_default()
-    }
-
-    async fn dummy_password_hash(&self) -> ApiResult<String> {
-        if let Some(h) = self.dummy_hash.get() {
-            return Ok(h.clone());
-        }
-        let h = tokio::task::spawn_blocking(|| crypto::hash_password("pixie: no such user"))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
-        Ok(self.dummy_hash.get_or_init(|| h).clone())
+        self.passwords.dummy_hash().await.unwrap_or_default()
     }
 
     /// Marks a flow signed on by `user`, `via` the page's form or the flows API. False

@@ -5,13 +5,16 @@ pub mod authz;
 pub mod cache;
 pub mod config;
 pub mod crypto;
+pub mod directory;
 pub mod error;
 pub mod grants;
 pub mod http;
 pub mod jwt;
+pub mod keyring;
 pub mod keys;
 pub mod net;
 pub mod observe;
+pub mod passwords;
 pub mod serve;
 pub mod service;
 pub mod strict_json;
@@ -168,8 +171,9 @@ async fn start_with_shutdown(
     let public_url = cfg.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
     let mut service = open_service(&cfg.data_dir, &cfg.database_url, cfg.master_key.as_deref(), &public_url).await?;
     service.public_url_configured = cfg.public_url.is_some();
-    service.obs = observe::Observability::new(&cfg.audit, &service.store)
+    let obs = observe::Observability::new(&cfg.audit, &service.store)
         .map_err(|e| StartupError::Other(format!("audit log {:?}: {e}", cfg.audit)))?;
+    service.obs = std::sync::Arc::new(obs);
     service.load_all_keys().await?;
     if service
         .ensure_default_environment()

@@ -1,17 +1,16 @@
 //! The operations behind the admin API and the store commands of the CLI: one place
 //! that creates environments (with keys), applications and users, whoever asks.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use pixie_core::client::{AuthMethod, ClientMetadata, SigningAlg};
+use pixie_core::client::{AuthMethod, ClientMetadata};
 use pixie_core::wire::{self, Application, CreateEnvironment, CreateUser, PatchEnvironment};
 use pixie_core::EnvPkcePolicy;
 use pixie_store::{ClientRow, EnvironmentRow, Store, UserRow};
 
 use crate::crypto::{self, MasterKey};
 use crate::error::{ApiError, ApiResult};
-use crate::keys::{EnvKeys, KeyError, SigningKey};
+use crate::keys::{EnvKeys, KeyError};
 
 /// The environment created on first start.
 pub const DEFAULT_ENV: &str = "default";
@@ -93,28 +92,20 @@ fn check_policy(p: &EnvPkcePolicy) -> ApiResult<()> {
 pub struct Service {
     /// The store.
     pub store: Store,
-    /// The key that seals signing keys.
-    pub master: MasterKey,
     /// The public base URL; issuers are `<public_url>/<env>`.
     pub public_url: String,
     /// Whether `public_url` was configured (then no request header can change it).
     pub public_url_configured: bool,
-    keys: RwLock<HashMap<String, Arc<EnvKeys>>>,
+    /// Environments, clients and users.
+    pub directory: Arc<crate::directory::Directory>,
+    /// Signing keys.
+    pub keys: Arc<crate::keyring::KeyRing>,
+    /// Password checks.
+    pub passwords: crate::passwords::Passwords,
     /// The clock every expiry is measured with.
     pub clock: Clock,
     /// Metrics, PKCE observations and the audit log.
-    pub obs: crate::observe::Observability,
-    envs: crate::cache::TtlCache<String, EnvironmentRow>,
-    clients: crate::cache::TtlCache<(String, String), ClientRow>,
-    users: crate::cache::TtlCache<(String, String), Arc<UserRow>>,
-    /// An Argon2 hash checked for unknown users, so they cost what known ones do.
-    pub(crate) dummy_hash: std::sync::OnceLock<String>,
-    /// Argon2 working memory kept between password checks (19 MiB each, see
-    /// `crypto::verify_password_in`): at most one per allowed concurrent check.
-    pub(crate) argon2_memory: std::sync::Mutex<Vec<Vec<argon2::Block>>>,
-    /// Bounds concurrent password checks to one per core: each holds 19 MiB, and more
-    /// at once would only queue for the CPU.
-    pub(crate) password_checks: tokio::sync::Semaphore,
+    pub obs: Arc<crate::observe::Observability>,
 }
 
 impl std::fmt::Debug for Service {
@@ -129,19 +120,14 @@ impl Service {
     /// Builds the service over a connected store.
     pub fn new(store: Store, master: MasterKey, public_url: &str) -> Self {
         Self {
-            obs: crate::observe::Observability::without_audit(&store),
+            obs: Arc::new(crate::observe::Observability::without_audit(&store)),
+            directory: Arc::new(crate::directory::Directory::new(store.clone())),
+            keys: Arc::new(crate::keyring::KeyRing::new(store.clone(), master)),
             store,
-            master,
             public_url: public_url.trim_end_matches('/').to_owned(),
             public_url_configured: true,
-            keys: RwLock::new(HashMap::new()),
+            passwords: Default::default(),
             clock: Clock::default(),
-            envs: Default::default(),
-            clients: Default::default(),
-            users: Default::default(),
-            dummy_hash: std::sync::OnceLock::new(),
-            argon2_memory: std::sync::Mutex::default(),
-            password_checks: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
         }
     }
 
@@ -184,17 +170,7 @@ impl Service {
 
     /// An environment, or 404.
     pub async fn environment(&self, env_id: &str) -> ApiResult<EnvironmentRow> {
-        if let Some(env) = self.envs.get(&env_id.to_owned()) {
-            return Ok(env);
-        }
-        let started = std::time::Instant::now();
-        let env = self
-            .store
-            .get_environment(env_id)
-            .await?
-            .ok_or(ApiError::NotFound("environment"))?;
-        self.envs.insert_read_since(env_id.to_owned(), env.clone(), started);
-        Ok(env)
+        self.directory.environment(env_id).await
     }
 
     fn env_view(&self, env: &EnvironmentRow) -> wire::Environment {
@@ -215,20 +191,7 @@ impl Service {
             return Err(ApiError::Conflict(format!("environment {}", req.id)));
         }
         let now = self.now();
-        // RSA key generation takes tens of milliseconds: keep it off the async workers.
-        let generated = tokio::task::spawn_blocking(|| {
-            [SigningAlg::RS256, SigningAlg::ES256]
-                .into_iter()
-                .map(SigningKey::generate)
-                .collect::<Result<Vec<_>, KeyError>>()
-        })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-        let rows: Vec<_> = generated
-            .iter()
-            .map(|(k, pkcs8)| k.seal(&self.master, &req.id, pkcs8, now))
-            .collect();
+        let (rows, keys) = self.keys.generate(&req.id, now).await?;
         let env = EnvironmentRow {
             id: req.id,
             pkce: req.pkce,
@@ -241,9 +204,7 @@ impl Service {
             pixie_store::StoreError::Conflict(_) => ApiError::Conflict(format!("environment {}", env.id)),
             e => e.into(),
         })?;
-        let keys =
-            EnvKeys::from_keys(generated.into_iter().map(|(k, _)| (k, now)).collect()).ok_or(ApiError::Internal)?;
-        self.cache_keys(&env.id, Arc::new(keys));
+        self.keys.adopt(&env.id, keys);
         Ok(self.env_view(&env))
     }
 
@@ -282,48 +243,18 @@ impl Service {
             env.settings.lifetimes = lifetimes;
         }
         self.store.update_environment(&env, self.now()).await?;
-        self.envs.remove(&env.id);
+        self.directory.forget_environment(&env.id);
         Ok(self.env_view(&env))
     }
 
-    /// The signing keys of an environment, opened once and cached.
+    /// The signing keys of an environment.
     pub async fn env_keys(&self, env_id: &str) -> ApiResult<Arc<EnvKeys>> {
-        if let Some(k) = self.keys.read().map_err(ApiError::internal)?.get(env_id) {
-            return Ok(k.clone());
-        }
-        let keys = self.load_keys(env_id).await.map_err(|e| match e {
-            // The store is down: 503, as for any other store call, never a 500.
-            StartupError::Store(e) => ApiError::from(e),
-            e => ApiError::internal(e),
-        })?;
-        self.cache_keys(env_id, keys.clone());
-        Ok(keys)
-    }
-
-    fn cache_keys(&self, env_id: &str, keys: Arc<EnvKeys>) {
-        if let Ok(mut map) = self.keys.write() {
-            map.insert(env_id.to_owned(), keys);
-        }
-    }
-
-    async fn load_keys(&self, env_id: &str) -> Result<Arc<EnvKeys>, StartupError> {
-        let rows = self.store.list_keys(env_id).await?;
-        let keys = rows
-            .iter()
-            .map(|r| SigningKey::open(&self.master, r).map(|k| (k, r.created_at)))
-            .collect::<Result<Vec<_>, _>>()?;
-        EnvKeys::from_keys(keys)
-            .map(Arc::new)
-            .ok_or_else(|| StartupError::MissingKeys(env_id.to_owned()))
+        self.keys.env_keys(env_id).await
     }
 
     /// Opens every environment's keys: fails clearly when the master key is wrong.
     pub async fn load_all_keys(&self) -> Result<(), StartupError> {
-        for env_id in self.store.list_environment_ids().await? {
-            let keys = self.load_keys(&env_id).await?;
-            self.cache_keys(&env_id, keys);
-        }
-        Ok(())
+        self.keys.load_all().await
     }
 
     /// Registers an application; the response carries its secret, once.
@@ -351,43 +282,17 @@ impl Service {
 
     /// A client row, or 404.
     pub async fn client(&self, env_id: &str, client_id: &str) -> ApiResult<ClientRow> {
-        self.environment(env_id).await?;
-        self.lookup_client(env_id, client_id)
-            .await?
-            .ok_or(ApiError::NotFound("application"))
+        self.directory.client(env_id, client_id).await
     }
 
-    /// A client, from the cache when fresh. Unknown ids are not cached (so junk cannot
-    /// fill the cache), and they are not found in the store either.
+    /// A client, if it exists (see [`crate::directory::Directory::lookup_client`]).
     pub async fn lookup_client(&self, env_id: &str, client_id: &str) -> ApiResult<Option<ClientRow>> {
-        let key = (env_id.to_owned(), client_id.to_owned());
-        if let Some(c) = self.clients.get(&key) {
-            crate::telemetry::record_client(client_id);
-            return Ok(Some(c));
-        }
-        let started = std::time::Instant::now();
-        let found = self.store.get_client(env_id, client_id).await?;
-        if let Some(c) = &found {
-            crate::telemetry::record_client(client_id);
-            self.clients.insert_read_since(key, c.clone(), started);
-        }
-        Ok(found)
+        self.directory.lookup_client(env_id, client_id).await
     }
 
-    /// A user by id, from the cache when fresh (users are never changed once created,
-    /// so an entry is only ever as stale as a user removed by hand in the database).
-    /// Unknown ids are not cached.
+    /// A user by id, if it exists.
     pub async fn lookup_user(&self, env_id: &str, user_id: &str) -> ApiResult<Option<Arc<UserRow>>> {
-        let key = (env_id.to_owned(), user_id.to_owned());
-        if let Some(u) = self.users.get(&key) {
-            return Ok(Some(u));
-        }
-        let started = std::time::Instant::now();
-        let found = self.store.get_user(env_id, user_id).await?.map(Arc::new);
-        if let Some(u) = &found {
-            self.users.insert_read_since(key, u.clone(), started);
-        }
-        Ok(found)
+        self.directory.lookup_user(env_id, user_id).await
     }
 
     /// Changes an application's metadata: the fields given replace the registered ones.
@@ -424,15 +329,14 @@ impl Service {
         row.metadata = metadata;
         row.updated_at = self.now();
         self.store.update_client(&row).await?;
-        self.clients.remove(&(row.env_id.clone(), row.client_id.clone()));
+        self.directory.forget_client(&row.env_id, &row.client_id);
         Ok(app_view(row, secret))
     }
 
     /// Removes an application.
     pub async fn delete_application(&self, env_id: &str, client_id: &str) -> ApiResult<()> {
         self.environment(env_id).await?;
-        let key = (env_id.to_owned(), client_id.to_owned());
-        self.clients.remove(&key);
+        self.directory.forget_client(env_id, client_id);
         let deleted = self
             .store
             .delete_client(env_id, client_id, self.now())
@@ -443,7 +347,7 @@ impl Service {
             });
         // Again after the commit: a request that read the client meanwhile must not
         // have put it back in the cache for another second.
-        self.clients.remove(&key);
+        self.directory.forget_client(env_id, client_id);
         deleted
     }
 

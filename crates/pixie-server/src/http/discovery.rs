@@ -6,15 +6,19 @@ use axum::response::IntoResponse;
 use axum::Json;
 use pixie_core::wire::ProviderMetadata;
 
-use super::state::{paths, AppState};
+use std::sync::Arc;
+
+use super::state::paths;
+use crate::directory::Directory;
 use crate::error::ApiResult;
+use crate::keyring::KeyRing;
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
-async fn metadata(s: &AppState, base: &super::state::Base, env_id: &str) -> ApiResult<ProviderMetadata> {
-    let env = s.svc.environment(env_id).await?;
+async fn metadata(directory: &Directory, base: &super::state::Base, env_id: &str) -> ApiResult<ProviderMetadata> {
+    let env = directory.environment(env_id).await?;
     let issuer = base.issuer(&env.id);
     let client_auth = strings(&["none", "client_secret_basic", "client_secret_post"]);
     Ok(ProviderMetadata {
@@ -55,26 +59,30 @@ async fn metadata(s: &AppState, base: &super::state::Base, env_id: &str) -> ApiR
 
 /// `GET <issuer>/.well-known/openid-configuration`.
 pub(super) async fn openid_configuration(
-    State(s): State<AppState>,
+    State(directory): State<Arc<Directory>>,
     axum::Extension(base): axum::Extension<super::state::Base>,
     Path(env): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(metadata(&s, &base, &env).await?))
+    Ok(Json(metadata(&directory, &base, &env).await?))
 }
 
 /// `GET <public-url>/.well-known/oauth-authorization-server/<env>` (RFC 8414 §3).
 pub(super) async fn oauth_metadata(
-    State(s): State<AppState>,
+    State(directory): State<Arc<Directory>>,
     axum::Extension(base): axum::Extension<super::state::Base>,
     Path(env): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(metadata(&s, &base, &env).await?))
+    Ok(Json(metadata(&directory, &base, &env).await?))
 }
 
 /// `GET <issuer>/as/jwks`.
-pub(super) async fn jwks(State(s): State<AppState>, Path(env): Path<String>) -> ApiResult<impl IntoResponse> {
-    s.svc.environment(&env).await?;
-    let keys = s.svc.env_keys(&env).await?;
+pub(super) async fn jwks(
+    State(directory): State<Arc<Directory>>,
+    State(ring): State<Arc<KeyRing>>,
+    Path(env): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    directory.environment(&env).await?;
+    let keys = ring.env_keys(&env).await?;
     Ok((
         [(header::CACHE_CONTROL, "public, max-age=300")],
         Json(keys.jwks.clone()),

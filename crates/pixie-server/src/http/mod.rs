@@ -22,7 +22,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+use std::sync::Arc;
+
 use crate::error::ApiError;
+use crate::observe::Observability;
 
 pub use state::{paths, AppState, Base};
 
@@ -91,7 +94,7 @@ pub fn router(state: AppState) -> Router {
 
 /// `GET /metrics`: OpenMetrics text when the scraper asks for it (Prometheus does),
 /// else Prometheus text 0.0.4.
-async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+async fn metrics(State(obs): State<Arc<Observability>>, headers: axum::http::HeaderMap) -> Response {
     let openmetrics = headers
         .get_all(axum::http::header::ACCEPT)
         .iter()
@@ -100,13 +103,10 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
     let (content_type, body) = if openmetrics {
         (
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            state.svc.obs.render_openmetrics(),
+            obs.render_openmetrics(),
         )
     } else {
-        (
-            "text/plain; version=0.0.4; charset=utf-8",
-            state.svc.obs.render_prometheus_text(),
-        )
+        ("text/plain; version=0.0.4; charset=utf-8", obs.render_prometheus_text())
     };
     ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
 }
@@ -115,8 +115,8 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
 /// an answer, not silence, while the database is away.
 const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
-async fn healthz(State(state): State<AppState>) -> Response {
-    match tokio::time::timeout(HEALTH_TIMEOUT, state.svc.store.ping()).await {
+async fn healthz(State(store): State<pixie_store::Store>) -> Response {
+    match tokio::time::timeout(HEALTH_TIMEOUT, store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ok\n").into_response(),
         Ok(Err(_)) | Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response(),
     }

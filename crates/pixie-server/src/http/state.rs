@@ -76,3 +76,29 @@ impl AppState {
         crate::net::client_ip(peer.ip(), headers, &self.trusted).to_string()
     }
 }
+
+// What a handler that needs one concern takes instead of the whole state.
+
+impl axum::extract::FromRef<AppState> for pixie_store::Store {
+    fn from_ref(s: &AppState) -> Self {
+        s.svc.store.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Arc<crate::observe::Observability> {
+    fn from_ref(s: &AppState) -> Self {
+        s.svc.obs.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Arc<crate::directory::Directory> {
+    fn from_ref(s: &AppState) -> Self {
+        s.svc.directory.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Arc<crate::keyring::KeyRing> {
+    fn from_ref(s: &AppState) -> Self {
+        s.svc.keys.clone()
+    }
+}

@@ -1,0 +1,97 @@
+//! Who exists: environments, clients and users, read through short-lived caches that
+//! ignore reads begun before a removal (see [`crate::cache`]).
+
+use std::sync::Arc;
+
+use pixie_store::{ClientRow, EnvironmentRow, Store, UserRow};
+
+use crate::cache::TtlCache;
+use crate::error::{ApiError, ApiResult};
+
+/// Environments, clients and users, cached.
+#[derive(Debug)]
+pub struct Directory {
+    store: Store,
+    envs: TtlCache<String, EnvironmentRow>,
+    clients: TtlCache<(String, String), ClientRow>,
+    users: TtlCache<(String, String), Arc<UserRow>>,
+}
+
+impl Directory {
+    /// A directory over the store.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            envs: TtlCache::default(),
+            clients: TtlCache::default(),
+            users: TtlCache::default(),
+        }
+    }
+
+    /// An environment, or 404.
+    pub async fn environment(&self, env_id: &str) -> ApiResult<EnvironmentRow> {
+        if let Some(env) = self.envs.get(&env_id.to_owned()) {
+            return Ok(env);
+        }
+        let started = std::time::Instant::now();
+        let env = self
+            .store
+            .get_environment(env_id)
+            .await?
+            .ok_or(ApiError::NotFound("environment"))?;
+        self.envs.insert_read_since(env_id.to_owned(), env.clone(), started);
+        Ok(env)
+    }
+
+    /// Drops a changed environment from the cache.
+    pub fn forget_environment(&self, env_id: &str) {
+        self.envs.remove(&env_id.to_owned());
+    }
+
+    /// A client row of an existing environment, or 404.
+    pub async fn client(&self, env_id: &str, client_id: &str) -> ApiResult<ClientRow> {
+        self.environment(env_id).await?;
+        self.lookup_client(env_id, client_id)
+            .await?
+            .ok_or(ApiError::NotFound("application"))
+    }
+
+    /// A client, from the cache when fresh. Unknown ids are not cached (so junk cannot
+    /// fill the cache), and they are not found in the store either. A client found is
+    /// named on the request's trace span.
+    pub async fn lookup_client(&self, env_id: &str, client_id: &str) -> ApiResult<Option<ClientRow>> {
+        let key = (env_id.to_owned(), client_id.to_owned());
+        if let Some(c) = self.clients.get(&key) {
+            crate::telemetry::record_client(client_id);
+            return Ok(Some(c));
+        }
+        let started = std::time::Instant::now();
+        let found = self.store.get_client(env_id, client_id).await?;
+        if let Some(c) = &found {
+            crate::telemetry::record_client(client_id);
+            self.clients.insert_read_since(key, c.clone(), started);
+        }
+        Ok(found)
+    }
+
+    /// Drops a changed or removed client from the cache.
+    pub fn forget_client(&self, env_id: &str, client_id: &str) {
+        self.clients.remove(&(env_id.to_owned(), client_id.to_owned()));
+    }
+
+    /// A user by id, from the cache when fresh (users are never changed once created,
+    /// so an entry is only ever as stale as a user removed by hand in the database).
+    /// Unknown ids are not cached.
+    pub async fn lookup_user(&self, env_id: &str, user_id: &str) -> ApiResult<Option<Arc<UserRow>>> {
+        let key = (env_id.to_owned(), user_id.to_owned());
+        if let Some(u) = self.users.get(&key) {
+            return Ok(Some(u));
+        }
+        let started = std::time::Instant::now();
+        let found = self.store.get_user(env_id, user_id).await?.map(Arc::new);
+        if let Some(u) = &found {
+            self.users.insert_read_since(key, u.clone(), started);
+        }
+        Ok(found)
+    }
+}
