@@ -110,6 +110,10 @@ impl From<StoreError> for ApiError {
                 tracing::error!(%cause, "store error");
                 Self::Unavailable
             }
+            StoreError::Timeout => {
+                tracing::error!("store error: a statement timed out");
+                Self::Unavailable
+            }
             other => Self::internal(other),
         }
     }

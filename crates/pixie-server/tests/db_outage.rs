@@ -11,10 +11,12 @@ use pixie_testkit::*;
 use serde_json::json;
 
 /// A switchable TCP proxy: while down, it refuses and drops every connection; while
-/// hung, it takes new connections and never answers (a database host gone silent).
+/// hung, it takes new connections and never answers (a database host gone silent);
+/// stalled, its open connections stay open and stop carrying anything too.
 struct Proxy {
     up: Arc<AtomicBool>,
     hung: Arc<AtomicBool>,
+    stall: Arc<tokio::sync::Notify>,
     live: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     held: Arc<Mutex<Vec<tokio::net::TcpStream>>>,
     port: u16,
@@ -28,7 +30,9 @@ impl Proxy {
         let hung = Arc::new(AtomicBool::new(false));
         let live = Arc::new(Mutex::new(Vec::new()));
         let held = Arc::new(Mutex::new(Vec::new()));
+        let stall = Arc::new(tokio::sync::Notify::new());
         let (up2, hung2, live2, held2) = (up.clone(), hung.clone(), live.clone(), held.clone());
+        let stall2 = stall.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
@@ -41,10 +45,14 @@ impl Proxy {
                 if !up2.load(Ordering::SeqCst) {
                     continue; // dropped: the connection closes at once
                 }
-                let upstream = upstream.clone();
+                let (upstream, stall, held) = (upstream.clone(), stall2.clone(), held2.clone());
                 let task = tokio::spawn(async move {
                     if let Ok(mut out) = tokio::net::TcpStream::connect(&upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                            // Kept open, never answered again.
+                            _ = stall.notified() => held.lock().unwrap().extend([inbound, out]),
+                        }
                     }
                 });
                 live2.lock().unwrap().push(task.abort_handle());
@@ -53,6 +61,7 @@ impl Proxy {
         Self {
             up,
             hung,
+            stall,
             live,
             held,
             port,
@@ -72,6 +81,13 @@ impl Proxy {
         for t in self.live.lock().unwrap().drain(..) {
             t.abort();
         }
+    }
+
+    /// The database host goes silent mid-conversation: open connections stay open and
+    /// carry nothing more, new ones hang.
+    fn stall(&self) {
+        self.hung.store(true, Ordering::SeqCst);
+        self.stall.notify_waiters();
     }
 
     fn restore(&self) {
@@ -200,4 +216,71 @@ async fn the_database_goes_away_and_comes_back() {
     assert!(healthy, "pixie recovers without a restart");
     let t = s.tokens("default", &client).await;
     assert!(t["access_token"].is_string());
+}
+
+/// The database host goes silent mid-query: the pool's connections stay open and answer
+/// nothing. Without a bound of its own, a statement on such a connection waits for the
+/// operating system's TCP timeout (minutes); with `STATEMENT_TIMEOUT` it is answered 503
+/// `temporarily_unavailable` in seconds, and pixie recovers once the host answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_silent_mid_query_is_answered_in_seconds() {
+    let Some((s, proxy)) = behind_a_proxy().await else {
+        return;
+    };
+    let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    // Open several pooled connections, so the requests below find open (and then
+    // silent) ones rather than new connections.
+    let warm: Vec<_> = (0..4).map(|_| s.tokens("default", &client)).collect();
+    for t in warm {
+        assert!(t.await["access_token"].is_string());
+    }
+    // Steady load, so that statements are in flight when the host goes silent: each
+    // task sends token requests until one is answered 503, and reports that one.
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, url, client) = (s.http.clone(), s.url("/default/as/token"), client.clone());
+            tokio::spawn(async move {
+                loop {
+                    let started = std::time::Instant::now();
+                    let form = [
+                        ("grant_type", "authorization_code"),
+                        ("code", "x"),
+                        ("client_id", client.as_str()),
+                    ];
+                    let resp = http.post(&url).form(&form).send().await.unwrap();
+                    let status = resp.status().as_u16();
+                    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+                    if status != 400 {
+                        return (status, body, started.elapsed());
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.stall();
+    // Generous for a loaded machine; without a statement bound, a statement caught
+    // mid-flight waits forever (the proxy keeps the connection open).
+    let bound = pixie_store::STATEMENT_TIMEOUT + pixie_store::ACQUIRE_TIMEOUT * 3;
+    for t in load {
+        let answered = tokio::time::timeout(bound * 2, t).await;
+        let (status, body, took) = answered.expect("a request is answered, not left waiting").unwrap();
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (503, Some("temporarily_unavailable")),
+            "{body}"
+        );
+        assert!(took < bound, "a request waited {took:?}");
+    }
+    proxy.restore();
+    let mut healthy = false;
+    for _ in 0..150 {
+        if s.http.get(s.url("/healthz")).send().await.unwrap().status() == 200 {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "pixie recovers without a restart");
+    assert!(s.tokens("default", &client).await["access_token"].is_string());
 }

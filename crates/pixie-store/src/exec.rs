@@ -272,7 +272,8 @@ impl Store {
         if let Some(inline) = &self.inline {
             return inline.run(|conn| Ok(inline_execute(conn, sql, args)?)).await;
         }
-        Ok(sqlx_query(sql, args).execute(&self.pool).await?.rows_affected())
+        let done = bounded(sqlx_query(sql, args).execute(&self.pool)).await?;
+        Ok(done.rows_affected())
     }
 
     /// Runs a statement that returns at most one row.
@@ -290,7 +291,7 @@ impl Store {
                 })
                 .await;
         }
-        match sqlx_query(sql, args).fetch_optional(&self.pool).await? {
+        match bounded(sqlx_query(sql, args).fetch_optional(&self.pool)).await? {
             Some(row) => T::from_row(&row).map(Some),
             None => Ok(None),
         }
@@ -312,8 +313,7 @@ impl Store {
                 })
                 .await;
         }
-        sqlx_query(sql, args)
-            .fetch_all(&self.pool)
+        bounded(sqlx_query(sql, args).fetch_all(&self.pool))
             .await?
             .iter()
             .map(T::from_row)
@@ -336,13 +336,28 @@ impl Store {
                 })
                 .await;
         }
-        let mut tx = self.pool.begin().await?;
-        let mut changed = Vec::with_capacity(statements.len());
-        for (sql, args) in statements {
-            changed.push(sqlx_query(sql, args).execute(&mut *tx).await?.rows_affected());
-        }
-        tx.commit().await?;
-        Ok(changed)
+        let transaction = async {
+            let mut tx = self.pool.begin().await?;
+            let mut changed = Vec::with_capacity(statements.len());
+            for (sql, args) in statements {
+                changed.push(sqlx_query(sql, args).execute(&mut *tx).await?.rows_affected());
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(changed)
+        };
+        bounded(transaction).await
+    }
+}
+
+/// A pool statement (or transaction), bounded by [`crate::STATEMENT_TIMEOUT`]. When it
+/// runs out, the statement's future is dropped, and with it the connection it held:
+/// sqlx pings a connection dropped mid-statement before it is used again, and closes it
+/// when the ping fails (a silent host's pings hang until the host answers or its
+/// connections break; meanwhile new requests wait at most the acquire timeout).
+async fn bounded<T>(statement: impl std::future::Future<Output = Result<T, sqlx::Error>>) -> StoreResult<T> {
+    match tokio::time::timeout(crate::STATEMENT_TIMEOUT, statement).await {
+        Ok(done) => Ok(done?),
+        Err(_) => Err(StoreError::Timeout),
     }
 }
 

@@ -65,6 +65,10 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A statement on PostgreSQL did not finish within [`STATEMENT_TIMEOUT`] (the
+    /// database host went silent mid-query, say).
+    #[error("the database did not answer within {} s", STATEMENT_TIMEOUT.as_secs())]
+    Timeout,
     /// The inline SQLite connection failed (see `exec`).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -93,6 +97,13 @@ impl StoreError {
 /// How long a store call waits for a database connection before it fails
 /// (`StoreError::Database`, which the server answers as 503 `temporarily_unavailable`).
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The longest a statement (or a transaction) on PostgreSQL may take, connection
+/// included, before it fails with `StoreError::Timeout` (which the server answers 503
+/// `temporarily_unavailable`): a database that went silent mid-query is answered in
+/// seconds, not after the operating system's TCP timeout (minutes). Statements take
+/// milliseconds; this bounds outages, not work.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
