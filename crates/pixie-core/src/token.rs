@@ -133,6 +133,37 @@ pub fn requested_grant(params: &Params, client: &ClientMetadata) -> Result<Grant
     Ok(grant)
 }
 
+/// A token pixie issued, as introspection sees it (RFC 7662).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssuedToken<'a> {
+    /// An access token (else a refresh token).
+    pub access: bool,
+    /// The client it was issued to.
+    pub client_id: &'a str,
+    /// Its expiry.
+    pub expires_at: i64,
+    /// Whether it (or its grant, or its session) was revoked.
+    pub revoked: bool,
+    /// Whether a refresh token was rotated (used).
+    pub used: bool,
+}
+
+impl IssuedToken<'_> {
+    /// Whether it is `active` at `now`: not revoked, not expired, and for a refresh
+    /// token not rotated.
+    pub fn is_live(&self, now: i64) -> bool {
+        !self.revoked && self.expires_at > now && (self.access || !self.used)
+    }
+
+    /// Whether an authenticated caller may learn about it. A public client (anyone can
+    /// present its client_id) only about its own tokens; a confidential client,
+    /// authenticated with its secret, about any token of the environment (it is a
+    /// resource server checking the tokens presented to it).
+    pub fn visible_to(&self, caller_client_id: &str, caller_is_public: bool) -> bool {
+        !caller_is_public || self.client_id == caller_client_id
+    }
+}
+
 /// What the store recorded with a code, as far as the token-time checks need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeBinding<'a> {
@@ -187,6 +218,28 @@ pub fn check_code(binding: &CodeBinding<'_>, params: &Params) -> Result<(), Code
 mod tests {
     use super::*;
     use crate::pkce::ChallengeMethod;
+
+    #[test]
+    fn introspection_tells_only_live_tokens_to_who_may_know() {
+        let t = IssuedToken {
+            access: false,
+            client_id: "spa",
+            expires_at: 100,
+            revoked: false,
+            used: false,
+        };
+        assert!(t.is_live(99) && !t.is_live(100));
+        assert!(!IssuedToken { used: true, ..t }.is_live(0));
+        assert!(IssuedToken {
+            used: true,
+            access: true,
+            ..t
+        }
+        .is_live(0));
+        assert!(!IssuedToken { revoked: true, ..t }.is_live(0));
+        assert!(t.visible_to("spa", true) && !t.visible_to("other-spa", true));
+        assert!(t.visible_to("resource-server", false));
+    }
 
     #[test]
     fn the_grant_must_be_sent_supported_and_registered() {

@@ -43,6 +43,15 @@ pub enum ApiError {
     /// 403 `insufficient_scope` at a resource.
     #[error("insufficient_scope: {0}")]
     InsufficientScope(&'static str),
+    /// An error answer the framework wrote (a rejection: a bad path encoding, 405, 413,
+    /// 408), with its status and its text.
+    #[error("{status}: {text}")]
+    Rejected {
+        /// The framework's status.
+        status: StatusCode,
+        /// The framework's text (may be empty).
+        text: String,
+    },
     /// 401: missing or wrong admin token.
     #[error("missing or invalid admin token")]
     Unauthorized,
@@ -128,6 +137,21 @@ impl IntoResponse for ApiError {
             }
             Self::InvalidToken(d) => (StatusCode::UNAUTHORIZED, "invalid_token", (*d).to_owned()),
             Self::InsufficientScope(d) => (StatusCode::FORBIDDEN, "insufficient_scope", (*d).to_owned()),
+            Self::Rejected { status, text } => {
+                let error = match status.as_u16() {
+                    401 => "invalid_token",
+                    404 => "not_found",
+                    429 => "slow_down",
+                    500..=599 => "server_error",
+                    _ => "invalid_request",
+                };
+                let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+                let description = match text.trim() {
+                    "" => reason,
+                    t => format!("{reason}: {}", t.chars().take(200).collect::<String>()),
+                };
+                (*status, error, description)
+            }
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "invalid_token", self.to_string()),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", self.to_string()),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", self.to_string()),

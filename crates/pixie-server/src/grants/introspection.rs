@@ -2,6 +2,7 @@
 
 use pixie_core::claims::AccessTokenClaims;
 use pixie_core::params::Params;
+use pixie_core::token::IssuedToken;
 use pixie_core::wire::Introspection;
 use pixie_core::OAuthError;
 use pixie_store::{ClientRow, TokenRow};
@@ -83,11 +84,8 @@ fn access_row(env_id: &str, c: AccessTokenClaims) -> TokenRow {
     }
 }
 
-/// What `caller` may learn about the token `params` names.
-///
-/// A public client (anyone can present its client_id) learns only about its own tokens;
-/// a confidential client, authenticated with its secret, about any token of the
-/// environment (it is a resource server checking the tokens presented to it). Anything
+/// What `caller` may learn about the token `params` names: its claims when it is live
+/// and the caller may know of it (the core's [`IssuedToken`] decides both); anything
 /// else is `active: false`, as for an unknown token, so the answer tells nothing.
 pub async fn introspect(
     svc: &Service,
@@ -100,10 +98,14 @@ pub async fn introspect(
     let Some(row) = find(svc, env_id, token, params.get("token_type_hint")).await? else {
         return Ok(Introspection::default());
     };
-    let live =
-        row.revoked_at.is_none() && row.expires_at > svc.now() && (row.kind == "access" || row.used_at.is_none());
-    let allowed = !caller.metadata.is_public() || row.client_id == caller.client_id;
-    if !live || !allowed {
+    let issued = IssuedToken {
+        access: row.kind == "access",
+        client_id: &row.client_id,
+        expires_at: row.expires_at,
+        revoked: row.revoked_at.is_some(),
+        used: row.used_at.is_some(),
+    };
+    if !issued.is_live(svc.now()) || !issued.visible_to(&caller.client_id, caller.metadata.is_public()) {
         return Ok(Introspection::default());
     }
     let username = match &row.user_id {

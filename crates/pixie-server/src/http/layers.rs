@@ -231,7 +231,8 @@ fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// Gives every error response an RFC 6749-shaped body. pixie's own errors already have
 /// one (JSON, an HTML page, or the flows API's); this catches the framework's
-/// rejections (a bad path encoding, 405, 413, …), which answer in plain text or nothing.
+/// rejections (a bad path encoding, 405, 413, a timeout, …), which answer in plain text
+/// or nothing, and renders them through the one error type.
 async fn error_shape(resp: Response) -> Response {
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -247,24 +248,11 @@ async fn error_shape(resp: Response) -> Response {
     }
     let (parts, body) = resp.into_parts();
     let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
-    let text = String::from_utf8_lossy(&text);
-    let error = match status.as_u16() {
-        401 => "invalid_token",
-        404 => "not_found",
-        429 => "slow_down",
-        500..=599 => "server_error",
-        _ => "invalid_request",
-    };
-    let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
-    let description = match text.trim() {
-        "" => reason,
-        t => format!("{reason}: {}", t.chars().take(200).collect::<String>()),
-    };
-    let body = pixie_core::wire::ErrorBody {
-        error: error.into(),
-        error_description: description,
-    };
-    let mut out = (status, axum::Json(body)).into_response();
+    let mut out = crate::error::ApiError::Rejected {
+        status,
+        text: String::from_utf8_lossy(&text).into_owned(),
+    }
+    .into_response();
     for (name, value) in parts.headers.iter() {
         if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
             out.headers_mut().append(name.clone(), value.clone());
