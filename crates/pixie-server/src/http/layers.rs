@@ -164,26 +164,9 @@ impl<B> OnResponse<B> for RequestLine {
 /// runs (the audit log reads it), and the error shape of the framework's own answers:
 /// one middleware, as each costs a clone of the route's service per request.
 async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
-    let forwarded = match peer {
-        Some(ip) if !state.svc.public_url_configured => crate::net::forwarded_base(ip, req.headers(), &state.trusted),
-        _ => None,
-    };
-    let base = Base(forwarded.unwrap_or_else(|| state.svc.public_url.clone()));
+    let base = base_of(&state, &req);
     let https = base.secure();
-    // A caller's id that CONTRACT §10 does not accept is replaced by a fresh one (set
-    // on the request for what runs next, and on the response, where it then stands).
-    let sent = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok());
-    let replaced = match sent {
-        Some(id) if RequestIds::is_well_formed(id) => None,
-        _ => HeaderValue::from_str(&state.svc.obs.request_ids.fresh()).ok(),
-    };
-    if let Some(id) = &replaced {
-        req.headers_mut().insert(&REQUEST_ID, id.clone());
-    }
+    let replaced = replace_ill_formed_id(&state, &mut req);
     let facts = RequestFacts {
         method: req.method().clone(),
         route: Arc::from(route_of(req.extensions())),
@@ -212,6 +195,31 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
     }
     resp.extensions_mut().insert(facts);
     resp
+}
+
+/// The request's public base URL: the configured one, or what a trusted proxy forwards.
+fn base_of(state: &AppState, req: &Request) -> Base {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = match peer {
+        Some(ip) if !state.svc.public_url_configured => crate::net::forwarded_base(ip, req.headers(), &state.trusted),
+        _ => None,
+    };
+    Base(forwarded.unwrap_or_else(|| state.svc.public_url.clone()))
+}
+
+/// Replaces a caller's request id that CONTRACT §10 does not accept with a fresh one
+/// (set on the request for what runs next); returns it, for the response.
+fn replace_ill_formed_id(state: &AppState, req: &mut Request) -> Option<HeaderValue> {
+    let sent = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok());
+    if sent.is_some_and(RequestIds::is_well_formed) {
+        return None;
+    }
+    let fresh = HeaderValue::from_str(&state.svc.obs.request_ids.fresh()).ok()?;
+    req.headers_mut().insert(&REQUEST_ID, fresh.clone());
+    Some(fresh)
 }
 
 /// A handler that panicked answers 500 `server_error`; what it said is logged, not sent.
