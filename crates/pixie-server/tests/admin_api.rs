@@ -28,6 +28,12 @@ async fn discovery(s: &TestServer, env: &str) -> Value {
         .await;
     assert_eq!(status, 200);
     assert_eq!(oidc, rfc8414, "both discovery documents agree");
+    let (status, inserted) = s.get_json(&format!("/.well-known/openid-configuration/{env}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        oidc, inserted,
+        "the path-inserted OpenID discovery URL answers the same"
+    );
     for f in REQUIRED_DISCOVERY_FIELDS {
         assert!(oidc.get(f).is_some(), "discovery lacks {f}");
     }
@@ -92,6 +98,7 @@ async fn discovery_for_strict_and_permissive_environments() {
     // Unknown environment.
     assert_eq!(s.get_json("/nope/.well-known/openid-configuration").await.0, 404);
     assert_eq!(s.get_json("/.well-known/oauth-authorization-server/nope").await.0, 404);
+    assert_eq!(s.get_json("/.well-known/openid-configuration/nope").await.0, 404);
     assert_eq!(s.http.get(s.url("/healthz")).send().await.unwrap().status(), 200);
 }
 
@@ -451,4 +458,73 @@ async fn the_wrong_master_key_is_a_clear_startup_error() {
             "no PEM"
         );
     }
+}
+
+/// CORS (CONTRACT §7): discovery, JWKS, token, introspection and revocation answer any
+/// origin, preflight included, never with credentials; the authorization endpoint, the
+/// pages, UserInfo and the admin API do not.
+#[tokio::test]
+async fn cors_only_where_a_browser_client_fetches() {
+    let s = TestServer::start().await;
+    let origin = "https://app.example";
+    for path in [
+        "/default/.well-known/openid-configuration",
+        "/.well-known/openid-configuration/default",
+        "/.well-known/oauth-authorization-server/default",
+        "/default/as/jwks",
+    ] {
+        let resp = s.http.get(s.url(path)).header("origin", origin).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(resp.headers()["access-control-allow-origin"], "*", "{path}");
+        assert!(resp.headers().get("access-control-allow-credentials").is_none());
+    }
+    for path in ["/default/as/token", "/default/as/introspect", "/default/as/revoke"] {
+        let preflight = s
+            .http
+            .request(Method::OPTIONS, s.url(path))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+            .await
+            .unwrap();
+        assert!(preflight.status().is_success(), "{path}: {}", preflight.status());
+        let h = preflight.headers();
+        assert_eq!(h["access-control-allow-origin"], "*", "{path}");
+        assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+        let allowed = h["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+        assert!(
+            allowed.contains("authorization") && allowed.contains("content-type"),
+            "{allowed}"
+        );
+        assert!(h.get("access-control-allow-credentials").is_none());
+        // The answer itself (here an error) carries the header too.
+        let resp = s
+            .http
+            .post(s.url(path))
+            .header("origin", origin)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["access-control-allow-origin"], "*", "{path}");
+    }
+    for path in [
+        "/default/as/authorize?client_id=x",
+        "/default/signon?flowId=x",
+        "/default/as/userinfo",
+        "/admin/environments/default",
+    ] {
+        let resp = s.http.get(s.url(path)).header("origin", origin).send().await.unwrap();
+        assert!(resp.headers().get("access-control-allow-origin").is_none(), "{path}");
+    }
+    let preflight = s
+        .http
+        .request(Method::OPTIONS, s.url("/default/as/authorize"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.headers().get("access-control-allow-origin").is_none());
 }

@@ -33,6 +33,20 @@ use crate::observe::RequestIds;
 use crate::service::Service;
 use crate::telemetry::TRACE_TARGET;
 
+/// CORS for the endpoints a browser-based client calls from its own origin (CONTRACT
+/// §7): discovery, JWKS, token, introspection, revocation. Any origin, never with
+/// credentials (no cookie reaches these endpoints; clients authenticate in the request);
+/// preflight `OPTIONS` answered here. The authorization endpoint and the pages get none:
+/// they are navigated to, not fetched.
+pub fn cors() -> tower_http::cors::CorsLayer {
+    use axum::http::Method;
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600))
+}
+
 /// `X-Request-Id`.
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

@@ -42,13 +42,19 @@ pub fn router(state: AppState) -> Router {
         .route("/static/pixie.css", get(pages::stylesheet))
         .route(
             "/.well-known/oauth-authorization-server/{env}",
-            get(discovery::oauth_metadata),
+            get(discovery::oauth_metadata).layer(layers::cors()),
         )
         .route(
             &issuer("/.well-known/openid-configuration"),
-            get(discovery::openid_configuration),
+            get(discovery::openid_configuration).layer(layers::cors()),
         )
-        .route(&issuer(paths::JWKS), get(discovery::jwks))
+        // The path-inserted form (RFC 8414 §3's rule applied to OpenID discovery), which
+        // MCP clients try second.
+        .route(
+            "/.well-known/openid-configuration/{env}",
+            get(discovery::openid_configuration).layer(layers::cors()),
+        )
+        .route(&issuer(paths::JWKS), get(discovery::jwks).layer(layers::cors()))
         .route(
             &issuer(paths::AUTHORIZE),
             get(authorize::authorize).post(authorize::authorize),
@@ -63,9 +69,12 @@ pub fn router(state: AppState) -> Router {
             &issuer("/flows/{flow_id}"),
             get(signon::get_flow).post(signon::post_flow),
         )
-        .route(&issuer(paths::TOKEN), post(token::token))
-        .route(&issuer(paths::INTROSPECT), post(introspect::introspect))
-        .route(&issuer(paths::REVOKE), post(introspect::revoke))
+        .route(&issuer(paths::TOKEN), post(token::token).layer(layers::cors()))
+        .route(
+            &issuer(paths::INTROSPECT),
+            post(introspect::introspect).layer(layers::cors()),
+        )
+        .route(&issuer(paths::REVOKE), post(introspect::revoke).layer(layers::cors()))
         .route(
             &issuer(paths::USERINFO),
             get(userinfo::userinfo).post(userinfo::userinfo),
