@@ -8,6 +8,36 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ErrorCode, OAuthError};
 use crate::params::quote;
 
+/// An `aud` claim: one value, or several (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// An access token's audience: the resources it is for (RFC 8707), or, for none,
+    /// the client it was issued to.
+    pub fn for_access_token(client_id: &str, resources: &[String]) -> Self {
+        match resources {
+            [] => Self::One(client_id.to_owned()),
+            [one] => Self::One(one.clone()),
+            many => Self::Many(many.to_vec()),
+        }
+    }
+
+    /// The values, one or several.
+    pub fn values(&self) -> Vec<&str> {
+        match self {
+            Self::One(v) => vec![v.as_str()],
+            Self::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
 /// The claims of an access token (`typ: at+jwt`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessTokenClaims {
@@ -15,8 +45,8 @@ pub struct AccessTokenClaims {
     pub iss: String,
     /// The user's id, or the client's for client credentials.
     pub sub: String,
-    /// The client it was issued to.
-    pub aud: String,
+    /// The resources it is for (RFC 8707), or the client it was issued to.
+    pub aud: Audience,
     /// The client it was issued to (RFC 9068 §2.2).
     pub client_id: String,
     /// Expiry, seconds since the epoch.
@@ -204,11 +234,30 @@ mod tests {
     }
 
     #[test]
+    fn the_audience_names_the_resources_else_the_client() {
+        let one = Audience::for_access_token("c1", &[]);
+        assert_eq!(serde_json::to_value(&one).unwrap(), serde_json::json!("c1"));
+        let r = vec!["https://a/".to_owned()];
+        assert_eq!(
+            serde_json::to_value(Audience::for_access_token("c1", &r)).unwrap(),
+            serde_json::json!("https://a/")
+        );
+        let r2 = vec!["https://a/".to_owned(), "https://b/".to_owned()];
+        let many = Audience::for_access_token("c1", &r2);
+        assert_eq!(
+            serde_json::to_value(&many).unwrap(),
+            serde_json::json!(["https://a/", "https://b/"])
+        );
+        let back: Audience = serde_json::from_value(serde_json::json!(["https://a/", "https://b/"])).unwrap();
+        assert_eq!(back.values(), ["https://a/", "https://b/"]);
+    }
+
+    #[test]
     fn access_token_claims_name_their_user() {
         let mut c = AccessTokenClaims {
             iss: "i".into(),
             sub: "c1".into(),
-            aud: "c1".into(),
+            aud: Audience::One("c1".into()),
             client_id: "c1".into(),
             exp: 2,
             iat: 1,

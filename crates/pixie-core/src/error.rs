@@ -21,6 +21,8 @@ pub enum ErrorCode {
     UnsupportedResponseType,
     /// RFC 6749: the requested scope is invalid, unknown or exceeds what was granted.
     InvalidScope,
+    /// RFC 8707 §2: `resource` is not a valid or permitted resource.
+    InvalidTarget,
     /// RFC 6749: the resource owner or server denied the request.
     AccessDenied,
     /// RFC 6749: an unexpected condition in the server.
@@ -48,6 +50,7 @@ impl ErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
             Self::AccessDenied => "access_denied",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",

@@ -38,10 +38,23 @@ impl Params {
     }
 
     /// The first parameter name that appears more than once (at its second
-    /// appearance). Linear in the number of pairs: a 64 KiB body holds ~20k names.
+    /// appearance), `resource` aside: RFC 8707 lets it repeat. Linear in the number of
+    /// pairs: a 64 KiB body holds ~20k names.
     pub fn first_repeated(&self) -> Option<&str> {
         let mut seen = std::collections::HashSet::with_capacity(self.pairs.len());
-        self.pairs.iter().map(|(k, _)| k.as_str()).find(|k| !seen.insert(*k))
+        self.pairs
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| *k != "resource")
+            .find(|k| !seen.insert(*k))
+    }
+
+    /// Every value of `name`, in order.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The value of `name`, treating an empty value as absent (RFC 6749 §3.1).

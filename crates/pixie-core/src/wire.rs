@@ -83,6 +83,43 @@ pub struct Application {
     pub metadata: ClientMetadata,
 }
 
+/// `POST /admin/environments/<env>/resources`: a resource server (RFC 8707).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateResource {
+    /// The resource URI: absolute, no fragment.
+    pub uri: String,
+    /// The scopes it defines (they become scopes of the environment).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// A name for people.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A resource server as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    /// The resource URI.
+    pub uri: String,
+    /// The scopes it defines.
+    pub scopes: Vec<String>,
+    /// A name for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// When it was registered.
+    pub created_at: i64,
+}
+
+/// A page of a list (CONTRACT §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListPage<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// The cursor of the next page; `null` at the end.
+    pub next: Option<String>,
+}
+
 /// `POST /admin/environments/<env>/users`.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -262,7 +299,7 @@ pub struct Introspection {
     pub sub: Option<String>,
     /// Audience.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<crate::claims::Audience>,
     /// Issuer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,

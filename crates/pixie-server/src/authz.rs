@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use pixie_core::authorize::AuthorizeRequest;
-use pixie_core::claims::{AccessTokenClaims, IdTokenClaims};
+use pixie_core::claims::{AccessTokenClaims, Audience, IdTokenClaims};
 use pixie_core::client::ClientMetadata;
 use pixie_core::client::GrantType;
 use pixie_core::lifetimes::Lifetimes;
@@ -36,6 +36,9 @@ pub struct Pending {
     pub challenge: Option<String>,
     /// Its method.
     pub challenge_method: Option<ChallengeMethod>,
+    /// The resources asked for (RFC 8707), registered ones only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 impl Pending {
@@ -50,6 +53,7 @@ impl Pending {
             nonce: req.nonce.clone(),
             challenge: req.pkce.recorded.as_ref().map(CodeChallenge::value),
             challenge_method: req.pkce.recorded.as_ref().map(CodeChallenge::method),
+            resources: Vec::new(),
         }
     }
 
@@ -93,6 +97,9 @@ pub struct TokenData {
     /// When the grant began: the refresh token's absolute lifetime counts from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_start: Option<i64>,
+    /// The resources granted (RFC 8707): a refresh may narrow them, never widen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 /// Everything a token issuance needs to know about the grant.
@@ -120,6 +127,8 @@ pub struct Grant<'a> {
     pub grant_type: &'static str,
     /// The issuer the tokens name (the request's public base and environment).
     pub issuer: &'a str,
+    /// The resources the access token is for (RFC 8707); none: the client.
+    pub resources: &'a [String],
 }
 
 /// The lifetimes that apply to a client of an environment.
@@ -336,6 +345,7 @@ impl Service {
             grant_type,
             sid,
             issuer,
+            resources,
         } = g;
         let env_id = env.id.as_str();
         let lt = lifetimes(env, &client.metadata);
@@ -350,7 +360,7 @@ impl Service {
         let at_claims = AccessTokenClaims {
             iss: issuer.to_owned(),
             sub: sub.to_owned(),
-            aud: client.client_id.clone(),
+            aud: Audience::for_access_token(&client.client_id, resources),
             client_id: client.client_id.clone(),
             exp,
             iat: now,
@@ -385,6 +395,7 @@ impl Service {
             auth_time,
             nonce: nonce.map(str::to_owned),
             grant_start: Some(grant_start),
+            resources: resources.to_vec(),
         })
         .map_err(ApiError::internal)?;
         let row = |id: String, kind: &str, hash: Option<Vec<u8>>, expires_at: i64| TokenRow {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use pixie_store::{ClientRow, EnvironmentRow, Store, UserRow};
+use pixie_store::{ClientRow, EnvironmentRow, ResourceRow, Store, UserRow};
 
 use crate::cache::TtlCache;
 use crate::error::{ApiError, ApiResult};
@@ -15,6 +15,7 @@ pub struct Directory {
     envs: TtlCache<String, EnvironmentRow>,
     clients: TtlCache<(String, String), ClientRow>,
     users: TtlCache<(String, String), Arc<UserRow>>,
+    resources: TtlCache<String, Arc<Vec<ResourceRow>>>,
 }
 
 impl Directory {
@@ -25,6 +26,7 @@ impl Directory {
             envs: TtlCache::default(),
             clients: TtlCache::default(),
             users: TtlCache::default(),
+            resources: TtlCache::default(),
         }
     }
 
@@ -41,6 +43,23 @@ impl Directory {
             .ok_or(ApiError::NotFound("environment"))?;
         self.envs.insert_read_since(env_id.to_owned(), env.clone(), started);
         Ok(env)
+    }
+
+    /// The resource servers of an environment (RFC 8707), by URI.
+    pub async fn resources(&self, env_id: &str) -> ApiResult<Arc<Vec<ResourceRow>>> {
+        if let Some(r) = self.resources.get(&env_id.to_owned()) {
+            return Ok(r);
+        }
+        let started = std::time::Instant::now();
+        let found = Arc::new(self.store.list_resources(env_id).await?);
+        self.resources
+            .insert_read_since(env_id.to_owned(), found.clone(), started);
+        Ok(found)
+    }
+
+    /// Drops an environment's changed resource servers from the cache.
+    pub fn forget_resources(&self, env_id: &str) {
+        self.resources.remove(&env_id.to_owned());
     }
 
     /// Drops a changed environment from the cache.

@@ -400,6 +400,84 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Registers a resource server (RFC 8707) in an environment.
+    pub async fn create_resource(&self, env_id: &str, req: wire::CreateResource) -> ApiResult<wire::Resource> {
+        self.environment(env_id).await?;
+        pixie_core::resource::validate_resource_uri(&req.uri).map_err(|e| ApiError::invalid(format!("uri: {e}")))?;
+        if req.scopes.len() > 64 {
+            return Err(ApiError::invalid("scopes: at most 64"));
+        }
+        for (i, scope) in req.scopes.iter().enumerate() {
+            // RFC 6749 §3.3: scope tokens are printable ASCII but space, `"` and `\`.
+            let ok = (1..=128).contains(&scope.len())
+                && scope
+                    .bytes()
+                    .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\');
+            if !ok {
+                return Err(ApiError::invalid(format!(
+                    "scopes[{i}]: 1-128 printable ASCII characters, no space, quote or backslash"
+                )));
+            }
+        }
+        if req
+            .name
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > 256 || !pixie_core::names::shows_as_written(n))
+        {
+            return Err(ApiError::invalid(
+                "name: at most 256 characters, no control, invisible or direction-changing characters",
+            ));
+        }
+        let mut scopes = req.scopes;
+        scopes.dedup();
+        let row = pixie_store::ResourceRow {
+            env_id: env_id.to_owned(),
+            uri: req.uri,
+            name: req.name,
+            scopes,
+            created_at: self.now(),
+        };
+        self.store.insert_resource(&row).await.map_err(|e| match e {
+            pixie_store::StoreError::Conflict(_) => ApiError::Conflict(format!("resource {}", row.uri)),
+            e => e.into(),
+        })?;
+        self.directory.forget_resources(env_id);
+        Ok(resource_view(&row))
+    }
+
+    /// The resource servers of an environment, by URI (one page: there are few).
+    pub async fn list_resources(&self, env_id: &str) -> ApiResult<wire::ListPage<wire::Resource>> {
+        self.environment(env_id).await?;
+        let rows = self.store.list_resources(env_id).await?;
+        Ok(wire::ListPage {
+            items: rows.iter().map(resource_view).collect(),
+            next: None,
+        })
+    }
+
+    /// Removes a resource server. Tokens already issued for it keep their `aud` until
+    /// they expire; no new one names it.
+    pub async fn delete_resource(&self, env_id: &str, uri: &str) -> ApiResult<()> {
+        self.environment(env_id).await?;
+        let deleted = self.store.delete_resource(env_id, uri).await.map_err(|e| match e {
+            pixie_store::StoreError::NotFound => ApiError::NotFound("resource"),
+            e => e.into(),
+        });
+        self.directory.forget_resources(env_id);
+        deleted
+    }
+}
+
+fn resource_view(r: &pixie_store::ResourceRow) -> wire::Resource {
+    wire::Resource {
+        uri: r.uri.clone(),
+        scopes: r.scopes.clone(),
+        name: r.name.clone(),
+        created_at: r.created_at,
+    }
+}
+
 fn app_view(row: ClientRow, secret: Option<String>) -> Application {
     let confidential = !row.metadata.is_public();
     Application {

@@ -543,3 +543,196 @@ async fn tokens_are_bound_to_their_session_and_sign_off_revokes_them() {
     let resp = srv.authorize("default", &TestServer::pairs(&client), &session).await;
     assert!(location(&resp).contains("/signon?flowId="));
 }
+
+/// The payload of a JWT, unverified (the tests check claims; pixie verifies).
+fn jwt_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Resource indicators (RFC 8707, CONTRACT §7): resources registered through the admin
+/// API; `resource` (which may repeat) accepted at authorization, recorded with the code,
+/// repeated or narrowed at the token endpoint and on refresh, never widened; the access
+/// token's `aud` names them; anything unregistered is `invalid_target`.
+#[tokio::test]
+async fn resource_indicators_name_the_audience() {
+    let s = TestServer::start().await;
+    let (files, mail) = ("https://mcp.example.com/mcp", "https://mail.example.com/api");
+    let client = s
+        .env_with_public_client(
+            "default",
+            json!({}),
+            json!({"scope": "openid profile email files:read mail:send"}),
+        )
+        .await;
+    // The admin API: create (201), duplicate (409), invalid (400), list.
+    for (uri, scopes) in [
+        (files, json!(["files:read", "files:write"])),
+        (mail, json!(["mail:send"])),
+    ] {
+        let body = json!({"uri": uri, "scopes": scopes, "name": "x"});
+        let (st, r) = s
+            .admin(
+                reqwest::Method::POST,
+                "/admin/environments/default/resources",
+                Some(body),
+            )
+            .await;
+        assert_eq!(st, 201, "{r}");
+        assert_eq!(r["uri"], uri);
+    }
+    let (st, _) = s
+        .admin(
+            reqwest::Method::POST,
+            "/admin/environments/default/resources",
+            Some(json!({"uri": files})),
+        )
+        .await;
+    assert_eq!(st, 409);
+    for bad in ["/relative", "https://a.example/#frag", "https://a.example/ x"] {
+        let (st, body) = s
+            .admin(
+                reqwest::Method::POST,
+                "/admin/environments/default/resources",
+                Some(json!({"uri": bad})),
+            )
+            .await;
+        assert_eq!(st, 400, "{bad}: {body}");
+        assert!(
+            body["error_description"].as_str().unwrap().starts_with("uri:"),
+            "{body}"
+        );
+    }
+    let (st, body) = s
+        .admin(
+            reqwest::Method::POST,
+            "/admin/environments/default/resources",
+            Some(json!({"uri": "https://b.example/", "scopes": ["has space"]})),
+        )
+        .await;
+    assert_eq!(
+        (
+            st,
+            body["error_description"].as_str().map(|d| d.starts_with("scopes[0]"))
+        ),
+        (400, Some(true))
+    );
+    let (st, list) = s
+        .admin(reqwest::Method::GET, "/admin/environments/default/resources", None)
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert_eq!(list["next"], Value::Null);
+    // Their scopes are scopes of the environment.
+    let (_, d) = s.get_json("/default/.well-known/openid-configuration").await;
+    let supported = d["scopes_supported"].as_array().unwrap();
+    for scope in ["openid", "files:read", "files:write", "mail:send"] {
+        assert!(supported.contains(&json!(scope)), "{scope} in {supported:?}");
+    }
+
+    // Authorization with both resources (repeated: allowed for `resource` alone).
+    let mut pairs = TestServer::pairs(&client);
+    pairs.push(("resource", files));
+    pairs.push(("resource", mail));
+    let (q, _) = s.code_via_flows("default", &pairs).await;
+    let code = q["code"].clone();
+    // Widening at the token endpoint: invalid_target (and the code is spent).
+    let exchange = |code: String, resources: Vec<&'static str>| {
+        let client = client.clone();
+        let s = &s;
+        async move {
+            let mut form = vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", code),
+                ("redirect_uri", REDIRECT.to_owned()),
+                ("client_id", client),
+                ("code_verifier", VERIFIER.to_owned()),
+            ];
+            for r in resources {
+                form.push(("resource", r.to_owned()));
+            }
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (st, body, _) = s.token("default", &form).await;
+            (st, body)
+        }
+    };
+    let (st, body) = exchange(code.clone(), vec!["https://other.example/"]).await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
+    // A fresh code, narrowed to one resource: `aud` is that resource.
+    let (q, _) = s.code_via_flows("default", &pairs).await;
+    let (st, tok) = exchange(q["code"].clone(), vec![files]).await;
+    assert_eq!(st, 200, "{tok}");
+    assert_eq!(jwt_claims(tok["access_token"].as_str().unwrap())["aud"], json!(files));
+    // None named at the token endpoint: all that were authorized, `aud` an array.
+    let (q, _) = s.code_via_flows("default", &pairs).await;
+    let (st, tok) = exchange(q["code"].clone(), vec![]).await;
+    assert_eq!(st, 200, "{tok}");
+    let at = tok["access_token"].as_str().unwrap();
+    assert_eq!(jwt_claims(at)["aud"], json!([files, mail]));
+    // The ID token's audience stays the client; introspection reports the resources.
+    assert_eq!(jwt_claims(tok["id_token"].as_str().unwrap())["aud"], json!(client));
+    let info = s.introspect("default", &client, at).await;
+    assert_eq!(info["active"], true);
+    assert_eq!(info["aud"], json!([files, mail]));
+    // The token still works at UserInfo (pixie's own endpoint checks the issuer).
+    assert_eq!(s.userinfo("default", at).await.0, 200);
+    // Refresh: narrow, never widen.
+    let rt = tok["refresh_token"].as_str().unwrap();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt),
+        ("client_id", client.as_str()),
+        ("resource", "https://other.example/"),
+    ];
+    let (st, body, _) = s.token("default", &form).await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt),
+        ("client_id", client.as_str()),
+        ("resource", mail),
+    ];
+    let (st, body, _) = s.token("default", &form).await;
+    assert_eq!(st, 200, "a refused refresh leaves the token usable: {body}");
+    assert_eq!(jwt_claims(body["access_token"].as_str().unwrap())["aud"], json!(mail));
+    // Without `resource`, as before: `aud` is the client.
+    let plain = s.tokens("default", &client).await;
+    assert_eq!(
+        jwt_claims(plain["access_token"].as_str().unwrap())["aud"],
+        json!(client)
+    );
+
+    // An unregistered or malformed resource at authorization: invalid_target at the
+    // redirect URI; other parameters may still not repeat.
+    for bad in ["https://other.example/", "/relative"] {
+        let mut pairs = TestServer::pairs(&client);
+        pairs.push(("resource", bad));
+        let resp = s.authorize("default", &pairs, &[]).await;
+        assert_eq!(resp.status(), 302);
+        let loc = location(&resp);
+        assert!(loc.starts_with(REDIRECT), "{loc}");
+        assert_eq!(query(&loc)["error"], "invalid_target", "{loc}");
+    }
+    let mut pairs = TestServer::pairs(&client);
+    pairs.push(("scope", "openid"));
+    let loc = location(&s.authorize("default", &pairs, &[]).await);
+    assert_eq!(query(&loc)["error"], "invalid_request", "{loc}");
+
+    // Removing a resource: 204, then 404; new requests for it are invalid_target.
+    let path = format!(
+        "/admin/environments/default/resources/{}",
+        form_urlencoded::byte_serialize(mail.as_bytes()).collect::<String>()
+    );
+    assert_eq!(s.admin(reqwest::Method::DELETE, &path, None).await.0, 204);
+    assert_eq!(s.admin(reqwest::Method::DELETE, &path, None).await.0, 404);
+    let mut pairs = TestServer::pairs(&client);
+    pairs.push(("resource", mail));
+    let loc = location(&s.authorize("default", &pairs, &[]).await);
+    assert_eq!(query(&loc)["error"], "invalid_target", "{loc}");
+}

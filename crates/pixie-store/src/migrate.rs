@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0008_grants_and_counters.sql"),
         include_str!("../migrations/postgres/0008_grants_and_counters.sql"),
     ),
+    (
+        9,
+        include_str!("../migrations/sqlite/0009_resources.sql"),
+        include_str!("../migrations/postgres/0009_resources.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serializes migrations across instances.

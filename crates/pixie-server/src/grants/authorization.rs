@@ -90,7 +90,12 @@ pub async fn authorize(svc: &Service, req: AuthorizeRequest<'_>) -> ApiResult<Au
         Ok(r) => r,
         Err(error) => return Ok(refused(error)),
     };
-    let pending = Pending::new(&client.client_id, redirect_uri.clone(), sent, &request);
+    let resources = match resources(svc, env_id, req.params).await? {
+        Ok(r) => r,
+        Err(error) => return Ok(refused(error)),
+    };
+    let mut pending = Pending::new(&client.client_id, redirect_uri.clone(), sent, &request);
+    pending.resources = resources;
     let lt = lifetimes(&env, &client.metadata);
     let now = svc.now();
     // A live session skips sign-on, unless the client asked for a fresh one
@@ -159,6 +164,19 @@ fn validate(
             Err(error)
         }
     }
+}
+
+/// The resources an authorization request names (RFC 8707), each registered in the
+/// environment; an error for the redirect URI (`invalid_target`) otherwise.
+async fn resources(svc: &Service, env_id: &str, params: &Params) -> ApiResult<Result<Vec<String>, OAuthError>> {
+    let requested = match pixie_core::resource::requested_resources(params) {
+        Ok(r) if r.is_empty() => return Ok(Ok(r)),
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
+    };
+    let registered = svc.directory.resources(env_id).await?;
+    let uris: Vec<&str> = registered.iter().map(|r| r.uri.as_str()).collect();
+    Ok(pixie_core::resource::check_registered(&requested, &uris).map(|()| requested))
 }
 
 /// What `/as/resume` gives a browser whose flow is signed on.

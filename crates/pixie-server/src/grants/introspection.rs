@@ -1,6 +1,6 @@
 //! Introspection (RFC 7662) and revocation (RFC 7009) for an authenticated client.
 
-use pixie_core::claims::AccessTokenClaims;
+use pixie_core::claims::{AccessTokenClaims, Audience};
 use pixie_core::params::Params;
 use pixie_core::token::IssuedToken;
 use pixie_core::wire::Introspection;
@@ -75,7 +75,8 @@ fn access_row(env_id: &str, c: AccessTokenClaims) -> TokenRow {
         client_id: c.client_id,
         user_id,
         scope: c.scope,
-        data: String::new(),
+        // An access token's audience rides in `data` (access tokens have no stored row).
+        data: serde_json::to_string(&c.aud).unwrap_or_default(),
         created_at: c.iat,
         expires_at: c.exp,
         used_at: None,
@@ -117,7 +118,10 @@ pub async fn introspect(
         active: true,
         scope: Some(row.scope),
         sub: Some(row.user_id.unwrap_or_else(|| row.client_id.clone())),
-        aud: Some(row.client_id.clone()),
+        aud: Some(match access {
+            true => serde_json::from_str(&row.data).unwrap_or_else(|_| Audience::One(row.client_id.clone())),
+            false => Audience::One(row.client_id.clone()),
+        }),
         client_id: Some(row.client_id),
         username,
         token_type: Some(if access { "Bearer" } else { "refresh_token" }.into()),

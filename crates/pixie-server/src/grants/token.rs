@@ -4,6 +4,7 @@
 use pixie_core::claims::{client_credentials_scopes, requested_scopes, split_scope};
 use pixie_core::client::GrantType;
 use pixie_core::params::Params;
+use pixie_core::resource::{check_registered, narrow, requested_resources};
 use pixie_core::token::{check_code, requested_grant, CodeBinding, CodeCheckError};
 use pixie_core::wire::TokenResponse;
 use pixie_core::{ErrorCode, OAuthError};
@@ -79,6 +80,8 @@ async fn exchange_code(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenR
         }
         return Err(e.error().clone().into());
     }
+    // RFC 8707 §2.2: the token may name the resources authorized, or fewer.
+    let resources = narrow(requested_resources(req.params)?, &data.pending.resources)?;
     let user = svc
         .lookup_user(env_id, &row.user_id)
         .await?
@@ -95,6 +98,7 @@ async fn exchange_code(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenR
         sid: data.sid.as_deref(),
         grant_type: "authorization_code",
         issuer: req.issuer,
+        resources: &resources,
     };
     svc.issue_tokens(req.env, grant).await
 }
@@ -147,6 +151,8 @@ async fn refresh(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenRespons
     let granted = split_scope(&current.scope);
     let allowed: Vec<&str> = granted.iter().map(String::as_str).collect();
     let scopes = requested_scopes(req.params.get("scope"), &allowed)?.unwrap_or(granted.clone());
+    let data: TokenData = serde_json::from_str(&current.data).unwrap_or_default();
+    let resources = narrow(requested_resources(req.params)?, &data.resources)?;
     let Some(row) = svc
         .store
         .consume_refresh_token(env_id, &hash, &client.client_id, now)
@@ -165,7 +171,6 @@ async fn refresh(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenRespons
         }
         return Err(invalid_grant(REFRESH_INVALID));
     };
-    let data: TokenData = serde_json::from_str(&row.data).unwrap_or_default();
     let user_id = row.user_id.ok_or_else(|| invalid_grant("refresh_token has no user"))?;
     let user = svc
         .lookup_user(env_id, &user_id)
@@ -183,6 +188,7 @@ async fn refresh(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenRespons
         sid: row.sid.as_deref(),
         grant_type: "refresh_token",
         issuer: req.issuer,
+        resources: &resources,
     };
     svc.issue_tokens(req.env, grant).await
 }
@@ -192,6 +198,12 @@ async fn refresh(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenRespons
 async fn client_credentials(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenResponse> {
     let allowed = client_credentials_scopes(&req.client.metadata.scope);
     let scopes = requested_scopes(req.params.get("scope"), &allowed)?.unwrap_or_default();
+    let resources = requested_resources(req.params)?;
+    let registered = svc.directory.resources(&req.env.id).await?;
+    check_registered(
+        &resources,
+        &registered.iter().map(|r| r.uri.as_str()).collect::<Vec<_>>(),
+    )?;
     let grant_id = crypto::random_token::<16>();
     let grant = Grant {
         client: req.client,
@@ -205,6 +217,7 @@ async fn client_credentials(svc: &Service, req: TokenRequest<'_>) -> ApiResult<T
         sid: None,
         grant_type: "client_credentials",
         issuer: req.issuer,
+        resources: &resources,
     };
     svc.issue_tokens(req.env, grant).await
 }

@@ -4,7 +4,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use pixie_core::client::ClientMetadata;
-use pixie_core::wire::{Application, CreateEnvironment, CreateUser, Environment, PatchEnvironment, User};
+use pixie_core::wire::{
+    Application, CreateEnvironment, CreateResource, CreateUser, Environment, ListPage, PatchEnvironment, Resource, User,
+};
 
 use super::extract::{AdminAuth, JsonBody};
 use super::state::AppState;
@@ -96,4 +98,31 @@ pub(super) async fn pkce_report(
         return Err(crate::error::ApiError::invalid("days: must be 1 to 366"));
     }
     Ok(Json(s.svc.pkce_report(&env, days).await?))
+}
+
+pub(super) async fn create_resource(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path(env): Path<String>,
+    JsonBody(req): JsonBody<CreateResource>,
+) -> ApiResult<(StatusCode, Json<Resource>)> {
+    Ok((StatusCode::CREATED, Json(s.svc.create_resource(&env, req).await?)))
+}
+
+pub(super) async fn list_resources(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path(env): Path<String>,
+) -> ApiResult<Json<ListPage<Resource>>> {
+    Ok(Json(s.svc.list_resources(&env).await?))
+}
+
+/// `DELETE …/resources/<uri>`, the URI percent-encoded as one path segment.
+pub(super) async fn delete_resource(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path((env, uri)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.svc.delete_resource(&env, &uri).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -19,6 +19,15 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 async fn metadata(directory: &Directory, base: &super::state::Base, env_id: &str) -> ApiResult<ProviderMetadata> {
     let env = directory.environment(env_id).await?;
+    // The scopes of registered resource servers are scopes of the environment (§7).
+    let mut scopes = strings(&["openid", "profile", "email", "offline_access"]);
+    for r in directory.resources(env_id).await?.iter() {
+        for s in &r.scopes {
+            if !scopes.contains(s) {
+                scopes.push(s.clone());
+            }
+        }
+    }
     let issuer = base.issuer(&env.id);
     let client_auth = strings(&["none", "client_secret_basic", "client_secret_post"]);
     Ok(ProviderMetadata {
@@ -38,7 +47,7 @@ async fn metadata(directory: &Directory, base: &super::state::Base, env_id: &str
         revocation_endpoint_auth_methods_supported: client_auth.clone(),
         id_token_signing_alg_values_supported: strings(&["RS256", "ES256"]),
         subject_types_supported: strings(&["public"]),
-        scopes_supported: strings(&["openid", "profile", "email", "offline_access"]),
+        scopes_supported: scopes,
         claims_supported: strings(&[
             "iss",
             "sub",

@@ -96,6 +96,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/environments/{env}/users", post(admin::create_user))
         .route("/admin/environments/{env}/pkce-report", get(admin::pkce_report))
+        .route(
+            "/admin/environments/{env}/resources",
+            post(admin::create_resource).get(admin::list_resources),
+        )
+        .route(
+            "/admin/environments/{env}/resources/{uri}",
+            axum::routing::delete(admin::delete_resource),
+        )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     layers::wrap(routes, &state).with_state(state)
