@@ -10,6 +10,10 @@ use common::{pixie, run_json, serve};
 use serde_json::Value;
 
 fn probe(issuer: &str, client_id: &str) -> (Option<i32>, Value) {
+    probe_with(issuer, client_id, &[])
+}
+
+fn probe_with(issuer: &str, client_id: &str, extra: &[&str]) -> (Option<i32>, Value) {
     let mut child = pixie()
         .args([
             "probe",
@@ -21,6 +25,7 @@ fn probe(issuer: &str, client_id: &str) -> (Option<i32>, Value) {
             "tom",
             "--json",
         ])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -125,6 +130,63 @@ fn probe_pixie_strict_and_permissive() {
     );
     assert_eq!(get("token without verifier"), "pass");
     assert_eq!(get("code reuse"), "pass");
+}
+
+/// `pixie probe --mcp` against pixie: the metadata URLs MCP clients try, S256, and a
+/// registered resource honoured and named in `aud`; registration is not offered yet
+/// (a SHOULD: a warning). Against an unregistered resource the MUST fails.
+#[test]
+fn probe_mcp_against_pixie() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let mut cmd = pixie();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data]);
+    let server = serve(cmd);
+    let client = setup_env(data, "default", &[]);
+    let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    let resource = "https://mcp.example.com/mcp";
+    common::install_tls_provider();
+    let created = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/admin/environments/default/resources", server.url))
+            .bearer_auth(token.trim())
+            .json(&serde_json::json!({"uri": resource, "scopes": ["files:read"]}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(created, 201);
+    let issuer = format!("{}/default", server.url);
+    let (code, report) = probe_with(&issuer, &client, &["--mcp", "--resource", resource]);
+    assert_eq!(code, Some(0), "{report}");
+    let v = verdicts(&report);
+    let get = |name: &str| v.iter().find(|(c, _)| c == name).map(|(_, v)| v.clone()).unwrap();
+    assert_eq!(get("MCP metadata discovery"), "pass");
+    assert_eq!(get("MCP metadata at every URL"), "pass");
+    assert_eq!(get("S256 advertised (MCP)"), "pass");
+    assert_eq!(get("resource in aud"), "pass");
+    assert_eq!(get("client registration offered"), "warn");
+    let (code, report) = probe_with(&issuer, &client, &["--mcp", "--resource", "https://elsewhere.example/"]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(
+        verdicts(&report)
+            .iter()
+            .find(|(c, _)| c == "resource in aud")
+            .unwrap()
+            .1,
+        "fail"
+    );
+    // Without --resource the check is skipped, not passed.
+    let (_, report) = probe_with(&issuer, &client, &["--mcp"]);
+    assert_eq!(
+        verdicts(&report)
+            .iter()
+            .find(|(c, _)| c == "resource in aud")
+            .unwrap()
+            .1,
+        "skip"
+    );
 }
 
 /// Client ids are base64url: one may start with '-', and is still a value.

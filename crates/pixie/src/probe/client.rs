@@ -25,6 +25,21 @@ pub struct Metadata {
     pub methods: Option<Vec<String>>,
     /// `authorization_response_iss_parameter_supported`.
     pub iss_supported: bool,
+    /// `registration_endpoint`, if published.
+    pub registration_endpoint: Option<String>,
+    /// `client_id_metadata_document_supported`.
+    pub cimd_supported: bool,
+}
+
+/// What one metadata URL answered.
+#[derive(Debug, Clone)]
+pub struct MetadataAnswer {
+    /// The URL.
+    pub url: String,
+    /// The HTTP status (`None`: no answer).
+    pub status: Option<u16>,
+    /// The `issuer` of a JSON document, if it was one.
+    pub issuer: Option<String>,
 }
 
 /// How the probe signs on to get codes.
@@ -160,6 +175,8 @@ impl Client {
                 .as_array()
                 .map(|a| a.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect()),
             iss_supported: doc["authorization_response_iss_parameter_supported"] == true,
+            registration_endpoint: doc["registration_endpoint"].as_str().map(str::to_owned),
+            cimd_supported: doc["client_id_metadata_document_supported"] == true,
         };
         // Endpoints are URLs: whitespace or hidden characters in one are an attempt to
         // disguise what the operator is asked to open.
@@ -203,6 +220,40 @@ impl Client {
             cookies: HashMap::new(),
             home,
         })
+    }
+
+    /// The metadata URLs an MCP client tries, in its order (MCP authorization,
+    /// "Authorization Server Metadata Discovery"), and what each answered.
+    pub async fn mcp_metadata(&self) -> Vec<MetadataAnswer> {
+        let issuer = self.meta.issuer.trim_end_matches('/');
+        let (scheme_host, path) = match issuer
+            .find("://")
+            .and_then(|i| issuer[i + 3..].find('/').map(|j| i + 3 + j))
+        {
+            Some(cut) => (&issuer[..cut], &issuer[cut..]),
+            None => (issuer, ""),
+        };
+        let urls = [
+            format!("{scheme_host}/.well-known/oauth-authorization-server{path}"),
+            format!("{scheme_host}/.well-known/openid-configuration{path}"),
+            format!("{issuer}/.well-known/openid-configuration"),
+        ];
+        let mut out = Vec::new();
+        for url in urls {
+            let (status, issuer) = match self.http.get(&url).send().await {
+                Err(_) => (None, None),
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let doc = match read_body(resp, &url).await {
+                        Ok(body) => serde_json::from_slice::<Value>(&body).ok(),
+                        Err(_) => None,
+                    };
+                    (Some(status), doc.and_then(|d| d["issuer"].as_str().map(str::to_owned)))
+                }
+            };
+            out.push(MetadataAnswer { url, status, issuer });
+        }
+        out
     }
 
     /// Whether `url` is on the issuer's origin.
@@ -352,11 +403,22 @@ impl Client {
 
     /// Exchanges a code; returns the status and JSON body.
     pub async fn exchange(&self, code: &str, verifier: Option<&str>) -> Result<(u16, Value), String> {
+        self.exchange_with(code, verifier, &[]).await
+    }
+
+    /// A code exchange with extra parameters (`resource`, say).
+    pub async fn exchange_with(
+        &self,
+        code: &str,
+        verifier: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Result<(u16, Value), String> {
         let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", self.redirect_uri.as_str()),
         ];
+        form.extend_from_slice(extra);
         if let Some(v) = verifier {
             form.push(("code_verifier", v));
         }

@@ -34,6 +34,14 @@ pub struct ProbeArgs {
     /// instead of through a person at a browser.
     #[arg(long)]
     flows_login: Option<String>,
+    /// Also audit the rules MCP clients depend on (metadata URLs, S256, registration,
+    /// resource indicators).
+    #[arg(long)]
+    mcp: bool,
+    /// With --mcp: a resource server (RFC 8707) the client may ask tokens for; checks
+    /// that `resource` is honoured and named in the access token's `aud`.
+    #[arg(long, requires = "mcp")]
+    resource: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -313,6 +321,125 @@ async fn run_checks(c: &mut Client) -> Result<Vec<Check>, String> {
     Ok(out)
 }
 
+/// The payload of a JWT, unverified (the probe reads claims; it trusts nothing in them).
+fn jwt_payload(token: &str) -> Option<serde_json::Value> {
+    use base64::Engine as _;
+    let mut parts = token.split('.');
+    let (_, payload, _) = (parts.next()?, parts.next()?, parts.next()?);
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The checks of `--mcp`: what MCP clients (authorization specification 2025-11-25)
+/// require of an authorization server.
+async fn run_mcp_checks(c: &mut Client, resource: Option<&str>) -> Result<Vec<Check>, String> {
+    use Level::{Must, Should};
+    let mut out = Vec::new();
+    let answers = c.mcp_metadata().await;
+    let issuer = c.meta.issuer.trim_end_matches('/').to_owned();
+    let serves = |a: &client::MetadataAnswer| {
+        a.status == Some(200) && a.issuer.as_deref().map(|i| i.trim_end_matches('/')) == Some(issuer.as_str())
+    };
+    let observed = answers
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                a.status.map_or("-".into(), |s| s.to_string()),
+                printable(&a.url, 120)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    out.push(check(
+        "MCP metadata discovery",
+        "one of the URLs MCP clients try, in order, serves this issuer's metadata",
+        "MCP authorization (metadata discovery); RFC 8414 §3",
+        Must,
+        Some(answers.iter().any(serves)),
+        observed.clone(),
+    ));
+    out.push(check(
+        "MCP metadata at every URL",
+        "all three URLs serve it (clients differ in which they try)",
+        "MCP authorization (metadata discovery)",
+        Should,
+        Some(answers.iter().all(serves)),
+        observed,
+    ));
+    out.push(check(
+        "S256 advertised (MCP)",
+        "code_challenge_methods_supported lists S256 (MCP clients refuse otherwise)",
+        "MCP authorization (PKCE)",
+        Must,
+        Some(c.meta.methods.as_ref().is_some_and(|m| m.iter().any(|x| x == "S256"))),
+        format!("{:?}", c.meta.methods),
+    ));
+    out.push(check(
+        "client registration offered",
+        "client_id_metadata_document_supported or a registration_endpoint",
+        "MCP authorization (client registration)",
+        Should,
+        Some(c.meta.cimd_supported || c.meta.registration_endpoint.is_some()),
+        format!(
+            "documents: {}, registration_endpoint: {:?}",
+            c.meta.cimd_supported,
+            c.meta.registration_endpoint.as_deref().map(|u| printable(u, 120))
+        ),
+    ));
+    let Some(resource) = resource else {
+        out.push(check(
+            "resource in aud",
+            "the access token's aud names the resource asked for",
+            "RFC 8707 §2; MCP authorization (resource parameter)",
+            Must,
+            None,
+            "not checked: pass --resource".into(),
+        ));
+        return Ok(out);
+    };
+    let (verifier, challenge) = s256_pair();
+    let a = c
+        .authorize(&[
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("resource", resource),
+        ])
+        .await?;
+    let (ok, observed) = match &a.code {
+        None => (Some(false), describe(&a)),
+        Some(code) => {
+            let (st, body) = c
+                .exchange_with(code, Some(verifier.as_str()), &[("resource", resource)])
+                .await?;
+            let token = body["access_token"].as_str().unwrap_or("");
+            match (st, jwt_payload(token)) {
+                (200, Some(claims)) => {
+                    let aud = &claims["aud"];
+                    let named = aud == resource || aud.as_array().is_some_and(|a| a.iter().any(|v| v == resource));
+                    (Some(named), format!("aud {}", printable(&aud.to_string(), 200)))
+                }
+                (200, None) => (
+                    None,
+                    "the access token is not a JWT: its audience cannot be read".into(),
+                ),
+                _ => (Some(false), token_observed(st, &body)),
+            }
+        }
+    };
+    out.push(check(
+        "resource in aud",
+        "the access token's aud names the resource asked for",
+        "RFC 8707 §2; MCP authorization (resource parameter)",
+        Must,
+        ok,
+        observed,
+    ));
+    Ok(out)
+}
+
 fn table(issuer: &str, checks: &[Check]) -> String {
     let mut rows = vec![[
         "CHECK".to_owned(),
@@ -395,7 +522,10 @@ pub fn run(args: ProbeArgs) -> ExitCode {
             login,
         )
         .await?;
-        let checks = run_checks(&mut c).await?;
+        let mut checks = run_checks(&mut c).await?;
+        if args.mcp {
+            checks.extend(run_mcp_checks(&mut c, args.resource.as_deref()).await?);
+        }
         Ok::<_, String>((c.meta.issuer.clone(), checks))
     });
     let (issuer, checks) = match result {
