@@ -151,6 +151,18 @@ impl UserInfoClaims {
     }
 }
 
+/// What a consent is remembered by: the scopes and the resources, each set sorted and
+/// space-joined, so that the same request in another order is the same consent.
+pub fn consent_key(scopes: &[String], resources: &[String]) -> (String, String) {
+    let sorted = |v: &[String]| {
+        let mut v: Vec<&str> = v.iter().map(String::as_str).collect();
+        v.sort_unstable();
+        v.dedup();
+        v.join(" ")
+    };
+    (sorted(scopes), sorted(resources))
+}
+
 /// Scopes that only mean something with a user: never granted to a client's own token.
 pub const USER_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
@@ -206,6 +218,21 @@ mod tests {
         let e = requested_scopes(Some("openid email"), &granted).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidScope);
         assert!(e.description.contains("'email'"));
+    }
+
+    #[test]
+    fn consent_keys_ignore_order() {
+        let a = consent_key(
+            &split_scope("profile openid"),
+            &["https://b/".into(), "https://a/".into()],
+        );
+        let b = consent_key(
+            &split_scope("openid profile openid"),
+            &["https://a/".into(), "https://b/".into()],
+        );
+        assert_eq!(a, b);
+        assert_eq!(a, ("openid profile".into(), "https://a/ https://b/".into()));
+        assert_ne!(a, consent_key(&split_scope("openid"), &[]));
     }
 
     #[test]

@@ -123,6 +123,10 @@ pub struct ClientMetadata {
     /// The client's own lifetimes, over its environment's.
     #[serde(default, skip_serializing_if = "LifetimeOverrides::is_empty")]
     pub lifetimes: LifetimeOverrides,
+    /// Users consent before the client gets a code (CONTRACT §7; clients that
+    /// registered themselves always need consent).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_consent: bool,
 }
 
 /// A metadata field that is invalid: RFC 7591 §3.2.2 error code, field and reason.

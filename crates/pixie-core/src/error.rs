@@ -31,6 +31,8 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     /// OpenID Connect: `prompt=none` and the end-user is not signed in.
     LoginRequired,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none`, and the user must consent first.
+    ConsentRequired,
     /// RFC 6750: the access token is expired, revoked, malformed or invalid.
     InvalidToken,
     /// RFC 7591: a redirect URI in client metadata is invalid.
@@ -55,6 +57,7 @@ impl ErrorCode {
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
             Self::InvalidToken => "invalid_token",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",

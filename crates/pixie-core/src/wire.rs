@@ -271,6 +271,64 @@ impl fmt::Debug for UsernamePassword {
 /// The media type of a username/password check in the flows API.
 pub const USERNAME_PASSWORD_CHECK: &str = "application/vnd.pixie.usernamePassword.check+json";
 
+/// The content type of a consent decision posted to a flow.
+pub const CONSENT_DECISION: &str = "application/vnd.pixie.consent+json";
+
+/// `POST <issuer>/flows/<id>` with [`CONSENT_DECISION`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentDecision {
+    /// Whether the user approves.
+    pub approve: bool,
+}
+
+/// The client a consent is asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentClient {
+    /// The client id.
+    pub client_id: String,
+    /// Its name, as it registered it.
+    pub client_name: String,
+    /// The host its codes go to.
+    pub redirect_host: String,
+    /// Whether the operator registered it (false for clients that registered themselves).
+    pub verified: bool,
+}
+
+/// A flow waiting for consent, as the flows API shows it (CONTRACT §7).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsentFlow {
+    /// The flow id.
+    pub id: String,
+    /// `CONSENT_REQUIRED`.
+    pub status: String,
+    /// The client.
+    pub client: ConsentClient,
+    /// The scopes asked for.
+    pub scopes: Vec<String>,
+    /// The resources asked for.
+    pub resources: Vec<String>,
+    /// When the flow expires.
+    pub expires_at: i64,
+    /// What the flow accepts next.
+    #[serde(rename = "_links")]
+    pub links: serde_json::Value,
+}
+
+/// A remembered consent, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    /// The client.
+    pub client_id: String,
+    /// The scopes approved.
+    pub scopes: Vec<String>,
+    /// The resources approved.
+    pub resources: Vec<String>,
+    /// When.
+    pub created_at: i64,
+}
+
 /// An RFC 7662 introspection response.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Introspection {

@@ -183,6 +183,7 @@ impl Service {
             created_at: now,
             expires_at: now + lt.flow,
             completed_via: None,
+            consent: None,
         };
         self.store.insert_flow(&flow).await?;
         Ok(flow.id)
@@ -240,20 +241,27 @@ impl Service {
             .await?)
     }
 
-    /// Resumes a completed flow for the user agent holding `cookie`, once.
+    /// Resumes a completed flow for the user agent holding `cookie`, once: its request,
+    /// user, sign-on time, and whether the user refused consent.
     pub async fn consume_flow(
         &self,
         env_id: &str,
         flow_id: &str,
         cookie: &str,
-    ) -> ApiResult<Option<(Pending, String, i64)>> {
+    ) -> ApiResult<Option<(Pending, String, i64, bool)>> {
         let hash = crypto::sha256(cookie.as_bytes());
         let Some(flow) = self.store.consume_flow(env_id, flow_id, &hash, self.now()).await? else {
             return Ok(None);
         };
         let pending: Pending = serde_json::from_str(&flow.request).map_err(ApiError::internal)?;
         let user_id = flow.user_id.ok_or(ApiError::Internal)?;
-        Ok(Some((pending, user_id, flow.auth_time.unwrap_or_else(|| self.now()))))
+        let denied = flow.consent.as_deref() == Some("denied");
+        Ok(Some((
+            pending,
+            user_id,
+            flow.auth_time.unwrap_or_else(|| self.now()),
+            denied,
+        )))
     }
 
     /// Starts a session; returns the cookie value.

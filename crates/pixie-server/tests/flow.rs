@@ -736,3 +736,277 @@ async fn post_authorize_client_secret_post_and_token_shapes() {
     let resp = s.http.get(s.url("/default/as/userinfo")).send().await.unwrap();
     assert_eq!(resp.status(), 401);
 }
+
+/// The value of a hidden form field in a page.
+fn form_field(page: &str, name: &str) -> String {
+    let m = format!("name=\"{name}\" value=\"");
+    let i = page.find(&m).unwrap_or_else(|| panic!("no {name} in {page}")) + m.len();
+    page[i..i + page[i..].find('"').unwrap()].to_owned()
+}
+
+/// POSTs a consent decision to a flow (the flows API).
+async fn flow_consent(s: &TestServer, flow_id: &str, approve: bool) -> (u16, Value) {
+    let resp = s
+        .http
+        .post(s.url(&format!("/default/flows/{flow_id}")))
+        .header("content-type", "application/vnd.pixie.consent+json")
+        .json(&json!({"approve": approve}))
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap_or_default())
+}
+
+/// Authorize → flows API sign-on; returns the flow id, its cookies and the sign-on answer.
+async fn sign_on_via_flows(s: &TestServer, pairs: &[(&str, &str)]) -> (String, Vec<String>, Value) {
+    let resp = s.authorize("default", pairs, &[]).await;
+    assert_eq!(resp.status(), 302);
+    let cookies = set_cookies(&resp);
+    let flow_id = query(&location(&resp))["flowId"].clone();
+    let resp = s.flow_sign_on("default", &flow_id, "tom", PASSWORD).await;
+    assert_eq!(resp.status(), 200);
+    (flow_id, cookies, resp.json().await.unwrap())
+}
+
+/// Follows a resume URL with the flow's cookies; returns the final redirect's query.
+async fn resume(s: &TestServer, url: &str, cookies: &[String]) -> std::collections::HashMap<String, String> {
+    let resp = s
+        .http
+        .get(s.local(url))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let loc = location(&resp);
+    assert!(loc.starts_with(REDIRECT), "{loc}");
+    query(&loc)
+}
+
+/// Consent through the flows API (CONTRACT §7): a client that asks for it gets
+/// `CONSENT_REQUIRED` after the password; a denial ends in `access_denied`; an approval
+/// is remembered per client × scopes × resources; the admin API lists it and revoking it
+/// revokes the client's tokens for the user.
+#[tokio::test]
+async fn consent_through_the_flows_api() {
+    let s = TestServer::start().await;
+    let client = s
+        .env_with_public_client("default", strict(), json!({"require_consent": true}))
+        .await;
+    let pairs = TestServer::pairs(&client);
+    let (flow, cookies, body) = sign_on_via_flows(&s, &pairs).await;
+    assert_eq!(body["status"], "CONSENT_REQUIRED", "{body}");
+    assert_eq!(body["client"]["client_id"], json!(client));
+    assert_eq!(body["client"]["redirect_host"], "127.0.0.1");
+    assert_eq!(body["client"]["verified"], true, "registered by the operator");
+    assert_eq!(body["scopes"], json!(["openid", "profile", "email"]));
+    assert_eq!(body["resources"], json!([]));
+    let (st, again) = s.get_json(&format!("/default/flows/{flow}")).await;
+    assert_eq!((st, &again["status"]), (200, &json!("CONSENT_REQUIRED")));
+    // Resuming before the decision: refused.
+    let resp = s
+        .http
+        .get(s.url(&format!("/default/as/resume?flowId={flow}")))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // Deny: COMPLETED, then access_denied at the redirect URI (with state and iss).
+    let (st, done) = flow_consent(&s, &flow, false).await;
+    assert_eq!((st, &done["status"]), (200, &json!("COMPLETED")), "{done}");
+    let q = resume(&s, done["resumeUrl"].as_str().unwrap(), &cookies).await;
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "st-123");
+    assert!(q.contains_key("iss") && !q.contains_key("code"));
+    // A second decision on a decided flow: refused.
+    assert_eq!(flow_consent(&s, &flow, true).await.0, 400);
+    // A denial is not remembered; approve this time: a code that works.
+    let (flow, cookies, body) = sign_on_via_flows(&s, &pairs).await;
+    assert_eq!(body["status"], "CONSENT_REQUIRED");
+    let (_, done) = flow_consent(&s, &flow, true).await;
+    let q = resume(&s, done["resumeUrl"].as_str().unwrap(), &cookies).await;
+    let tokens = exchange(&s, "default", &client, &q["code"], Some(VERIFIER)).await;
+    assert_eq!(tokens.0, 200, "{}", tokens.1);
+    let access = tokens.1["access_token"].as_str().unwrap().to_owned();
+    // Remembered: the same request (scopes in another order) needs no consent.
+    let mut reordered = pairs.clone();
+    reordered.retain(|(k, _)| *k != "scope");
+    reordered.push(("scope", "email openid profile"));
+    let (_, _, body) = sign_on_via_flows(&s, &reordered).await;
+    assert_eq!(body["status"], "COMPLETED", "{body}");
+    // Other scopes: asked again.
+    let mut fewer = pairs.clone();
+    fewer.retain(|(k, _)| *k != "scope");
+    fewer.push(("scope", "openid"));
+    let (_, _, body) = sign_on_via_flows(&s, &fewer).await;
+    assert_eq!(body["status"], "CONSENT_REQUIRED");
+    // The admin API: list, revoke (tokens revoked), 404 after.
+    let user_id = jwt_sub(&access);
+    let path = format!("/admin/environments/default/users/{user_id}/consents");
+    let (st, list) = s.admin(reqwest::Method::GET, &path, None).await;
+    assert_eq!(st, 200, "{list}");
+    assert_eq!(list["items"][0]["client_id"], json!(client));
+    assert_eq!(list["items"][0]["scopes"], json!(["email", "openid", "profile"]));
+    assert_eq!(s.introspect("default", &client, &access).await["active"], true);
+    let one = format!("{path}/{client}");
+    assert_eq!(s.admin(reqwest::Method::DELETE, &one, None).await.0, 204);
+    assert_eq!(s.introspect("default", &client, &access).await["active"], false);
+    assert_eq!(s.admin(reqwest::Method::DELETE, &one, None).await.0, 404);
+    let (_, _, body) = sign_on_via_flows(&s, &pairs).await;
+    assert_eq!(
+        body["status"], "CONSENT_REQUIRED",
+        "consent is asked again once revoked"
+    );
+    // Clients that do not ask for consent never see it.
+    let plain = s.env_with_public_client("default", strict(), json!({})).await;
+    let (_, _, body) = sign_on_via_flows(&s, &TestServer::pairs(&plain)).await;
+    assert_eq!(body["status"], "COMPLETED");
+}
+
+/// The `sub` of a JWT, unverified.
+fn jwt_sub(token: &str) -> String {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["sub"].as_str().unwrap().to_owned()
+}
+
+/// Consent through the pages: after the sign-on form, the consent page (the client's
+/// name, the host its codes go to, what it asks for); Allow gives a code. With a live
+/// session a new request goes straight to the consent page; Deny gives access_denied;
+/// `prompt=none` gets consent_required. Another browser cannot decide.
+#[tokio::test]
+async fn consent_through_the_pages() {
+    let s = TestServer::start().await;
+    let client = s
+        .env_with_public_client(
+            "default",
+            strict(),
+            json!({"require_consent": true, "client_name": "Files <b>app</b>"}),
+        )
+        .await;
+    let pairs = TestServer::pairs(&client);
+    let resp = s.authorize("default", &pairs, &[]).await;
+    let mut cookies = set_cookies(&resp);
+    let page = s
+        .http
+        .get(s.local(&location(&resp)))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (flow, csrf) = (form_field(&page, "flowId"), form_field(&page, "csrf"));
+    let resp = s.signon_form("default", &cookies, &flow, &csrf, "tom", PASSWORD).await;
+    assert_eq!(resp.status(), 302);
+    let consent_url = location(&resp);
+    assert!(consent_url.contains("/default/consent?flowId="), "{consent_url}");
+    let consent = |cookies: Vec<String>, url: String| {
+        let s = &s;
+        async move {
+            let resp = s
+                .http
+                .get(s.local(&url))
+                .header("cookie", cookies.join("; "))
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let (st, page) = consent(cookies.clone(), consent_url.clone()).await;
+    assert_eq!(st, 200, "{page}");
+    assert!(
+        page.contains("Files &#60;b&#62;app&#60;/b&#62;"),
+        "the name, escaped: {page}"
+    );
+    assert!(page.contains("127.0.0.1") && page.contains("<li>profile</li>") && page.contains("id=\"approve\""));
+    // Another browser (no flow cookie of this flow) sees no form.
+    let (st, other) = consent(vec![], consent_url.clone()).await;
+    assert_eq!(st, 400);
+    assert!(!other.contains("id=\"approve\""));
+    let decide = |cookies: Vec<String>, flow: String, csrf: String, decision: &'static str| {
+        let s = &s;
+        async move {
+            s.http
+                .post(s.url("/default/consent"))
+                .header("cookie", cookies.join("; "))
+                .form(&[
+                    ("flowId", flow.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("decision", decision),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // A forged form (no valid CSRF token) changes nothing.
+    let resp = decide(cookies.clone(), flow.clone(), "forged".into(), "approve").await;
+    assert_eq!(resp.status(), 400);
+    let resp = decide(cookies.clone(), flow.clone(), form_field(&page, "csrf"), "approve").await;
+    assert_eq!(resp.status(), 302);
+    let resumed = s
+        .http
+        .get(s.local(&location(&resp)))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 302);
+    assert!(query(&location(&resumed)).contains_key("code"));
+    // The browser now holds a session.
+    cookies.extend(set_cookies(&resumed));
+    let resp = s
+        .http
+        .get(s.url(&format!("/default/as/resume?flowId={flow}")))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "a flow resumes once");
+    // With a live session, other scopes: straight to the consent page; Deny.
+    let mut fewer = pairs.clone();
+    fewer.retain(|(k, _)| *k != "scope");
+    fewer.push(("scope", "openid"));
+    let resp = s.authorize("default", &fewer, &cookies).await;
+    assert_eq!(resp.status(), 302);
+    let url = location(&resp);
+    assert!(url.contains("/default/consent?flowId="), "{url}");
+    // As a browser keeps them: a new cookie replaces the old one of its name.
+    let fresh = set_cookies(&resp);
+    let name = |c: &String| c.split('=').next().unwrap_or_default().to_owned();
+    let mut with_flow: Vec<String> = cookies
+        .iter()
+        .filter(|c| !fresh.iter().any(|f| name(f) == name(c)))
+        .cloned()
+        .collect();
+    with_flow.extend(fresh);
+    let (st, page) = consent(with_flow.clone(), url).await;
+    assert_eq!(st, 200, "{page}");
+    let resp = decide(
+        with_flow.clone(),
+        form_field(&page, "flowId"),
+        form_field(&page, "csrf"),
+        "deny",
+    )
+    .await;
+    let q = resume(&s, &location(&resp), &with_flow).await;
+    assert_eq!(q["error"], "access_denied");
+    // prompt=none cannot show the consent page.
+    let mut silent = fewer.clone();
+    silent.push(("prompt", "none"));
+    let resp = s.authorize("default", &silent, &cookies).await;
+    assert_eq!(query(&location(&resp))["error"], "consent_required");
+    // The first consent (all three scopes) is remembered: a code at once.
+    let resp = s.authorize("default", &pairs, &cookies).await;
+    assert!(query(&location(&resp)).contains_key("code"));
+}

@@ -11,7 +11,10 @@ use crate::{Store, StoreResult};
 pub enum FlowStatus {
     /// Waiting for a username and password.
     UsernamePasswordRequired,
-    /// Signed on; waiting for `/as/resume`.
+    /// Signed on; waiting for the user's consent to the client.
+    ConsentRequired,
+    /// Signed on (and consented, or consent refused: see `FlowRow::consent`); waiting
+    /// for `/as/resume`.
     Completed,
     /// Resumed: a code was issued. A flow resumes once.
     Consumed,
@@ -22,6 +25,7 @@ impl FlowStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::UsernamePasswordRequired => "USERNAME_PASSWORD_REQUIRED",
+            Self::ConsentRequired => "CONSENT_REQUIRED",
             Self::Completed => "COMPLETED",
             Self::Consumed => "CONSUMED",
         }
@@ -29,6 +33,7 @@ impl FlowStatus {
 
     fn parse(s: &str) -> Self {
         match s {
+            "CONSENT_REQUIRED" => Self::ConsentRequired,
             "COMPLETED" => Self::Completed,
             "CONSUMED" => Self::Consumed,
             _ => Self::UsernamePasswordRequired,
@@ -63,10 +68,12 @@ pub struct FlowRow {
     pub expires_at: i64,
     /// How it was signed on (`form` or `api`), once it was.
     pub completed_via: Option<String>,
+    /// The user's consent decision (`approved` or `denied`), when one was asked.
+    pub consent: Option<String>,
 }
 
 const FLOW_COLUMNS: &str =
-    "env_id, id, cookie_hash, client_id, request, status, user_id, auth_time, failures, created_at, expires_at, completed_via";
+    "env_id, id, cookie_hash, client_id, request, status, user_id, auth_time, failures, created_at, expires_at, completed_via, consent";
 
 impl FromRow for FlowRow {
     fn from_row(r: &impl Columns) -> StoreResult<Self> {
@@ -83,6 +90,7 @@ impl FromRow for FlowRow {
             created_at: col(r, "created_at")?,
             expires_at: col(r, "expires_at")?,
             completed_via: col(r, "completed_via")?,
+            consent: col(r, "consent")?,
         })
     }
 }
@@ -91,8 +99,9 @@ impl Store {
     /// Stores a new flow.
     pub async fn insert_flow(&self, f: &FlowRow) -> StoreResult<()> {
         let _t = self.timer("insert_flow");
-        let sql =
-            format!("INSERT INTO flows ({FLOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+        let sql = format!(
+            "INSERT INTO flows ({FLOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        );
         let args = [
             Arg::Text(&f.env_id),
             Arg::Text(&f.id),
@@ -106,6 +115,7 @@ impl Store {
             Arg::Int(f.created_at),
             Arg::Int(f.expires_at),
             Arg::OptText(f.completed_via.as_deref()),
+            Arg::OptText(f.consent.as_deref()),
         ];
         self.execute(&sql, &args).await?;
         Ok(())
@@ -137,6 +147,51 @@ impl Store {
                     Arg::Text(id),
                     Arg::Text(via),
                 ],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Marks a waiting flow signed on by `user_id` but waiting for consent, `via` the
+    /// page or the flows API. False if it was not waiting (of two racing sign-ons one
+    /// wins).
+    pub async fn await_consent(
+        &self,
+        env_id: &str,
+        id: &str,
+        user_id: &str,
+        auth_time: i64,
+        now: i64,
+        via: &str,
+    ) -> StoreResult<bool> {
+        let _t = self.timer("await_consent");
+        let changed = self
+            .execute(
+                "UPDATE flows SET status = 'CONSENT_REQUIRED', user_id = $1, auth_time = $2, completed_via = $5 \
+                 WHERE env_id = $3 AND id = $4 AND status = 'USERNAME_PASSWORD_REQUIRED' AND expires_at > $6",
+                &[
+                    Arg::Text(user_id),
+                    Arg::Int(auth_time),
+                    Arg::Text(env_id),
+                    Arg::Text(id),
+                    Arg::Text(via),
+                    Arg::Int(now),
+                ],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Records the user's decision on a flow waiting for consent and completes it. False
+    /// if it was not waiting (decided already, or expired): one decision wins.
+    pub async fn decide_consent(&self, env_id: &str, id: &str, approved: bool, now: i64) -> StoreResult<bool> {
+        let _t = self.timer("decide_consent");
+        let decision = if approved { "approved" } else { "denied" };
+        let changed = self
+            .execute(
+                "UPDATE flows SET status = 'COMPLETED', consent = $1 \
+                 WHERE env_id = $2 AND id = $3 AND status = 'CONSENT_REQUIRED' AND expires_at > $4",
+                &[Arg::Text(decision), Arg::Text(env_id), Arg::Text(id), Arg::Int(now)],
             )
             .await?;
         Ok(changed == 1)

@@ -6,6 +6,7 @@
 
 mod clients;
 mod codes;
+mod consents;
 mod counters;
 mod environments;
 mod exec;
@@ -31,6 +32,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::AnyPool;
 
 pub use codes::{CodeRow, GrantRow, USED_CODE_GRACE};
+pub use consents::ConsentRow;
 pub use counters::Count;
 pub use flows::{FlowRow, FlowStatus};
 pub use records::{ClientRow, EnvSettings, EnvironmentRow, KeyRow, UserRow};

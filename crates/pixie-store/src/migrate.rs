@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0009_resources.sql"),
         include_str!("../migrations/postgres/0009_resources.sql"),
     ),
+    (
+        10,
+        include_str!("../migrations/sqlite/0010_consents.sql"),
+        include_str!("../migrations/postgres/0010_consents.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serializes migrations across instances.

@@ -210,6 +210,7 @@ pub async fn app(cmd: AppCommand) -> Result<(), String> {
             SigningAlg::RS256
         },
         lifetimes: Default::default(),
+        require_consent: false,
     };
     let svc = open(&store).await?;
     let app = svc

@@ -43,6 +43,16 @@ pub enum Authorized {
         /// How long the flow (and its cookie) lives, in seconds.
         lifetime: i64,
     },
+    /// The signed-on user must consent first: a flow, bound to a fresh flow cookie,
+    /// waits for the decision at the consent page.
+    Consent {
+        /// The flow.
+        flow_id: String,
+        /// The flow cookie's value.
+        flow_cookie: String,
+        /// How long the flow (and its cookie) lives, in seconds.
+        lifetime: i64,
+    },
     /// Too many flows were started from this address: retry after this many seconds.
     Throttled(i64),
 }
@@ -103,6 +113,28 @@ pub async fn authorize(svc: &Service, req: AuthorizeRequest<'_>) -> ApiResult<Au
     if let Some(cookie) = req.session_cookie {
         if let Some(session) = svc.session(env_id, cookie).await? {
             if request.session_is_fresh_enough(session.auth_time, now) {
+                if super::consent::needed(svc, env_id, &session.user_id, &client, &pending).await? {
+                    if request.prompt.none {
+                        return Ok(refused(OAuthError::new(
+                            ErrorCode::ConsentRequired,
+                            "prompt=none was sent, and the user has not consented to this client",
+                        )));
+                    }
+                    let flow_cookie = crypto::random_token::<32>();
+                    let flow_id = svc.start_flow(env_id, &pending, &flow_cookie, &lt).await?;
+                    let waiting = svc
+                        .store
+                        .await_consent(env_id, &flow_id, &session.user_id, session.auth_time, now, "form")
+                        .await?;
+                    if !waiting {
+                        return Err(ApiError::Internal);
+                    }
+                    return Ok(Authorized::Consent {
+                        flow_id,
+                        flow_cookie,
+                        lifetime: lt.flow,
+                    });
+                }
                 let sid = session_id(&session.id_hash);
                 let code = svc
                     .issue_code(env_id, &pending, &session.user_id, session.auth_time, &sid, &lt)
@@ -181,15 +213,23 @@ async fn resources(svc: &Service, env_id: &str, params: &Params) -> ApiResult<Re
 
 /// What `/as/resume` gives a browser whose flow is signed on.
 #[derive(Debug)]
-pub struct Resumed {
-    /// The authorization request.
-    pub pending: Pending,
-    /// The authorization code.
-    pub code: String,
-    /// The new session cookie's value.
-    pub session_cookie: String,
-    /// How long the session lives, in seconds.
-    pub session_lifetime: i64,
+pub enum Resumed {
+    /// A code, and a session.
+    Code {
+        /// The authorization request.
+        pending: Pending,
+        /// The authorization code.
+        code: String,
+        /// The new session cookie's value.
+        session_cookie: String,
+        /// How long the session lives, in seconds.
+        session_lifetime: i64,
+    },
+    /// The user refused consent: `access_denied` at the redirect URI.
+    Denied {
+        /// The authorization request.
+        pending: Pending,
+    },
 }
 
 /// Resumes a completed flow for the browser holding its flow cookie, once: starts a
@@ -205,19 +245,22 @@ pub async fn resume(
     let cookie = flow_cookie.ok_or_else(|| {
         ApiError::invalid("the flow cookie is missing: resume in the browser (or client) that started the sign-on")
     })?;
-    let Some((pending, user_id, auth_time)) = svc.consume_flow(env_id, flow_id, cookie).await? else {
+    let Some((pending, user_id, auth_time, denied)) = svc.consume_flow(env_id, flow_id, cookie).await? else {
         return Err(ApiError::invalid(
             "this sign-on flow cannot be resumed: it is unknown, expired, not completed, already resumed, \
              or belongs to another browser",
         ));
     };
+    if denied {
+        return Ok(Resumed::Denied { pending });
+    }
     // The client may have been removed while the user signed on.
     let client = svc.client(env_id, &pending.client_id).await?;
     let lt = lifetimes(&env, &client.metadata);
     let session_cookie = svc.start_session(env_id, &user_id, auth_time, &lt).await?;
     let sid = session_id(&crypto::sha256(session_cookie.as_bytes()));
     let code = svc.issue_code(env_id, &pending, &user_id, auth_time, &sid, &lt).await?;
-    Ok(Resumed {
+    Ok(Resumed::Code {
         pending,
         code,
         session_cookie,

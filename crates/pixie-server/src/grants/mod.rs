@@ -8,6 +8,7 @@
 
 pub mod authorization;
 pub mod client_auth;
+pub mod consent;
 pub mod introspection;
 pub mod signon;
 pub mod token;

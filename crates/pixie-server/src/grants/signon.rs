@@ -82,6 +82,8 @@ pub struct SignOnAttempt<'a> {
 pub enum Attempted {
     /// Signed on: the flow is completed.
     SignedOn,
+    /// Signed on; the flow waits for the user's consent to the client.
+    ConsentRequired,
     /// Wrong username or password.
     Refused,
     /// Too many failures for this user or address: wait this many seconds.
@@ -90,6 +92,16 @@ pub enum Attempted {
     FlowSpent,
     /// Another attempt completed the flow first.
     Lost,
+}
+
+/// Whether the user must consent to the flow's client before it gets a code.
+async fn consent_needed(svc: &Service, env_id: &str, flow: &FlowRow, user_id: &str) -> ApiResult<bool> {
+    let Some(client) = svc.lookup_client(env_id, &flow.client_id).await? else {
+        // Removed meanwhile: `/as/resume` will say so.
+        return Ok(false);
+    };
+    let pending: crate::authz::Pending = serde_json::from_str(&flow.request).map_err(ApiError::internal)?;
+    super::consent::needed(svc, env_id, user_id, &client, &pending).await
 }
 
 /// Whether a username could exist (as `create_user` allows), so is worth a check.
@@ -135,6 +147,17 @@ pub async fn attempt(svc: &Service, a: SignOnAttempt<'_>) -> ApiResult<Attempted
     match checked {
         Credentials::Valid(user) => {
             svc.signon_not_failed(&reserved, true).await?;
+            if consent_needed(svc, env_id, flow, &user.id).await? {
+                let waits = svc
+                    .store
+                    .await_consent(env_id, &flow.id, &user.id, now, now, a.via.as_str())
+                    .await?;
+                return Ok(if waits {
+                    Attempted::ConsentRequired
+                } else {
+                    Attempted::Lost
+                });
+            }
             // Of two sign-ons racing on one flow, exactly one completes it.
             Ok(match svc.complete_flow(env_id, &flow.id, &user, a.via).await? {
                 true => Attempted::SignedOn,

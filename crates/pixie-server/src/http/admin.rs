@@ -126,3 +126,22 @@ pub(super) async fn delete_resource(
     s.svc.delete_resource(&env, &uri).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+pub(super) async fn list_consents(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path((env, user_id)): Path<(String, String)>,
+) -> ApiResult<Json<ListPage<pixie_core::wire::Consent>>> {
+    let items = crate::grants::consent::list(&s.svc, &env, &user_id).await?;
+    Ok(Json(ListPage { items, next: None }))
+}
+
+/// Withdraws the user's consents to a client and revokes its tokens for the user.
+pub(super) async fn revoke_consents(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path((env, user_id, client_id)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    crate::grants::consent::revoke(&s.svc, &env, &user_id, &client_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -14,7 +14,7 @@ use super::pages::error_page;
 use super::respond::redirect;
 use super::state::{paths, AppState};
 use crate::authz::Pending;
-use crate::grants::authorization::{self, AuthorizeRequest, Authorized};
+use crate::grants::authorization::{self, AuthorizeRequest, Authorized, Resumed};
 
 /// The authorization response: `code`, `state`, `iss` (RFC 9207) at the redirect URI.
 fn code_redirect(base: &super::state::Base, env_id: &str, pending: &Pending, code: &str) -> Response {
@@ -108,6 +108,17 @@ fn authorized(base: &super::state::Base, env_id: &str, outcome: Authorized) -> R
             state,
             error,
         } => error_redirect(base, env_id, &redirect_uri, state.as_deref(), &error),
+        Authorized::Consent {
+            flow_id,
+            flow_cookie,
+            lifetime,
+        } => {
+            let mut resp = redirect(&format!("{}{}?flowId={flow_id}", base.issuer(env_id), paths::CONSENT));
+            let name = cookies::name(Kind::Flow, env_id, base.secure());
+            let cookie = cookies::set(&name, &flow_cookie, lifetime, base.secure());
+            resp.headers_mut().append(header::SET_COOKIE, cookie);
+            resp
+        }
         Authorized::SignOn {
             flow_id,
             flow_cookie,
@@ -142,12 +153,21 @@ pub(super) async fn resume(
     let secure = base.secure();
     let flow_cookie = cookies::get(&headers, &cookies::name(Kind::Flow, &env_id, secure));
     match authorization::resume(&s.svc, &env_id, params.non_empty("flowId"), flow_cookie.as_deref()).await {
-        Ok(r) => {
-            let mut resp = code_redirect(&base, &env_id, &r.pending, &r.code);
+        Ok(Resumed::Code {
+            pending,
+            code,
+            session_cookie,
+            session_lifetime,
+        }) => {
+            let mut resp = code_redirect(&base, &env_id, &pending, &code);
             let name = cookies::name(Kind::Session, &env_id, secure);
-            let cookie = cookies::set(&name, &r.session_cookie, r.session_lifetime, secure);
+            let cookie = cookies::set(&name, &session_cookie, session_lifetime, secure);
             resp.headers_mut().append(header::SET_COOKIE, cookie);
             resp
+        }
+        Ok(Resumed::Denied { pending }) => {
+            let e = OAuthError::new(pixie_core::ErrorCode::AccessDenied, "the user did not consent");
+            error_redirect(&base, &env_id, &pending.redirect_uri, pending.state.as_deref(), &e)
         }
         Err(e) => super::pages::error_response(e, base.url()),
     }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod authorize;
+mod consent;
 pub mod cookies;
 mod discovery;
 pub mod extract;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
             get(authorize::signoff_page).post(authorize::signoff),
         )
         .route(&issuer(paths::SIGNON), get(signon::page).post(signon::submit))
+        .route(&issuer(paths::CONSENT), get(consent::page).post(consent::submit))
         .route(
             &issuer("/flows/{flow_id}"),
             get(signon::get_flow).post(signon::post_flow),
@@ -95,6 +97,14 @@ pub fn router(state: AppState) -> Router {
                 .delete(admin::delete_application),
         )
         .route("/admin/environments/{env}/users", post(admin::create_user))
+        .route(
+            "/admin/environments/{env}/users/{user_id}/consents",
+            get(admin::list_consents),
+        )
+        .route(
+            "/admin/environments/{env}/users/{user_id}/consents/{client_id}",
+            axum::routing::delete(admin::revoke_consents),
+        )
         .route("/admin/environments/{env}/pkce-report", get(admin::pkce_report))
         .route(
             "/admin/environments/{env}/resources",

@@ -17,6 +17,7 @@ main{width:100%;max-width:380px;background:var(--card);border:1px solid var(--li
 h1{font-size:1.4rem;margin:0 0 4px}p.sub{margin:0 0 20px;color:var(--muted)}label{display:block;font-weight:600;margin:14px 0 6px}
 input{width:100%;font:inherit;padding:10px 12px;border:1px solid var(--line);border-radius:8px;background:transparent;color:inherit}
 input:focus{outline:2px solid var(--accent);outline-offset:1px}button{margin-top:22px;width:100%;font:inherit;font-weight:600;padding:11px;border:0;border-radius:8px;background:var(--accent);color:#fff;cursor:pointer}
+button.secondary{background:transparent;color:var(--fg);border:1px solid var(--line);margin-top:10px}ul{margin:6px 0 12px;padding-left:20px}
 .error{border:1px solid var(--err);color:var(--err);border-radius:8px;padding:10px 12px;margin:0 0 8px}footer{margin-top:18px;font-size:.8rem;color:var(--muted);text-align:center}"#;
 
 /// `GET /static/pixie.css`.
@@ -83,6 +84,52 @@ pub fn error_response(e: ApiError, public_url: &str) -> Response {
         ApiError::Invalid { description, .. } => error_page(public_url, &description),
         other => other.into_response(),
     }
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    public_url: &'a str,
+    action: &'a str,
+    flow_id: &'a str,
+    csrf: &'a str,
+    client_name: &'a str,
+    verified: bool,
+    redirect_host: &'a str,
+    scopes: &'a [String],
+    resources: &'a [String],
+}
+
+/// What the consent page shows and posts.
+pub struct ConsentForm<'a> {
+    /// Where the form posts.
+    pub action: &'a str,
+    /// The flow.
+    pub flow_id: &'a str,
+    /// The CSRF token bound to the flow cookie.
+    pub csrf: &'a str,
+    /// What the user is asked.
+    pub asked: &'a crate::grants::consent::Asked,
+}
+
+/// The consent page.
+pub fn consent_page(public_url: &str, f: &ConsentForm<'_>) -> Response {
+    let client_name = match f.asked.client.client_name.as_str() {
+        "" => f.asked.client.client_id.as_str(),
+        name => name,
+    };
+    let page = ConsentPage {
+        public_url,
+        action: f.action,
+        flow_id: f.flow_id,
+        csrf: f.csrf,
+        client_name,
+        verified: f.asked.client.verified,
+        redirect_host: &f.asked.client.redirect_host,
+        scopes: &f.asked.scopes,
+        resources: &f.asked.resources,
+    };
+    render(StatusCode::OK, &page)
 }
 
 #[derive(Template)]

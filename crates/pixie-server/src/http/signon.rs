@@ -10,7 +10,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pixie_core::params::Params;
-use pixie_core::wire::{Flow, UsernamePassword, USERNAME_PASSWORD_CHECK};
+use pixie_core::wire::{
+    ConsentDecision, ConsentFlow, Flow, UsernamePassword, CONSENT_DECISION, USERNAME_PASSWORD_CHECK,
+};
 use pixie_store::{FlowRow, FlowStatus};
 use serde_json::json;
 
@@ -21,10 +23,11 @@ use super::state::{paths, AppState};
 use crate::authz::CompletedVia;
 use crate::crypto;
 use crate::error::flows_error;
+use crate::grants::consent;
 use crate::grants::signon::{self, Attempted, NotThisBrowser, SignOnAttempt};
 
 /// The flow cookie this browser sent for `env_id`.
-fn flow_cookie(headers: &HeaderMap, base: &super::state::Base, env_id: &str) -> Option<String> {
+pub(super) fn flow_cookie(headers: &HeaderMap, base: &super::state::Base, env_id: &str) -> Option<String> {
     cookies::get(headers, &cookies::name(Kind::Flow, env_id, base.secure()))
 }
 
@@ -119,7 +122,7 @@ pub(super) async fn submit(
 
 /// The flow a sign-on form names, if this browser started it and the form's CSRF
 /// token is the one this browser was given; with that token. Otherwise the page to show.
-async fn form_flow(
+pub(super) async fn form_flow(
     s: &AppState,
     base: &super::state::Base,
     env_id: &str,
@@ -148,6 +151,7 @@ async fn form_flow(
 fn attempted_page(base: &super::state::Base, env_id: &str, flow: &FlowRow, outcome: Attempted) -> Response {
     match outcome {
         Attempted::SignedOn => redirect(&base.resume_url(env_id, &flow.id)),
+        Attempted::ConsentRequired => redirect(&consent_url(base, env_id, &flow.id)),
         Attempted::Throttled(wait) => {
             let msg = format!("Too many failed sign-ons. Try again in {} minute(s).", (wait + 59) / 60);
             too_many(error_page(base.url(), &msg), wait)
@@ -157,8 +161,13 @@ fn attempted_page(base: &super::state::Base, env_id: &str, flow: &FlowRow, outco
     }
 }
 
+/// The consent page of a flow.
+pub(super) fn consent_url(base: &super::state::Base, env_id: &str, flow_id: &str) -> String {
+    format!("{}{}?flowId={flow_id}", base.issuer(env_id), paths::CONSENT)
+}
+
 /// The page for a browser that may not sign on to the flow it names.
-fn not_this_browser(base: &super::state::Base, why: NotThisBrowser) -> Response {
+pub(super) fn not_this_browser(base: &super::state::Base, why: NotThisBrowser) -> Response {
     let msg = match why {
         NotThisBrowser::NoCookie => {
             "cookies are needed to sign on: enable them, go back to the application and start again"
@@ -174,16 +183,34 @@ fn not_this_browser(base: &super::state::Base, why: NotThisBrowser) -> Response 
 }
 
 const FLOW_SPENT: &str = "this sign-on had too many failed attempts: go back to the application and start again";
-const FLOW_FINISHED: &str = "this sign-on is finished: go back to the application";
+pub(super) const FLOW_FINISHED: &str = "this sign-on is finished: go back to the application";
 
 /// What the page and its form answer for a flow that no longer waits for a sign-on;
 /// `None` while it does.
-fn not_waiting_page(base: &super::state::Base, env_id: &str, flow: &FlowRow) -> Option<Response> {
+pub(super) fn not_waiting_page(base: &super::state::Base, env_id: &str, flow: &FlowRow) -> Option<Response> {
     match flow.status {
         FlowStatus::UsernamePasswordRequired => None,
+        FlowStatus::ConsentRequired => Some(match signed_on_here(flow) {
+            true => redirect(&consent_url(base, env_id, &flow.id)),
+            false => completed_elsewhere(base),
+        }),
         FlowStatus::Completed => Some(resume_completed(base, env_id, flow)),
         FlowStatus::Consumed => Some(error_page(base.url(), FLOW_FINISHED)),
     }
+}
+
+/// Whether this page's own form signed the flow on (see [`resume_completed`]).
+pub(super) fn signed_on_here(flow: &FlowRow) -> bool {
+    flow.completed_via.as_deref() == Some(CompletedVia::Form.as_str())
+}
+
+/// The page for a flow signed on elsewhere (through the flows API).
+pub(super) fn completed_elsewhere(base: &super::state::Base) -> Response {
+    error_page(
+        base.url(),
+        "this sign-on was completed somewhere else: if that was not you, close this page; \
+         otherwise go back to the application and start again",
+    )
 }
 
 /// The page's answer for a flow already signed on: on to `/as/resume` when this page's
@@ -191,14 +218,10 @@ fn not_waiting_page(base: &super::state::Base, env_id: &str, flow: &FlowRow) -> 
 /// stops. A flow signed on through the flows API by whoever learned its id must not be
 /// resumed by this browser: it would sign the victim on as the attacker (login CSRF).
 fn resume_completed(base: &super::state::Base, env_id: &str, flow: &FlowRow) -> Response {
-    if flow.completed_via.as_deref() == Some(CompletedVia::Form.as_str()) {
+    if signed_on_here(flow) {
         return redirect(&base.resume_url(env_id, &flow.id));
     }
-    error_page(
-        base.url(),
-        "this sign-on was completed somewhere else: if that was not you, close this page; \
-         otherwise go back to the application and start again",
-    )
+    completed_elsewhere(base)
 }
 
 /// The flows API's answer to a sign-on on a flow that is not waiting for one.
@@ -248,16 +271,41 @@ pub(super) async fn get_flow(
         Ok(f) if f.status == FlowStatus::Consumed => {
             flows_error(StatusCode::NOT_FOUND, "NOT_FOUND", "the flow is finished")
         }
+        Ok(f) if f.status == FlowStatus::ConsentRequired => consent_json(&s, &env_id, &f).await,
         Ok(f) => flow_view(&base, &env_id, &f, f.status),
         Err(e) => e.flows_response(),
     }
 }
 
-/// A `usernamePassword.check` body: the content type must say so, and the JSON be
-/// `{"username": string, "password": string}`.
-pub(super) struct UsernamePasswordBody(UsernamePassword);
+/// A flow waiting for consent, as the flows API shows it.
+async fn consent_json(s: &AppState, env_id: &str, flow: &FlowRow) -> Response {
+    let asked = match consent::asked(&s.svc, env_id, flow).await {
+        Ok(a) => a,
+        Err(e) => return e.flows_response(),
+    };
+    let self_url = format!("{}{}/{}", s.svc.issuer(env_id), paths::FLOWS, flow.id);
+    Json(ConsentFlow {
+        id: flow.id.clone(),
+        status: FlowStatus::ConsentRequired.as_str().into(),
+        client: asked.client,
+        scopes: asked.scopes,
+        resources: asked.resources,
+        expires_at: flow.expires_at,
+        links: json!({"self": {"href": self_url}, "consent": {"href": self_url}}),
+    })
+    .into_response()
+}
 
-impl<S: Send + Sync> FromRequest<S> for UsernamePasswordBody {
+/// What a flow is posted: a username and password (`usernamePassword.check`), or a
+/// consent decision; the content type says which.
+pub(super) enum FlowAction {
+    /// `{"username": string, "password": string}`.
+    Password(UsernamePassword),
+    /// `{"approve": bool}`.
+    Consent(ConsentDecision),
+}
+
+impl<S: Send + Sync> FromRequest<S> for FlowAction {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
@@ -266,8 +314,9 @@ impl<S: Send + Sync> FromRequest<S> for UsernamePasswordBody {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if content_type.split(';').next().map(str::trim) != Some(USERNAME_PASSWORD_CHECK) {
-            let msg = format!("Content-Type must be {USERNAME_PASSWORD_CHECK}");
+        let kind = content_type.split(';').next().map(str::trim).unwrap_or("").to_owned();
+        if kind != USERNAME_PASSWORD_CHECK && kind != CONSENT_DECISION {
+            let msg = format!("Content-Type must be {USERNAME_PASSWORD_CHECK} or {CONSENT_DECISION}");
             return Err(flows_error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UNSUPPORTED_MEDIA_TYPE",
@@ -277,39 +326,87 @@ impl<S: Send + Sync> FromRequest<S> for UsernamePasswordBody {
         let body = Bytes::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        serde_json::from_slice(&body).map(Self).map_err(|_| {
-            let msg = "the body must be {\"username\": string, \"password\": string}";
+        let parsed = match kind.as_str() {
+            USERNAME_PASSWORD_CHECK => serde_json::from_slice(&body).map(Self::Password).ok(),
+            _ => serde_json::from_slice(&body).map(Self::Consent).ok(),
+        };
+        parsed.ok_or_else(|| {
+            let msg = match kind.as_str() {
+                USERNAME_PASSWORD_CHECK => "the body must be {\"username\": string, \"password\": string}",
+                _ => "the body must be {\"approve\": true or false}",
+            };
             flows_error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", msg)
         })
     }
 }
 
-/// `POST <issuer>/flows/<flowId>` with `application/vnd.pixie.usernamePassword.check+json`.
+/// `POST <issuer>/flows/<flowId>`: a username and password, or a consent decision.
 pub(super) async fn post_flow(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<super::state::Base>,
     Path((env_id, flow_id)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    UsernamePasswordBody(creds): UsernamePasswordBody,
+    action: FlowAction,
 ) -> Response {
     let flow = match s.svc.flow(&env_id, &flow_id).await {
         Ok(f) => f,
         Err(e) => return e.flows_response(),
     };
+    match action {
+        FlowAction::Password(creds) => {
+            let addr = s.client_addr(peer, &headers);
+            password_check(&s, &base, &env_id, &flow, &creds, &addr).await
+        }
+        FlowAction::Consent(decision) => consent_decision(&s, &base, &env_id, &flow, decision.approve).await,
+    }
+}
+
+/// The flows API's sign-on attempt.
+async fn password_check(
+    s: &AppState,
+    base: &super::state::Base,
+    env_id: &str,
+    flow: &FlowRow,
+    creds: &UsernamePassword,
+    addr: &str,
+) -> Response {
     if flow.status != FlowStatus::UsernamePasswordRequired {
         return not_waiting(flow.status);
     }
     let attempt = SignOnAttempt {
-        env_id: &env_id,
-        flow: &flow,
+        env_id,
+        flow,
         username: &creds.username,
         password: &creds.password,
-        addr: &s.client_addr(peer, &headers),
+        addr,
         via: CompletedVia::Api,
     };
     match signon::attempt(&s.svc, attempt).await {
-        Ok(outcome) => attempted_json(&base, &env_id, &flow, outcome),
+        Ok(Attempted::ConsentRequired) => match s.svc.flow(env_id, &flow.id).await {
+            Ok(waiting) => consent_json(s, env_id, &waiting).await,
+            Err(e) => e.flows_response(),
+        },
+        Ok(outcome) => attempted_json(base, env_id, flow, outcome),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The flows API's consent decision: then `COMPLETED` with the resume URL (after a
+/// denial the resume answers `access_denied`).
+async fn consent_decision(
+    s: &AppState,
+    base: &super::state::Base,
+    env_id: &str,
+    flow: &FlowRow,
+    approve: bool,
+) -> Response {
+    if flow.status != FlowStatus::ConsentRequired {
+        return not_waiting(flow.status);
+    }
+    match consent::decide(&s.svc, env_id, flow, approve).await {
+        Ok(true) => flow_view(base, env_id, flow, FlowStatus::Completed),
+        Ok(false) => not_waiting(FlowStatus::Completed),
         Err(e) => e.into_response(),
     }
 }
@@ -337,6 +434,6 @@ fn attempted_json(base: &super::state::Base, env_id: &str, flow: &FlowRow, outco
             );
             flows_error(StatusCode::BAD_REQUEST, "TOO_MANY_FAILURES", &msg)
         }
-        Attempted::Lost => not_waiting(FlowStatus::Completed),
+        Attempted::Lost | Attempted::ConsentRequired => not_waiting(FlowStatus::Completed),
     }
 }

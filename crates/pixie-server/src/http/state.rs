@@ -25,6 +25,8 @@ pub mod paths {
     pub const FLOWS: &str = "/flows";
     /// The sign-on page.
     pub const SIGNON: &str = "/signon";
+    /// The consent page.
+    pub const CONSENT: &str = "/consent";
     /// Ends the browser's session.
     pub const SIGNOFF: &str = "/as/signoff";
 }
