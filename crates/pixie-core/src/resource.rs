@@ -17,8 +17,11 @@ pub fn validate_resource_uri(uri: &str) -> Result<(), String> {
     if uri.is_empty() || uri.len() > MAX_RESOURCE_URI {
         return Err(format!("must be 1-{MAX_RESOURCE_URI} bytes"));
     }
-    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("must not contain spaces or control characters".into());
+    if uri
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || crate::names::is_hidden(c))
+    {
+        return Err("must not contain spaces, control or invisible characters".into());
     }
     if uri.contains('#') {
         return Err("must not have a fragment".into());
@@ -80,6 +83,39 @@ pub fn narrow(requested: Vec<String>, granted: &[String]) -> Result<Vec<String>,
     }
 }
 
+/// The resources of a token from a grant: those still registered of the grant's (`kept`,
+/// what a refresh token carries on), and among them the ones the access token names
+/// (`aud`: those requested, else all kept). A grant whose resources are all gone is
+/// `invalid_target`: its tokens may no longer name them, and silently widening the
+/// audience to the client would be another token than the one authorized.
+pub fn for_token(
+    requested: Vec<String>,
+    granted: &[String],
+    registered: &[&str],
+) -> Result<TokenResources, OAuthError> {
+    let kept: Vec<String> = granted
+        .iter()
+        .filter(|r| registered.contains(&r.as_str()))
+        .cloned()
+        .collect();
+    if !granted.is_empty() && kept.is_empty() {
+        return Err(invalid_target(
+            "the resources this grant was for are no longer registered here".into(),
+        ));
+    }
+    let aud = narrow(requested, &kept)?;
+    Ok(TokenResources { aud, kept })
+}
+
+/// What [`for_token`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenResources {
+    /// The resources the access token names.
+    pub aud: Vec<String>,
+    /// The grant's resources that are still registered: what the refresh token keeps.
+    pub kept: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +151,31 @@ mod tests {
         let e = requested_resources(&Params::parse(b"resource=%2Frelative")).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidTarget);
         assert_eq!(Params::parse(b"scope=a&scope=b").first_repeated(), Some("scope"));
+    }
+
+    #[test]
+    fn a_refresh_keeps_the_grant_and_drops_what_is_gone() {
+        let granted = vec!["https://a/".to_owned(), "https://b/".to_owned()];
+        let both = ["https://a/", "https://b/"];
+        let t = for_token(vec!["https://a/".into()], &granted, &both).unwrap();
+        assert_eq!(t.aud, ["https://a/"]);
+        assert_eq!(t.kept, granted, "narrowing one token does not shrink the grant");
+        let t = for_token(vec![], &granted, &["https://b/"]).unwrap();
+        assert_eq!(
+            (t.aud.clone(), t.kept.clone()),
+            (vec!["https://b/".to_owned()], vec!["https://b/".to_owned()])
+        );
+        let e = for_token(vec!["https://a/".into()], &granted, &["https://b/"]).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidTarget, "a removed resource is not named");
+        assert_eq!(
+            for_token(vec![], &granted, &[]).unwrap_err().code,
+            ErrorCode::InvalidTarget
+        );
+        let t = for_token(vec![], &[], &[]).unwrap();
+        assert!(
+            t.aud.is_empty() && t.kept.is_empty(),
+            "no resources: the client is the audience"
+        );
     }
 
     #[test]

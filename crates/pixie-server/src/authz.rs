@@ -129,6 +129,9 @@ pub struct Grant<'a> {
     pub issuer: &'a str,
     /// The resources the access token is for (RFC 8707); none: the client.
     pub resources: &'a [String],
+    /// The grant's resources, which a refresh token carries on (a refresh may name any
+    /// of them).
+    pub granted_resources: &'a [String],
 }
 
 /// The lifetimes that apply to a client of an environment.
@@ -354,6 +357,7 @@ impl Service {
             sid,
             issuer,
             resources,
+            granted_resources,
         } = g;
         let env_id = env.id.as_str();
         let lt = lifetimes(env, &client.metadata);
@@ -403,7 +407,7 @@ impl Service {
             auth_time,
             nonce: nonce.map(str::to_owned),
             grant_start: Some(grant_start),
-            resources: resources.to_vec(),
+            resources: granted_resources.to_vec(),
         })
         .map_err(ApiError::internal)?;
         let row = |id: String, kind: &str, hash: Option<Vec<u8>>, expires_at: i64| TokenRow {

@@ -15,6 +15,10 @@ use crate::keys::{EnvKeys, KeyError};
 /// The environment created on first start.
 pub const DEFAULT_ENV: &str = "default";
 
+/// The most resource servers an environment may register (each is read on every
+/// discovery request and authorization that names one).
+pub const MAX_RESOURCES: usize = 100;
+
 /// The longest username, in characters.
 pub const MAX_USERNAME_CHARS: usize = pixie_core::names::MAX_USERNAME_CHARS;
 
@@ -428,6 +432,11 @@ impl Service {
             return Err(ApiError::invalid(
                 "name: at most 256 characters, no control, invisible or direction-changing characters",
             ));
+        }
+        if self.store.list_resources(env_id).await?.len() >= MAX_RESOURCES {
+            return Err(ApiError::invalid(format!(
+                "an environment has at most {MAX_RESOURCES} resource servers"
+            )));
         }
         let mut scopes = req.scopes;
         scopes.dedup();

@@ -669,6 +669,19 @@ async fn resource_indicators_name_the_audience() {
     let (st, tok) = exchange(q["code"].clone(), vec![files]).await;
     assert_eq!(st, 200, "{tok}");
     assert_eq!(jwt_claims(tok["access_token"].as_str().unwrap())["aud"], json!(files));
+    // Narrowing one token does not shrink the grant (RFC 8707 §2.2): its refresh token
+    // may ask for the other resource.
+    let narrowed_rt = tok["refresh_token"].as_str().unwrap().to_owned();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", narrowed_rt.as_str()),
+        ("client_id", client.as_str()),
+        ("resource", mail),
+    ];
+    let (st, body, _) = s.token("default", &form).await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(jwt_claims(body["access_token"].as_str().unwrap())["aud"], json!(mail));
+    let after_narrowing = body["refresh_token"].as_str().unwrap().to_owned();
     // None named at the token endpoint: all that were authorized, `aud` an array.
     let (q, _) = s.code_via_flows("default", &pairs).await;
     let (st, tok) = exchange(q["code"].clone(), vec![]).await;
@@ -680,8 +693,10 @@ async fn resource_indicators_name_the_audience() {
     let info = s.introspect("default", &client, at).await;
     assert_eq!(info["active"], true);
     assert_eq!(info["aud"], json!([files, mail]));
-    // The token still works at UserInfo (pixie's own endpoint checks the issuer).
-    assert_eq!(s.userinfo("default", at).await.0, 200);
+    // A token for resource servers is theirs, not UserInfo's (no replay by a resource
+    // server that was handed it).
+    let (st, body) = s.userinfo("default", at).await;
+    assert_eq!((st, body["error"].as_str()), (401, Some("invalid_token")), "{body}");
     // Refresh: narrow, never widen.
     let rt = tok["refresh_token"].as_str().unwrap();
     let form = [
@@ -731,8 +746,62 @@ async fn resource_indicators_name_the_audience() {
     );
     assert_eq!(s.admin(reqwest::Method::DELETE, &path, None).await.0, 204);
     assert_eq!(s.admin(reqwest::Method::DELETE, &path, None).await.0, 404);
+    // A removed resource is never named again, even by a grant that had it: asked for,
+    // invalid_target; not asked for, the token names what is left.
+    let refresh = |rt: String, resource: Option<&'static str>| {
+        let (s, client) = (&s, client.clone());
+        async move {
+            let mut form = vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+                ("client_id", client.as_str()),
+            ];
+            if let Some(r) = resource {
+                form.push(("resource", r));
+            }
+            let (st, body, _) = s.token("default", &form).await;
+            (st, body)
+        }
+    };
+    let (st, body) = refresh(after_narrowing.clone(), Some(mail)).await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
+    let (st, body) = refresh(after_narrowing, None).await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(jwt_claims(body["access_token"].as_str().unwrap())["aud"], json!(files));
     let mut pairs = TestServer::pairs(&client);
     pairs.push(("resource", mail));
     let loc = location(&s.authorize("default", &pairs, &[]).await);
     assert_eq!(query(&loc)["error"], "invalid_target", "{loc}");
+}
+
+/// An environment registers at most `MAX_RESOURCES` resource servers (each is read on
+/// every discovery request).
+#[tokio::test]
+async fn resources_are_bounded() {
+    let s = TestServer::start().await;
+    for i in 0..pixie_server::service::MAX_RESOURCES {
+        let body = json!({"uri": format!("https://r{i}.example/"), "scopes": [format!("s{i}")]});
+        let (st, r) = s
+            .admin(
+                reqwest::Method::POST,
+                "/admin/environments/default/resources",
+                Some(body),
+            )
+            .await;
+        assert_eq!(st, 201, "{r}");
+    }
+    let body = json!({"uri": "https://one-more.example/"});
+    let (st, r) = s
+        .admin(
+            reqwest::Method::POST,
+            "/admin/environments/default/resources",
+            Some(body),
+        )
+        .await;
+    assert_eq!(st, 400, "{r}");
+    let (_, d) = s.get_json("/default/.well-known/openid-configuration").await;
+    assert_eq!(
+        d["scopes_supported"].as_array().unwrap().len(),
+        4 + pixie_server::service::MAX_RESOURCES
+    );
 }

@@ -4,7 +4,7 @@
 use pixie_core::claims::{client_credentials_scopes, requested_scopes, split_scope};
 use pixie_core::client::GrantType;
 use pixie_core::params::Params;
-use pixie_core::resource::{check_registered, narrow, requested_resources};
+use pixie_core::resource::{check_registered, for_token, requested_resources, TokenResources};
 use pixie_core::token::{check_code, requested_grant, CodeBinding, CodeCheckError};
 use pixie_core::wire::TokenResponse;
 use pixie_core::{ErrorCode, OAuthError};
@@ -81,7 +81,7 @@ async fn exchange_code(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenR
         return Err(e.error().clone().into());
     }
     // RFC 8707 §2.2: the token may name the resources authorized, or fewer.
-    let resources = narrow(requested_resources(req.params)?, &data.pending.resources)?;
+    let resources = token_resources(svc, req, &data.pending.resources).await?;
     let user = svc
         .lookup_user(env_id, &row.user_id)
         .await?
@@ -98,7 +98,8 @@ async fn exchange_code(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenR
         sid: data.sid.as_deref(),
         grant_type: "authorization_code",
         issuer: req.issuer,
-        resources: &resources,
+        resources: &resources.aud,
+        granted_resources: &resources.kept,
     };
     svc.issue_tokens(req.env, grant).await
 }
@@ -128,6 +129,21 @@ async fn code_not_consumed(
     ))
 }
 
+/// The resources of a token from a grant's: those requested among the grant's that are
+/// still registered (a removed resource server is never named again).
+async fn token_resources(svc: &Service, req: TokenRequest<'_>, granted: &[String]) -> ApiResult<TokenResources> {
+    let requested = requested_resources(req.params)?;
+    if granted.is_empty() && requested.is_empty() {
+        return Ok(TokenResources {
+            aud: Vec::new(),
+            kept: Vec::new(),
+        });
+    }
+    let registered = svc.directory.resources(&req.env.id).await?;
+    let uris: Vec<&str> = registered.iter().map(|r| r.uri.as_str()).collect();
+    Ok(for_token(requested, granted, &uris)?)
+}
+
 const REFRESH_INVALID: &str = "refresh_token is invalid, expired, revoked, or was issued to another client";
 
 /// `grant_type=refresh_token`: rotates the token; a used one presented again revokes
@@ -152,7 +168,7 @@ async fn refresh(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenRespons
     let allowed: Vec<&str> = granted.iter().map(String::as_str).collect();
     let scopes = requested_scopes(req.params.get("scope"), &allowed)?.unwrap_or(granted.clone());
     let data: TokenData = serde_json::from_str(&current.data).unwrap_or_default();
-    let resources = narrow(requested_resources(req.params)?, &data.resources)?;
+    let resources = token_resources(svc, req, &data.resources).await?;
     let Some(row) = svc
         .store
         .consume_refresh_token(env_id, &hash, &client.client_id, now)
@@ -188,7 +204,8 @@ async fn refresh(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenRespons
         sid: row.sid.as_deref(),
         grant_type: "refresh_token",
         issuer: req.issuer,
-        resources: &resources,
+        resources: &resources.aud,
+        granted_resources: &resources.kept,
     };
     svc.issue_tokens(req.env, grant).await
 }
@@ -218,6 +235,7 @@ async fn client_credentials(svc: &Service, req: TokenRequest<'_>) -> ApiResult<T
         grant_type: "client_credentials",
         issuer: req.issuer,
         resources: &resources,
+        granted_resources: &[],
     };
     svc.issue_tokens(req.env, grant).await
 }

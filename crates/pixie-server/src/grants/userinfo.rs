@@ -18,6 +18,13 @@ pub async fn userinfo(svc: &Service, env_id: &str, token: Option<&str>, issuer: 
         .ok_or(ApiError::InvalidToken(
             "the access token is invalid, expired or revoked",
         ))?;
+    // A token for a resource server (RFC 8707 `aud`) is that server's, not UserInfo's:
+    // a resource server handed a user's token must not replay it here.
+    if claims.aud != pixie_core::claims::Audience::One(claims.client_id.clone()) {
+        return Err(ApiError::InvalidToken(
+            "the access token is for another resource (its aud): ask for one without resource",
+        ));
+    }
     let scopes = claims.scopes();
     if !scopes.iter().any(|s| s == "openid") {
         return Err(ApiError::InsufficientScope("the access token lacks the openid scope"));

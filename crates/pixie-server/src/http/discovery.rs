@@ -21,13 +21,17 @@ async fn metadata(directory: &Directory, base: &super::state::Base, env_id: &str
     let env = directory.environment(env_id).await?;
     // The scopes of registered resource servers are scopes of the environment (§7).
     let mut scopes = strings(&["openid", "profile", "email", "offline_access"]);
-    for r in directory.resources(env_id).await?.iter() {
+    let mut seen: std::collections::BTreeSet<&str> = scopes.iter().map(String::as_str).collect();
+    let resources = directory.resources(env_id).await?;
+    let mut more = Vec::new();
+    for r in resources.iter() {
         for s in &r.scopes {
-            if !scopes.contains(s) {
-                scopes.push(s.clone());
+            if seen.insert(s.as_str()) {
+                more.push(s.clone());
             }
         }
     }
+    scopes.extend(more);
     let issuer = base.issuer(&env.id);
     let client_auth = strings(&["none", "client_secret_basic", "client_secret_post"]);
     Ok(ProviderMetadata {

@@ -184,7 +184,7 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
     let facts = RequestFacts {
         method: req.method().clone(),
         route: Arc::from(route_of(req.extensions())),
-        path: req.uri().path().to_owned(),
+        path: loggable_path(req.uri().path()),
         request_id: req
             .headers()
             .get(&REQUEST_ID)
@@ -209,6 +209,20 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
     }
     resp.extensions_mut().insert(facts);
     resp
+}
+
+/// A path as the log line writes it: bytes outside printable ASCII percent-encoded, so a
+/// request cannot put terminal controls, line breaks or direction overrides in the log.
+fn loggable_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if (0x21..=0x7e).contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The request's public base URL: the configured one, or what a trusted proxy forwards.
@@ -286,6 +300,13 @@ async fn error_shape(resp: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::env_of;
+
+    #[test]
+    fn logged_paths_hold_no_controls() {
+        assert_eq!(super::loggable_path("/default/as/jwks"), "/default/as/jwks");
+        assert_eq!(super::loggable_path("/a\u{9b}2J\u{202e}"), "/a%C2%9B2J%E2%80%AE");
+        assert_eq!(super::loggable_path("/a b\n"), "/a%20b%0A");
+    }
 
     #[test]
     fn env_is_the_segment_under_the_template_placeholder() {

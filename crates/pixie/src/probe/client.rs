@@ -373,6 +373,19 @@ impl Client {
         let Login::Flows { username, password } = &self.login else {
             return Err("no credentials".into());
         };
+        // One path segment of pixie's flow ids (base64url): anything else would let
+        // the authorization endpoint choose where on the issuer the password goes.
+        if flow_id.is_empty()
+            || flow_id.len() > 128
+            || !flow_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "the sign-on flow id {:?} is not a flow id: refusing to send the password",
+                crate::probe::printable(&flow_id, 80)
+            ));
+        }
         let flows = format!("{}/flows/{flow_id}", self.meta.issuer);
         let resp = self
             .http
