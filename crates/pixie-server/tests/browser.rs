@@ -1,6 +1,7 @@
-//! The sign-on page as a person uses it: headless Chromium through WebDriver
-//! (Debian's `chromium` and `chromium-driver`), a wrong password, then the right one,
-//! and the code exchanged with the verifier.
+//! The sign-on and consent pages as a person uses them: headless Chromium through
+//! WebDriver (Debian's `chromium` and `chromium-driver`), a wrong password, then the
+//! right one, the code exchanged with the verifier; then an application that asks for
+//! consent, approved, remembered, and denied.
 //!
 //! Runs when `chromedriver` is installed; CI sets `PIXIE_REQUIRE_BROWSER=1`, which turns
 //! a missing browser into a failure instead of a skip.
@@ -199,5 +200,76 @@ async fn a_person_signs_on_in_chromium() {
     browser.goto(url.as_str()).await.unwrap();
     browser.wait().for_element(Locator::Id("done")).await.unwrap();
     assert!(query(browser.current_url().await.unwrap().as_str()).contains_key("code"));
+
+    // An application that asks for consent: with the session, straight to the consent
+    // page, which names it, the host its answer goes to and what it asks for.
+    let (_, app) = s
+        .admin(
+            reqwest::Method::POST,
+            "/admin/environments/default/applications",
+            Some(
+                json!({"client_name": "Files Agent", "redirect_uris": [callback], "token_endpoint_auth_method": "none",
+                        "require_consent": true}),
+            ),
+        )
+        .await;
+    let consenting = app["client_id"].as_str().unwrap().to_owned();
+    let consent_url = |scope: &str| {
+        let mut u = reqwest::Url::parse(&s.url("/default/as/authorize")).unwrap();
+        u.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &consenting)
+            .append_pair("redirect_uri", &callback)
+            .append_pair("scope", scope)
+            .append_pair("state", "consent-state")
+            .append_pair("code_challenge", CHALLENGE)
+            .append_pair("code_challenge_method", "S256");
+        u
+    };
+    browser.goto(consent_url("openid profile").as_str()).await.unwrap();
+    browser.wait().for_element(Locator::Id("approve")).await.unwrap();
+    assert!(browser
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/default/consent"));
+    let client = browser.find(Locator::Id("client")).await.unwrap().text().await.unwrap();
+    assert_eq!(client, "Files Agent");
+    let host = browser.find(Locator::Id("host")).await.unwrap().text().await.unwrap();
+    assert!(host.starts_with("127.0.0.1:"), "{host}");
+    let scopes = browser.find(Locator::Id("scopes")).await.unwrap().text().await.unwrap();
+    assert!(scopes.contains("openid") && scopes.contains("profile"), "{scopes}");
+    let _ = std::fs::write(
+        std::env::temp_dir().join("pixie-consent.png"),
+        browser.screenshot().await.unwrap(),
+    );
+    browser
+        .find(Locator::Id("approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.wait().for_element(Locator::Id("done")).await.unwrap();
+    let q = query(browser.current_url().await.unwrap().as_str());
+    assert!(q.contains_key("code"), "{q:?}");
+    assert_eq!(q["state"], "consent-state");
+    // Remembered: the same request goes through at once. Other scopes: asked; Deny.
+    browser.goto(consent_url("profile openid").as_str()).await.unwrap();
+    browser.wait().for_element(Locator::Id("done")).await.unwrap();
+    assert!(query(browser.current_url().await.unwrap().as_str()).contains_key("code"));
+    browser.goto(consent_url("openid").as_str()).await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("deny"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.wait().for_element(Locator::Id("done")).await.unwrap();
+    let q = query(browser.current_url().await.unwrap().as_str());
+    assert_eq!(q.get("error").map(String::as_str), Some("access_denied"), "{q:?}");
     browser.close().await.unwrap();
 }
