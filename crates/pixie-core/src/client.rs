@@ -127,6 +127,10 @@ pub struct ClientMetadata {
     /// registered themselves always need consent).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_consent: bool,
+    /// The client registered itself (RFC 7591): a third party, never verified by the
+    /// operator.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub self_registered: bool,
 }
 
 /// A metadata field that is invalid: RFC 7591 §3.2.2 error code, field and reason.

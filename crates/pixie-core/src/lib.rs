@@ -12,6 +12,7 @@
 //! - [`client`]: client metadata (RFC 7591), its validation and redirect URI matching.
 //! - [`authorize`]: the authorization request, in two phases (page errors, then redirect errors).
 //! - [`token`]: client authentication and the checks of a code exchange.
+//! - [`registration`]: clients that register themselves (RFC 7591).
 //! - [`resource`]: resource indicators (RFC 8707): valid, registered, narrowed.
 //! - [`claims`]: the claims of access tokens, ID tokens and UserInfo, and scope narrowing.
 //! - [`params`]: form and query parameters, each at most once.
@@ -30,6 +31,7 @@ pub mod names;
 pub mod params;
 pub mod pkce;
 pub mod policy;
+pub mod registration;
 pub mod report;
 pub mod resource;
 pub mod token;

@@ -40,6 +40,9 @@ pub struct CreateEnvironment {
     /// Its lifetimes; fields left out take the defaults.
     #[serde(default)]
     pub lifetimes: Lifetimes,
+    /// How clients may register themselves; fields left out are off.
+    #[serde(default)]
+    pub registration: crate::registration::RegistrationSettings,
 }
 
 /// `PATCH /admin/environments/<env>`.
@@ -50,6 +53,9 @@ pub struct PatchEnvironment {
     pub pkce: Option<EnvPkcePolicy>,
     /// The new lifetimes; fields left out take the defaults.
     pub lifetimes: Option<Lifetimes>,
+    /// How clients may register themselves; fields left out are off.
+    #[serde(default)]
+    pub registration: Option<crate::registration::RegistrationSettings>,
 }
 
 /// An environment as the admin API shows it.
@@ -63,6 +69,8 @@ pub struct Environment {
     pub pkce: EnvPkcePolicy,
     /// Its lifetimes.
     pub lifetimes: Lifetimes,
+    /// How clients may register themselves.
+    pub registration: crate::registration::RegistrationSettings,
 }
 
 /// An application as the admin API shows it (RFC 7591 §3.2.1).
@@ -165,6 +173,9 @@ pub struct User {
 pub struct ProviderMetadata {
     /// The issuer identifier.
     pub issuer: String,
+    /// RFC 7591's registration endpoint, when clients may register themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
     /// Where authorization requests go.
     pub authorization_endpoint: String,
     /// Where token requests go.

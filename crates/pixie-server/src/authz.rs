@@ -338,6 +338,12 @@ impl Service {
             used_at: None,
         };
         self.store.insert_code(&row, &grant).await?;
+        // A client that registered itself is kept once it completes a flow.
+        if let Some(client) = self.lookup_client(env_id, &pending.client_id).await? {
+            if client.metadata.self_registered {
+                self.store.mark_client_used(env_id, &client.client_id).await?;
+            }
+        }
         Ok(code)
     }
 

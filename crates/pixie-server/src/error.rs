@@ -64,6 +64,15 @@ pub enum ApiError {
     /// 429: too many failed admin-token checks from this address; wait this many seconds.
     #[error("too many failed admin authentications from this address")]
     TooManyRequests(i64),
+    /// 429: a rate limit other than the admin token's: what it limits, and the seconds
+    /// to wait.
+    #[error("{what}")]
+    RateLimited {
+        /// What was limited, for the description.
+        what: &'static str,
+        /// Seconds to wait.
+        wait: i64,
+    },
     /// 503: the store did not answer.
     #[error("the store is unavailable")]
     Unavailable,
@@ -160,6 +169,11 @@ impl IntoResponse for ApiError {
                 "too_many_requests",
                 format!("too many failed admin authentications from this address; retry after {wait} seconds"),
             ),
+            Self::RateLimited { what, wait } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!("{what}; retry after {wait} seconds"),
+            ),
             Self::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
@@ -176,7 +190,7 @@ impl IntoResponse for ApiError {
             error_description: description,
         };
         let mut resp = (status, Json(body)).into_response();
-        if let Self::TooManyRequests(wait) = self {
+        if let Self::TooManyRequests(wait) | Self::RateLimited { wait, .. } = self {
             if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
                 resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
             }

@@ -87,6 +87,15 @@ fn check_metadata(metadata: &ClientMetadata, env: &EnvironmentRow) -> ApiResult<
         })
 }
 
+fn check_registration(r: &pixie_core::registration::RegistrationSettings) -> ApiResult<()> {
+    if r.client_id_metadata_documents {
+        return Err(ApiError::invalid(
+            "registration.client_id_metadata_documents: Client ID Metadata Documents are not supported yet",
+        ));
+    }
+    Ok(())
+}
+
 fn check_policy(p: &EnvPkcePolicy) -> ApiResult<()> {
     p.validate()
         .map_err(|e| ApiError::invalid(format!("pkce.{}: {e}", e.field())))
@@ -154,7 +163,12 @@ impl Service {
                 tokio::task::yield_now().await;
             }
         }
-        Ok(total)
+        // Clients that registered themselves and never completed a flow (CONTRACT §7).
+        let gone = self.store.delete_unused_clients(self.now()).await?;
+        for (env_id, client_id) in &gone {
+            self.directory.forget_client(env_id, client_id);
+        }
+        Ok(total + gone.len() as u64)
     }
 
     /// The PKCE readiness report of an environment over the last `days` days (pending
@@ -183,6 +197,7 @@ impl Service {
             issuer: self.issuer(&env.id),
             pkce: env.pkce,
             lifetimes: env.settings.lifetimes,
+            registration: env.settings.registration,
         }
     }
 
@@ -190,6 +205,7 @@ impl Service {
     pub async fn create_environment(&self, req: CreateEnvironment) -> ApiResult<wire::Environment> {
         validate_env_id(&req.id)?;
         check_policy(&req.pkce)?;
+        check_registration(&req.registration)?;
         check_lifetimes(&req.lifetimes)?;
         if self.store.get_environment(&req.id).await?.is_some() {
             return Err(ApiError::Conflict(format!("environment {}", req.id)));
@@ -200,6 +216,7 @@ impl Service {
             id: req.id,
             pkce: req.pkce,
             settings: pixie_store::EnvSettings {
+                registration: req.registration,
                 lifetimes: req.lifetimes,
             },
             created_at: now,
@@ -218,6 +235,7 @@ impl Service {
             return Ok(false);
         }
         let req = CreateEnvironment {
+            registration: Default::default(),
             id: DEFAULT_ENV.into(),
             pkce: EnvPkcePolicy::strict(),
             lifetimes: Default::default(),
@@ -245,6 +263,10 @@ impl Service {
         if let Some(lifetimes) = patch.lifetimes {
             check_lifetimes(&lifetimes)?;
             env.settings.lifetimes = lifetimes;
+        }
+        if let Some(registration) = patch.registration {
+            check_registration(&registration)?;
+            env.settings.registration = registration;
         }
         self.store.update_environment(&env, self.now()).await?;
         self.directory.forget_environment(&env.id);

@@ -27,6 +27,10 @@ pub const FLOW_WINDOW: i64 = 10 * 60;
 
 /// Failed admin-token presentations allowed per client address in [`WINDOW`].
 pub const ADMIN_PER_ADDRESS: i64 = 20;
+/// Successful dynamic registrations per address and environment in [`REGISTRATION_WINDOW`].
+pub const REGISTRATIONS_PER_ADDRESS: i64 = 20;
+/// The registration window: an hour.
+pub const REGISTRATION_WINDOW: i64 = 3600;
 
 /// The counter key of one thing in one environment.
 fn key(kind: &str, env: &str, value: &str) -> [u8; 32] {
@@ -162,6 +166,18 @@ impl Service {
     /// The admin token was right: its check counts as no failure.
     pub async fn admin_token_ok(&self, key: &[u8; 32]) -> ApiResult<()> {
         Ok(self.store.uncount_event(key).await?)
+    }
+
+    /// Counts a dynamic registration from `addr` in `env`; `Err(wait)` past the limit
+    /// (that one not counted: only registrations that happen count).
+    pub async fn count_registration(&self, now: i64, env: &str, addr: &str) -> ApiResult<Result<(), i64>> {
+        let key = addr_key("register-addr", env, addr);
+        let c = self.store.count_event(&key, now, REGISTRATION_WINDOW).await?;
+        if c.count > REGISTRATIONS_PER_ADDRESS {
+            self.store.uncount_event(&key).await?;
+            return Ok(Err(wait(c.window_start, REGISTRATION_WINDOW, now)));
+        }
+        Ok(Ok(()))
     }
 
     /// Counts a sign-on flow started from `addr`: `Err(seconds to wait)` past

@@ -1,6 +1,6 @@
 //! The admin API, discovery and persistence over HTTP (CONTRACT §2, §5, §6).
 
-use pixie_testkit::TestServer;
+use pixie_testkit::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -527,4 +527,176 @@ async fn cors_only_where_a_browser_client_fetches() {
         .await
         .unwrap();
     assert!(preflight.headers().get("access-control-allow-origin").is_none());
+}
+
+/// RFC 7591 dynamic registration (CONTRACT §7): off by default; when on, published in
+/// metadata; the redirect-URI and metadata rules with RFC 7591's errors; unknown
+/// metadata ignored; the environment's PKCE policy applies; such clients are third
+/// parties (consent, not verified); 20 registrations an hour per address; a client that
+/// never completes a flow is gone after 24 hours.
+#[tokio::test]
+async fn dynamic_registration() {
+    let s = TestServer::start().await;
+    s.env_with_public_client("default", json!({}), json!({})).await;
+    let register = |body: Value| {
+        let s = &s;
+        async move {
+            let resp = s
+                .http
+                .post(s.url("/default/as/register"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let retry = resp.headers().get("retry-after").is_some();
+            let cors = resp.headers().get("access-control-allow-origin").is_some();
+            let body: Value = resp.json().await.unwrap_or_default();
+            (status, body, retry, cors)
+        }
+    };
+    let public = json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none",
+                        "client_name": "Agent", "grant_types": ["authorization_code", "refresh_token"],
+                        "software_id": "ignored", "logo_uri": "https://x.example/l.png", "resource": "x"});
+    // Off by default: no endpoint, nothing in metadata.
+    assert_eq!(register(public.clone()).await.0, 404);
+    assert!(discovery(&s, "default").await.get("registration_endpoint").is_none());
+    let (st, body) = s
+        .admin(
+            Method::PATCH,
+            "/admin/environments/default",
+            Some(json!({"registration": {"client_id_metadata_documents": true}})),
+        )
+        .await;
+    assert_eq!(st, 400, "documents are not supported yet: {body}");
+    let (st, env) = s
+        .admin(
+            Method::PATCH,
+            "/admin/environments/default",
+            Some(json!({"registration": {"dynamic": true}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{env}");
+    assert_eq!(
+        env["registration"],
+        json!({"dynamic": true, "client_id_metadata_documents": false})
+    );
+    assert_eq!(
+        discovery(&s, "default").await["registration_endpoint"],
+        json!(s.url("/default/as/register"))
+    );
+    // A public client: 201, no secret, every scope of the environment.
+    let (st, app, _, cors) = register(public.clone()).await;
+    assert_eq!(st, 201, "{app}");
+    assert!(cors, "the registration endpoint answers CORS");
+    assert!(app["client_id"].is_string() && app["client_id_issued_at"].is_i64());
+    assert!(app.get("client_secret").is_none());
+    assert_eq!(app["scope"], "openid profile email offline_access");
+    assert_eq!(app["token_endpoint_auth_method"], "none");
+    let client = app["client_id"].as_str().unwrap().to_owned();
+    // A confidential one: a secret that does not expire.
+    let (st, conf, _, _) = register(json!({"redirect_uris": ["https://app.example/cb"]})).await;
+    assert_eq!(st, 201, "{conf}");
+    assert!(conf["client_secret"].is_string());
+    assert_eq!(conf["client_secret_expires_at"], 0);
+    // The rules, with RFC 7591's errors.
+    for (body, error) in [
+        (
+            json!({"redirect_uris": ["http://app.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://app.example/cb#f"]}),
+            "invalid_redirect_uri",
+        ),
+        (json!({}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["client_credentials"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example/cb"], "code_challenge_method": "plain"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example/cb"], "scope": "openid admin"}),
+            "invalid_client_metadata",
+        ),
+    ] {
+        let (st, e, _, _) = register(body.clone()).await;
+        assert_eq!((st, e["error"].as_str()), (400, Some(error)), "{body}: {e}");
+    }
+    let resp = s
+        .http
+        .post(s.url("/default/as/register"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // A third party: consent, not verified; then a code as usual.
+    let resp = s.authorize("default", &TestServer::pairs(&client), &[]).await;
+    let cookies = set_cookies(&resp);
+    let flow = query(&location(&resp))["flowId"].clone();
+    let body: Value = s
+        .flow_sign_on("default", &flow, "tom", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "CONSENT_REQUIRED", "{body}");
+    assert_eq!(body["client"]["verified"], false);
+    let done: Value = s
+        .http
+        .post(s.url(&format!("/default/flows/{flow}")))
+        .header("content-type", "application/vnd.pixie.consent+json")
+        .json(&json!({"approve": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let resp = s
+        .http
+        .get(s.local(done["resumeUrl"].as_str().unwrap()))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert!(query(&location(&resp)).contains_key("code"));
+    // 20 registrations an hour from one address (two so far, errors not counted).
+    for i in 2..20 {
+        let (st, _, _, _) = register(json!({"redirect_uris": [format!("https://a{i}.example/cb")]})).await;
+        assert_eq!(st, 201, "registration {i}");
+    }
+    let (st, e, retry, _) = register(json!({"redirect_uris": ["https://more.example/cb"]})).await;
+    assert_eq!((st, retry), (429, true), "{e}");
+    // A day later: the clients that never completed a flow are gone; the used one stays.
+    let app_path = |id: &str| format!("/admin/environments/default/applications/{id}");
+    let unused = conf["client_id"].as_str().unwrap();
+    assert_eq!(s.admin(Method::GET, &app_path(unused), None).await.0, 200);
+    s.running.as_ref().unwrap().service().sweep_expired(1000).await.unwrap();
+    assert_eq!(
+        s.admin(Method::GET, &app_path(unused), None).await.0,
+        200,
+        "not before the day is out"
+    );
+    s.advance(24 * 3600 + 60);
+    s.running.as_ref().unwrap().service().sweep_expired(1000).await.unwrap();
+    assert_eq!(s.admin(Method::GET, &app_path(unused), None).await.0, 404, "gone");
+    assert_eq!(
+        s.admin(Method::GET, &app_path(&client), None).await.0,
+        200,
+        "kept: it completed a flow"
+    );
+    let resp = s.authorize("default", &TestServer::pairs(&client), &[]).await;
+    assert_eq!(resp.status(), 302);
+    // Registration again possible: a new hour.
+    assert_eq!(register(public).await.0, 201);
 }

@@ -4,14 +4,29 @@ use crate::exec::Arg;
 use crate::records::{self, ClientRow};
 use crate::{storable, Store, StoreError, StoreResult};
 
+/// An (environment, client id) pair, read.
+struct ClientKey(String, String);
+
+impl crate::exec::FromRow for ClientKey {
+    fn from_row(r: &impl crate::exec::Columns) -> StoreResult<Self> {
+        Ok(Self(crate::exec::col(r, "env_id")?, crate::exec::col(r, "client_id")?))
+    }
+}
+
 impl Store {
     /// Registers a client.
     pub async fn insert_client(&self, c: &ClientRow) -> StoreResult<()> {
+        self.insert_client_unused_until(c, None).await
+    }
+
+    /// Registers a client that is deleted at `unused_until` unless it completes a flow
+    /// first (see [`Store::mark_client_used`]).
+    pub async fn insert_client_unused_until(&self, c: &ClientRow, unused_until: Option<i64>) -> StoreResult<()> {
         let _t = self.timer("insert_client");
         let metadata = records::to_json(&c.metadata);
         self.execute(
-            "INSERT INTO clients (env_id, client_id, secret_hash, metadata, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO clients (env_id, client_id, secret_hash, metadata, created_at, updated_at, unused_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
                 Arg::Text(&c.env_id),
                 Arg::Text(&c.client_id),
@@ -19,10 +34,35 @@ impl Store {
                 Arg::Text(&metadata),
                 Arg::Int(c.created_at),
                 Arg::Int(c.updated_at),
+                Arg::OptInt(unused_until),
             ],
         )
         .await
         .map_err(|e| e.conflict_or("client"))?;
+        Ok(())
+    }
+
+    /// Deletes the clients that registered themselves and did not complete a flow by
+    /// their time; returns which (environment, client id), for caches to forget.
+    pub async fn delete_unused_clients(&self, now: i64) -> StoreResult<Vec<(String, String)>> {
+        let _t = self.timer("delete_unused_clients");
+        let gone: Vec<ClientKey> = self
+            .fetch_all(
+                "DELETE FROM clients WHERE unused_until < $1 RETURNING env_id, client_id",
+                &[Arg::Int(now)],
+            )
+            .await?;
+        Ok(gone.into_iter().map(|k| (k.0, k.1)).collect())
+    }
+
+    /// The client completed a flow: it is kept (one write, the first time only).
+    pub async fn mark_client_used(&self, env_id: &str, client_id: &str) -> StoreResult<()> {
+        let _t = self.timer("mark_client_used");
+        self.execute(
+            "UPDATE clients SET unused_until = NULL WHERE env_id = $1 AND client_id = $2 AND unused_until IS NOT NULL",
+            &[Arg::Text(env_id), Arg::Text(client_id)],
+        )
+        .await?;
         Ok(())
     }
 

@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0010_consents.sql"),
         include_str!("../migrations/postgres/0010_consents.sql"),
     ),
+    (
+        11,
+        include_str!("../migrations/sqlite/0011_self_registered_clients.sql"),
+        include_str!("../migrations/postgres/0011_self_registered_clients.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serializes migrations across instances.

@@ -38,6 +38,9 @@ pub struct EnvSettings {
     /// Lifetimes of codes, flows, sessions and tokens.
     #[serde(default)]
     pub lifetimes: Lifetimes,
+    /// How clients may register themselves.
+    #[serde(default)]
+    pub registration: pixie_core::registration::RegistrationSettings,
 }
 
 impl FromRow for EnvironmentRow {

@@ -156,6 +156,7 @@ pub async fn env(cmd: EnvCommand) -> Result<(), String> {
             id,
             pkce,
             lifetimes: Default::default(),
+            registration: Default::default(),
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -211,6 +212,7 @@ pub async fn app(cmd: AppCommand) -> Result<(), String> {
         },
         lifetimes: Default::default(),
         require_consent: false,
+        self_registered: false,
     };
     let svc = open(&store).await?;
     let app = svc

@@ -18,7 +18,7 @@ pub async fn needed(
     client: &ClientRow,
     pending: &Pending,
 ) -> ApiResult<bool> {
-    if !client.metadata.require_consent {
+    if !(client.metadata.require_consent || client.metadata.self_registered) {
         return Ok(false);
     }
     let (scopes, resources) = consent_key(&pending.scopes, &pending.resources);
@@ -60,9 +60,8 @@ pub async fn asked(svc: &Service, env_id: &str, flow: &FlowRow) -> ApiResult<Ask
             client_id: client.client_id,
             client_name: client.metadata.client_name,
             redirect_host: host_of(&pending.redirect_uri),
-            // Registered by the operator (self-registered clients come with issue 16's
-            // registration and are never verified).
-            verified: true,
+            // A client that registered itself is never verified by the operator.
+            verified: !client.metadata.self_registered,
         },
         scopes: pending.scopes,
         resources: pending.resources,

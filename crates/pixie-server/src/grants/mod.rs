@@ -10,6 +10,7 @@ pub mod authorization;
 pub mod client_auth;
 pub mod consent;
 pub mod introspection;
+pub mod registration;
 pub mod signon;
 pub mod token;
 pub mod userinfo;

@@ -34,7 +34,13 @@ async fn metadata(directory: &Directory, base: &super::state::Base, env_id: &str
     scopes.extend(more);
     let issuer = base.issuer(&env.id);
     let client_auth = strings(&["none", "client_secret_basic", "client_secret_post"]);
+    let registration_endpoint = env
+        .settings
+        .registration
+        .dynamic
+        .then(|| format!("{issuer}{}", paths::REGISTER));
     Ok(ProviderMetadata {
+        registration_endpoint,
         authorization_endpoint: format!("{issuer}{}", paths::AUTHORIZE),
         token_endpoint: format!("{issuer}{}", paths::TOKEN),
         jwks_uri: format!("{issuer}{}", paths::JWKS),

@@ -11,6 +11,7 @@ mod introspect;
 mod layers;
 mod oauth;
 pub mod pages;
+mod register;
 mod respond;
 mod signon;
 mod state;
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router {
             post(introspect::introspect).layer(layers::cors()),
         )
         .route(&issuer(paths::REVOKE), post(introspect::revoke).layer(layers::cors()))
+        .route(&issuer(paths::REGISTER), post(register::register).layer(layers::cors()))
         .route(
             &issuer(paths::USERINFO),
             get(userinfo::userinfo).post(userinfo::userinfo),

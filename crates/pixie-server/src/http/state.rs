@@ -25,6 +25,8 @@ pub mod paths {
     pub const FLOWS: &str = "/flows";
     /// The sign-on page.
     pub const SIGNON: &str = "/signon";
+    /// RFC 7591 dynamic registration.
+    pub const REGISTER: &str = "/as/register";
     /// The consent page.
     pub const CONSENT: &str = "/consent";
     /// Ends the browser's session.
