@@ -225,7 +225,9 @@ pub struct TokenResponse {
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: i64,
-    /// The granted scopes, space-separated.
+    /// The granted scopes, space-separated; left out when none were granted (RFC 6749
+    /// §5.1: then it is what was asked for, nothing).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
     /// The ID token, when `openid` was granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]

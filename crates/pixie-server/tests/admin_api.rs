@@ -700,3 +700,36 @@ async fn dynamic_registration() {
     // Registration again possible: a new hour.
     assert_eq!(register(public).await.0, 201);
 }
+
+/// A body over the limit is 413 with the usual JSON error everywhere, the admin API's
+/// JSON bodies included.
+#[tokio::test]
+async fn oversized_bodies_are_413_everywhere() {
+    let s = TestServer::start().await;
+    let token = s.token.clone();
+    let big = format!("{{\"id\": \"{}\"}}", "x".repeat(70 * 1024));
+    let resp = s
+        .http
+        .post(s.url("/admin/environments"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error"].is_string() && body["error_description"].is_string(),
+        "{body}"
+    );
+    let resp = s
+        .http
+        .post(s.url("/default/as/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("grant_type={}", "x".repeat(70 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+}

@@ -122,6 +122,9 @@ async fn client_credentials_for_confidential_clients_that_registered_it() {
     );
     let body: Value = post(Some("openid")).await.unwrap().json().await.unwrap();
     assert_eq!(body["error"], "invalid_scope");
+    // No scope asked, none granted: the answer has no `scope` (not an empty one).
+    let tok: Value = post(None).await.unwrap().json().await.unwrap();
+    assert!(tok["access_token"].is_string() && tok.get("scope").is_none(), "{tok}");
     // A client without the grant, and public clients, cannot use it.
     let web = srv.env_with_public_client("default", json!({}), json!({})).await;
     let (st, body, _) = srv

@@ -17,9 +17,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::invalid(format!("body: {}", e.body_text())))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e.status() {
+            // Too large: 413, as at every other endpoint.
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::Rejected {
+                status: e.status(),
+                text: e.body_text(),
+            },
+            _ => ApiError::invalid(format!("body: {}", e.body_text())),
+        })?;
         let json: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| crate::strict_json::path_error_text(".", &e.to_string()))?;
         crate::strict_json::from_json_value(json).map(Self)
