@@ -10,6 +10,7 @@
 //! - [`decision`]: the authorization-time and token-time PKCE decisions, in the
 //!   contract's order.
 //! - [`client`]: client metadata (RFC 7591), its validation and redirect URI matching.
+//! - [`address`]: which addresses pixie may fetch from for a client (no SSRF).
 //! - [`authorize`]: the authorization request, in two phases (page errors, then redirect errors).
 //! - [`token`]: client authentication and the checks of a code exchange.
 //! - [`registration`]: clients that register themselves (RFC 7591).
@@ -21,6 +22,7 @@
 //! - [`error`]: OAuth error codes named as in the RFCs.
 //! - [`wire`]: the JSON bodies shared by the server, the CLI and the tests.
 
+pub mod address;
 pub mod authorize;
 pub mod claims;
 pub mod client;
