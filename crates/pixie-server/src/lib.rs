@@ -7,6 +7,7 @@ pub mod config;
 pub mod crypto;
 pub mod directory;
 pub mod error;
+pub mod fetch;
 pub mod grants;
 pub mod http;
 pub mod jwt;
