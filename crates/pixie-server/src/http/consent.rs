@@ -10,11 +10,9 @@ use pixie_store::{FlowRow, FlowStatus};
 
 use super::pages::{consent_page, error_page, ConsentForm};
 use super::respond::redirect;
-use super::signon::{
-    completed_elsewhere, flow_cookie, form_flow, not_this_browser, not_waiting_page, signed_on_here, FLOW_FINISHED,
-};
+use super::signon::{completed_elsewhere, form_flow, not_waiting_page, page_flow, signed_on_here, FLOW_FINISHED};
 use super::state::{paths, AppState, Base};
-use crate::grants::{consent, signon};
+use crate::grants::consent;
 
 /// `GET <issuer>/consent?flowId=…`.
 pub(super) async fn page(
@@ -24,14 +22,9 @@ pub(super) async fn page(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let params = Params::parse(query.unwrap_or_default().as_bytes());
-    let Some(flow_id) = params.non_empty("flowId") else {
-        return error_page(base.url(), "flowId is missing");
-    };
-    let cookie = flow_cookie(&headers, &base, &env_id);
-    let flow = match signon::browser_flow(&s.svc, &env_id, flow_id, cookie.as_deref()).await {
-        Ok(f) => f,
-        Err(e) => return not_this_browser(&base, e),
+    let (flow, csrf) = match page_flow(&s, &base, &env_id, &headers, query.as_deref()).await {
+        Ok(found) => found,
+        Err(page) => return page,
     };
     if let Some(other) = not_asking_here(&base, &env_id, &flow) {
         return other;
@@ -41,7 +34,6 @@ pub(super) async fn page(
         Err(e) => return super::pages::error_response(e, base.url()),
     };
     let action = format!("{}{}", base.issuer(&env_id), paths::CONSENT);
-    let csrf = signon::csrf_token(cookie.as_deref().unwrap_or_default(), &flow.id);
     let form = ConsentForm {
         action: &action,
         flow_id: &flow.id,

@@ -39,20 +39,35 @@ pub(super) async fn page(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let params = Params::parse(query.unwrap_or_default().as_bytes());
-    let Some(flow_id) = params.non_empty("flowId") else {
-        return error_page(base.url(), "flowId is missing");
-    };
-    let cookie = flow_cookie(&headers, &base, &env_id);
-    let flow = match signon::browser_flow(&s.svc, &env_id, flow_id, cookie.as_deref()).await {
-        Ok(f) => f,
-        Err(e) => return not_this_browser(&base, e),
+    let (flow, csrf) = match page_flow(&s, &base, &env_id, &headers, query.as_deref()).await {
+        Ok(found) => found,
+        Err(page) => return page,
     };
     if let Some(done) = not_waiting_page(&base, &env_id, &flow) {
         return done;
     }
-    let csrf = signon::csrf_token(cookie.as_deref().unwrap_or_default(), &flow.id);
     form_page(&s, &base, &env_id, &flow, &csrf, "", None).await
+}
+
+/// The flow a page's query (`flowId=…`) names, if this browser started it, with the
+/// CSRF token of its forms; otherwise the page to show.
+pub(super) async fn page_flow(
+    s: &AppState,
+    base: &super::state::Base,
+    env_id: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<(FlowRow, String), Response> {
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let Some(flow_id) = params.non_empty("flowId") else {
+        return Err(error_page(base.url(), "flowId is missing"));
+    };
+    let cookie = flow_cookie(headers, base, env_id);
+    let flow = signon::browser_flow(&s.svc, env_id, flow_id, cookie.as_deref())
+        .await
+        .map_err(|e| not_this_browser(base, e))?;
+    let csrf = signon::csrf_token(cookie.as_deref().unwrap_or_default(), &flow.id);
+    Ok((flow, csrf))
 }
 
 /// The sign-on form for `flow`; after a failed attempt, with the username kept and the
