@@ -929,6 +929,18 @@ async fn consent_through_the_pages() {
         "the name, escaped: {page}"
     );
     assert!(page.contains("127.0.0.1") && page.contains("<li>profile</li>") && page.contains("id=\"approve\""));
+    // Whoever learns the flow id cannot decide for the person through the flows API.
+    let resp = s
+        .http
+        .post(s.url(&format!("/default/flows/{flow}")))
+        .header("content-type", "application/vnd.pixie.consent+json")
+        .json(&json!({"approve": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let (st, still) = consent(cookies.clone(), consent_url.clone()).await;
+    assert!(st == 200 && still.contains("id=\"approve\""), "still undecided");
     // Another browser (no flow cookie of this flow) sees no form.
     let (st, other) = consent(vec![], consent_url.clone()).await;
     assert_eq!(st, 400);

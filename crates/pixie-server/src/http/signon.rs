@@ -419,6 +419,15 @@ async fn consent_decision(
     if flow.status != FlowStatus::ConsentRequired {
         return not_waiting(flow.status);
     }
+    // A flow signed on in a browser is decided on its consent page, by the person
+    // holding its flow cookie: not by whoever learns its id (a consent bypass).
+    if signed_on_here(flow) {
+        return flows_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "this flow was signed on in a browser: the user decides on its consent page",
+        );
+    }
     match consent::decide(&s.svc, env_id, flow, approve).await {
         Ok(true) => flow_view(base, env_id, flow, FlowStatus::Completed),
         Ok(false) => not_waiting(FlowStatus::Completed),
