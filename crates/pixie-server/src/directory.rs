@@ -57,6 +57,26 @@ impl Directory {
         Ok(found)
     }
 
+    /// The scopes an environment offers (`scopes_supported`): the user scopes, then the
+    /// scopes of its registered resource servers (CONTRACT §7), each once, in order.
+    pub async fn scopes_supported(&self, env_id: &str) -> ApiResult<Vec<String>> {
+        let mut scopes: Vec<String> = ["openid", "profile", "email", "offline_access"]
+            .map(String::from)
+            .to_vec();
+        let resources = self.resources(env_id).await?;
+        let mut seen: std::collections::BTreeSet<&str> = scopes.iter().map(String::as_str).collect();
+        let mut more = Vec::new();
+        for r in resources.iter() {
+            for s in &r.scopes {
+                if seen.insert(s.as_str()) {
+                    more.push(s.clone());
+                }
+            }
+        }
+        scopes.extend(more);
+        Ok(scopes)
+    }
+
     /// Drops an environment's changed resource servers from the cache.
     pub fn forget_resources(&self, env_id: &str) {
         self.resources.remove(&env_id.to_owned());

@@ -19,16 +19,7 @@ pub async fn register(svc: &Service, env_id: &str, body: &Value, addr: &str) -> 
     if !env.settings.registration.dynamic {
         return Err(ApiError::NotFound("dynamic registration (off in this environment)"));
     }
-    let mut scopes: Vec<String> = ["openid", "profile", "email", "offline_access"]
-        .map(String::from)
-        .to_vec();
-    for r in svc.directory.resources(env_id).await?.iter() {
-        for s in &r.scopes {
-            if !scopes.contains(s) {
-                scopes.push(s.clone());
-            }
-        }
-    }
+    let scopes = svc.directory.scopes_supported(env_id).await?;
     let metadata = metadata_from_registration(body, &scopes)?;
     // The environment's PKCE policy, as for every client (no `plain` where it is not
     // allowed), and the rest of the metadata rules.

@@ -19,19 +19,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 async fn metadata(directory: &Directory, base: &super::state::Base, env_id: &str) -> ApiResult<ProviderMetadata> {
     let env = directory.environment(env_id).await?;
-    // The scopes of registered resource servers are scopes of the environment (§7).
-    let mut scopes = strings(&["openid", "profile", "email", "offline_access"]);
-    let mut seen: std::collections::BTreeSet<&str> = scopes.iter().map(String::as_str).collect();
-    let resources = directory.resources(env_id).await?;
-    let mut more = Vec::new();
-    for r in resources.iter() {
-        for s in &r.scopes {
-            if seen.insert(s.as_str()) {
-                more.push(s.clone());
-            }
-        }
-    }
-    scopes.extend(more);
+    let scopes = directory.scopes_supported(env_id).await?;
     let issuer = base.issuer(&env.id);
     let client_auth = strings(&["none", "client_secret_basic", "client_secret_post"]);
     let registration_endpoint = env
