@@ -27,6 +27,7 @@ pub mod authorize;
 pub mod claims;
 pub mod client;
 pub mod decision;
+pub mod document;
 pub mod error;
 pub mod lifetimes;
 pub mod names;

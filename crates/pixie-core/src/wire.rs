@@ -176,6 +176,9 @@ pub struct ProviderMetadata {
     /// RFC 7591's registration endpoint, when clients may register themselves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
+    /// `true` when a client may be identified by the URL of its metadata document.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_id_metadata_document_supported: bool,
     /// Where authorization requests go.
     pub authorization_endpoint: String,
     /// Where token requests go.

@@ -56,6 +56,10 @@ pub struct Settings {
     /// `request_timeout` / `--request-timeout`: seconds for a whole request, body included.
     #[serde(alias = "request-timeout")]
     pub request_timeout: Option<u64>,
+    /// `insecure_cimd_loopback` / `--insecure-cimd-loopback`: also fetch client metadata
+    /// documents from `http://127.0.0.1:<port>/…` (development and tests only).
+    #[serde(alias = "insecure-cimd-loopback")]
+    pub insecure_cimd_loopback: Option<bool>,
 }
 
 impl Settings {
@@ -104,6 +108,7 @@ impl Settings {
             header_timeout: self.header_timeout.or(other.header_timeout),
             idle_timeout: self.idle_timeout.or(other.idle_timeout),
             request_timeout: self.request_timeout.or(other.request_timeout),
+            insecure_cimd_loopback: self.insecure_cimd_loopback.or(other.insecure_cimd_loopback),
         }
     }
 }
@@ -136,6 +141,9 @@ pub struct ServeConfig {
     pub idle_timeout: std::time::Duration,
     /// How long a whole request may take, body included; then 408.
     pub request_timeout: std::time::Duration,
+    /// Also fetch what clients point at from `http://127.0.0.1:<port>/…` (off by default;
+    /// development and tests only, warned about at start).
+    pub insecure_cimd_loopback: bool,
 }
 
 /// The default listen address: 7636, as in RFC 7636.
@@ -161,6 +169,7 @@ impl ServeConfig {
             header_read_timeout: std::time::Duration::from_secs(s.header_timeout.unwrap_or(10).max(1)),
             idle_timeout: std::time::Duration::from_secs(s.idle_timeout.unwrap_or(30).max(1)),
             request_timeout: std::time::Duration::from_secs(s.request_timeout.unwrap_or(30).max(1)),
+            insecure_cimd_loopback: s.insecure_cimd_loopback.unwrap_or(false),
         }
     }
 }

@@ -172,6 +172,12 @@ async fn start_with_shutdown(
     let public_url = cfg.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
     let mut service = open_service(&cfg.data_dir, &cfg.database_url, cfg.master_key.as_deref(), &public_url).await?;
     service.public_url_configured = cfg.public_url.is_some();
+    if cfg.insecure_cimd_loopback {
+        tracing::warn!(
+            "--insecure-cimd-loopback is on: client metadata documents are also fetched from http://127.0.0.1 (development and tests only)"
+        );
+        service.fetcher.allow_loopback_http = true;
+    }
     let obs = observe::Observability::new(&cfg.audit, &service.store)
         .map_err(|e| StartupError::Other(format!("audit log {:?}: {e}", cfg.audit)))?;
     service.obs = std::sync::Arc::new(obs);

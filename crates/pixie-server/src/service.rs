@@ -87,15 +87,6 @@ fn check_metadata(metadata: &ClientMetadata, env: &EnvironmentRow) -> ApiResult<
         })
 }
 
-fn check_registration(r: &pixie_core::registration::RegistrationSettings) -> ApiResult<()> {
-    if r.client_id_metadata_documents {
-        return Err(ApiError::invalid(
-            "registration.client_id_metadata_documents: Client ID Metadata Documents are not supported yet",
-        ));
-    }
-    Ok(())
-}
-
 fn check_policy(p: &EnvPkcePolicy) -> ApiResult<()> {
     p.validate()
         .map_err(|e| ApiError::invalid(format!("pkce.{}: {e}", e.field())))
@@ -119,6 +110,8 @@ pub struct Service {
     pub clock: Clock,
     /// Metrics, PKCE observations and the audit log.
     pub obs: Arc<crate::observe::Observability>,
+    /// Fetches what clients point at (metadata documents).
+    pub fetcher: crate::fetch::Fetcher,
 }
 
 impl std::fmt::Debug for Service {
@@ -141,6 +134,7 @@ impl Service {
             public_url_configured: true,
             passwords: Default::default(),
             clock: Clock::default(),
+            fetcher: Default::default(),
         }
     }
 
@@ -205,7 +199,6 @@ impl Service {
     pub async fn create_environment(&self, req: CreateEnvironment) -> ApiResult<wire::Environment> {
         validate_env_id(&req.id)?;
         check_policy(&req.pkce)?;
-        check_registration(&req.registration)?;
         check_lifetimes(&req.lifetimes)?;
         if self.store.get_environment(&req.id).await?.is_some() {
             return Err(ApiError::Conflict(format!("environment {}", req.id)));
@@ -265,7 +258,6 @@ impl Service {
             env.settings.lifetimes = lifetimes;
         }
         if let Some(registration) = patch.registration {
-            check_registration(&registration)?;
             env.settings.registration = registration;
         }
         self.store.update_environment(&env, self.now()).await?;
@@ -296,6 +288,7 @@ impl Service {
             metadata,
             created_at: now,
             updated_at: now,
+            document_expires_at: None,
         };
         self.store.insert_client(&row).await?;
         Ok(app_view(row, secret))

@@ -32,6 +32,13 @@ pub const REGISTRATIONS_PER_ADDRESS: i64 = 20;
 /// The registration window: an hour.
 pub const REGISTRATION_WINDOW: i64 = 3600;
 
+/// Metadata documents one client address may make pixie fetch in [`DOCUMENT_WINDOW`]
+/// (documents already kept are not fetched, so this bounds only what an address can
+/// make pixie fetch from the internet).
+pub const DOCUMENT_FETCHES_PER_ADDRESS: i64 = 30;
+/// The document-fetch window, in seconds.
+pub const DOCUMENT_WINDOW: i64 = 10 * 60;
+
 /// The counter key of one thing in one environment.
 fn key(kind: &str, env: &str, value: &str) -> [u8; 32] {
     crypto::sha256(format!("pixie throttle\0{kind}\0{env}\0{value}").as_bytes())
@@ -176,6 +183,19 @@ impl Service {
         if c.count > REGISTRATIONS_PER_ADDRESS {
             self.store.uncount_event(&key).await?;
             return Ok(Err(wait(c.window_start, REGISTRATION_WINDOW, now)));
+        }
+        Ok(Ok(()))
+    }
+
+    /// Counts a metadata document fetch asked for from `addr`: `Err(seconds to wait)`
+    /// past [`DOCUMENT_FETCHES_PER_ADDRESS`] in the window.
+    pub async fn count_document_fetch(&self, now: i64, env: &str, addr: &str) -> ApiResult<Result<(), i64>> {
+        let c = self
+            .store
+            .count_event(&addr_key("document-addr", env, addr), now, DOCUMENT_WINDOW)
+            .await?;
+        if c.count > DOCUMENT_FETCHES_PER_ADDRESS {
+            return Ok(Err(wait(c.window_start, DOCUMENT_WINDOW, now)));
         }
         Ok(Ok(()))
     }

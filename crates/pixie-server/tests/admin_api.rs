@@ -561,14 +561,6 @@ async fn dynamic_registration() {
     // Off by default: no endpoint, nothing in metadata.
     assert_eq!(register(public.clone()).await.0, 404);
     assert!(discovery(&s, "default").await.get("registration_endpoint").is_none());
-    let (st, body) = s
-        .admin(
-            Method::PATCH,
-            "/admin/environments/default",
-            Some(json!({"registration": {"client_id_metadata_documents": true}})),
-        )
-        .await;
-    assert_eq!(st, 400, "documents are not supported yet: {body}");
     let (st, env) = s
         .admin(
             Method::PATCH,

@@ -42,6 +42,36 @@ impl Store {
         Ok(())
     }
 
+    /// Stores (or refreshes) a client identified by its metadata document, fetched
+    /// again after `c.document_expires_at`. A new one is deleted at `unused_until`
+    /// unless it completes a flow; a refreshed one keeps its creation time and its
+    /// standing. An id held by a client registered otherwise is never overwritten.
+    pub async fn upsert_document_client(&self, c: &ClientRow, unused_until: i64) -> StoreResult<()> {
+        let _t = self.timer("upsert_document_client");
+        let metadata = records::to_json(&c.metadata);
+        let changed = self
+            .execute(
+                "INSERT INTO clients (env_id, client_id, secret_hash, metadata, created_at, updated_at, unused_until, document_expires_at) \
+                 VALUES ($1, $2, NULL, $3, $4, $4, $5, $6) \
+                 ON CONFLICT (env_id, client_id) DO UPDATE \
+                 SET metadata = excluded.metadata, updated_at = excluded.updated_at, document_expires_at = excluded.document_expires_at \
+                 WHERE clients.document_expires_at IS NOT NULL",
+                &[
+                    Arg::Text(&c.env_id),
+                    Arg::Text(&c.client_id),
+                    Arg::Text(&metadata),
+                    Arg::Int(c.updated_at),
+                    Arg::Int(unused_until),
+                    Arg::OptInt(c.document_expires_at),
+                ],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::Conflict("client"));
+        }
+        Ok(())
+    }
+
     /// Deletes the clients that registered themselves and did not complete a flow by
     /// their time; returns which (environment, client id), for caches to forget.
     pub async fn delete_unused_clients(&self, now: i64) -> StoreResult<Vec<(String, String)>> {
@@ -73,7 +103,7 @@ impl Store {
             return Ok(None);
         }
         self.fetch_optional(
-            "SELECT env_id, client_id, secret_hash, metadata, created_at, updated_at \
+            "SELECT env_id, client_id, secret_hash, metadata, created_at, updated_at, document_expires_at \
              FROM clients WHERE env_id = $1 AND client_id = $2",
             &[Arg::Text(env_id), Arg::Text(client_id)],
         )

@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0011_self_registered_clients.sql"),
         include_str!("../migrations/postgres/0011_self_registered_clients.sql"),
     ),
+    (
+        12,
+        include_str!("../migrations/sqlite/0012_client_documents.sql"),
+        include_str!("../migrations/postgres/0012_client_documents.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serializes migrations across instances.

@@ -69,6 +69,9 @@ pub struct ClientRow {
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
+    /// For a client identified by its metadata document (its id is the document's URL):
+    /// when the document is to be fetched again. `None` for every other client.
+    pub document_expires_at: Option<i64>,
 }
 
 impl FromRow for ClientRow {
@@ -80,6 +83,7 @@ impl FromRow for ClientRow {
             metadata: from_json(r, "metadata")?,
             created_at: col(r, "created_at")?,
             updated_at: col(r, "updated_at")?,
+            document_expires_at: col(r, "document_expires_at")?,
         })
     }
 }

@@ -64,6 +64,7 @@ async fn battery(store: Store) {
         metadata,
         created_at: 1,
         updated_at: 1,
+        document_expires_at: None,
     };
     store.insert_client(&client).await.unwrap();
     assert_eq!(store.get_client("e", "c").await.unwrap().unwrap(), client);

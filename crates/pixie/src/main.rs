@@ -122,6 +122,10 @@ struct ServeArgs {
     /// Seconds a whole request may take, body included; then 408 (default 30).
     #[arg(long, env = "PIXIE_REQUEST_TIMEOUT")]
     request_timeout: Option<u64>,
+    /// Also fetch client metadata documents from http://127.0.0.1:<port>/… (development
+    /// and tests only; never in production).
+    #[arg(long, env = "PIXIE_INSECURE_CIMD_LOOPBACK")]
+    insecure_cimd_loopback: bool,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -170,6 +174,7 @@ fn serve_until_stopped(args: ServeArgs) -> Result<(), String> {
         header_timeout: args.header_timeout,
         idle_timeout: args.idle_timeout,
         request_timeout: args.request_timeout,
+        insecure_cimd_loopback: args.insecure_cimd_loopback.then_some(true),
         ..Settings::default()
     })?;
     runtime()?.block_on(async move {

@@ -77,8 +77,7 @@ pub async fn authorize(svc: &Service, req: AuthorizeRequest<'_>) -> ApiResult<Au
     let env = svc.environment(env_id).await?;
     // Phase 1: until client and redirect URI are known good, errors are pages.
     let client_ref = authorize::client_and_redirect(req.params).map_err(|e| ApiError::invalid(e.0))?;
-    let client = svc
-        .lookup_client(env_id, client_ref.client_id)
+    let client = super::documents::authorization_client(svc, &env, client_ref.client_id, req.addr)
         .await?
         .ok_or_else(|| ApiError::invalid("client_id is not a registered client of this issuer"))?;
     let (redirect_uri, sent) = authorize::resolve_redirect_uri(&client.metadata, client_ref.redirect_uri)

@@ -44,8 +44,9 @@ fn pending_of(flow: &FlowRow) -> ApiResult<Pending> {
     serde_json::from_str(&flow.request).map_err(ApiError::internal)
 }
 
-/// The host of a redirect URI (what the user can check the code goes to).
-fn host_of(uri: &str) -> String {
+/// The host of a redirect URI (what the user can check the code goes to), or of a
+/// metadata document's URL (who describes the client).
+pub fn host_of(uri: &str) -> String {
     let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     authority.rsplit_once('@').map_or(authority, |(_, h)| h).to_owned()

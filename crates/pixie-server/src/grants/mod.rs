@@ -9,6 +9,7 @@
 pub mod authorization;
 pub mod client_auth;
 pub mod consent;
+pub mod documents;
 pub mod introspection;
 pub mod registration;
 pub mod signon;

@@ -42,6 +42,7 @@ pub async fn register(svc: &Service, env_id: &str, body: &Value, addr: &str) -> 
         metadata,
         created_at: now,
         updated_at: now,
+        document_expires_at: None,
     };
     svc.store
         .insert_client_unused_until(&row, Some(now + UNUSED_CLIENT_LIFETIME))

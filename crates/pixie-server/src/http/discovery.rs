@@ -29,6 +29,7 @@ async fn metadata(directory: &Directory, base: &super::state::Base, env_id: &str
         .then(|| format!("{issuer}{}", paths::REGISTER));
     Ok(ProviderMetadata {
         registration_endpoint,
+        client_id_metadata_document_supported: env.settings.registration.client_id_metadata_documents,
         authorization_endpoint: format!("{issuer}{}", paths::AUTHORIZE),
         token_endpoint: format!("{issuer}{}", paths::TOKEN),
         jwks_uri: format!("{issuer}{}", paths::JWKS),

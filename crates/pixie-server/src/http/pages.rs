@@ -96,6 +96,7 @@ struct ConsentPage<'a> {
     client_name: &'a str,
     verified: bool,
     redirect_host: &'a str,
+    document_host: Option<String>,
     scopes: &'a [String],
     resources: &'a [String],
 }
@@ -126,6 +127,14 @@ pub fn consent_page(public_url: &str, f: &ConsentForm<'_>) -> Response {
         client_name,
         verified: f.asked.client.verified,
         redirect_host: &f.asked.client.redirect_host,
+        // A client identified by its metadata document: the document's host is who
+        // vouches for the name shown.
+        document_host: f
+            .asked
+            .client
+            .client_id
+            .starts_with("http")
+            .then(|| crate::grants::consent::host_of(&f.asked.client.client_id)),
         scopes: &f.asked.scopes,
         resources: &f.asked.resources,
     };
@@ -265,5 +274,34 @@ mod tests {
             html.contains(r#"role="alert">Wrong username or password.</p>"#),
             "{html}"
         );
+    }
+
+    #[tokio::test]
+    async fn consent_names_who_vouches_for_the_client() {
+        let asked = |client_id: &str| crate::grants::consent::Asked {
+            client: pixie_core::wire::ConsentClient {
+                client_id: client_id.into(),
+                client_name: "Agent".into(),
+                redirect_host: "127.0.0.1:4000".into(),
+                verified: false,
+            },
+            scopes: vec!["openid".into()],
+            resources: vec!["https://mcp.example/mcp".into()],
+        };
+        let page = |a| async move {
+            let form = ConsentForm {
+                action: "/a",
+                flow_id: "f",
+                csrf: "c",
+                asked: &a,
+            };
+            text(consent_page("", &form)).await
+        };
+        let html = page(asked("https://agent.example/client.json")).await;
+        assert!(html.contains(r#"id="document-host">agent.example</strong>"#), "{html}");
+        assert!(html.contains(r#"id="host">127.0.0.1:4000</strong>"#) && html.contains("unverified"));
+        assert!(html.contains("https://mcp.example/mcp"));
+        let html = page(asked("abc123")).await;
+        assert!(!html.contains("document-host"), "{html}");
     }
 }
