@@ -50,19 +50,19 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
             s[7] as u8,
         ));
     }
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        // IPv4-compatible (::a.b.c.d, deprecated) and other ::/96 forms.
-        || s[0..6] == [0, 0, 0, 0, 0, 0]
-        // fc00::/7: unique local.
-        || (s[0] & 0xfe00) == 0xfc00
-        // fe80::/10: link-local.
-        || (s[0] & 0xffc0) == 0xfe80
-        // 2001:db8::/32: documentation.
-        || (s[0] == 0x2001 && s[1] == 0x0db8)
+    // Only global unicast (2000::/3) is public; everything outside it (unique local,
+    // link-local, site-local, discard, local-use NAT64 64:ff9b:1::/48, SRv6 5f00::/16,
+    // IPv4-translated, …) is not. Within it, the special-purpose blocks are refused.
+    (s[0] & 0xe000) == 0x2000
+        // 2001::/23: IETF protocol assignments (Teredo, benchmarking, ORCHID, …).
+        && !(s[0] == 0x2001 && s[1] < 0x0200)
+        // 2001:db8::/32 and 3fff::/20: documentation.
+        && !(s[0] == 0x2001 && s[1] == 0x0db8)
+        && !(s[0] == 0x3fff && s[1] < 0x1000)
         // 6to4 (2002::/16) embeds an IPv4 address: refused outright.
-        || s[0] == 0x2002)
+        && s[0] != 0x2002
+        // 3ffe::/16: the old 6bone test network.
+        && s[0] != 0x3ffe
 }
 
 #[cfg(test)]
@@ -80,6 +80,8 @@ mod tests {
             "1.1.1.1",
             "2606:4700:4700::1111",
             "2a00:1450:4001:82b::200e",
+            "2001:4860:4860::8888",
+            "3fff:1000::1",
         ] {
             assert!(is_public(ip(public)), "{public}");
         }
@@ -108,6 +110,16 @@ mod tests {
             "ff02::1",
             "2001:db8::1",
             "2002:7f00:1::",
+            "64:ff9b:1::a01:203",
+            "fec0::1",
+            "2001::1",
+            "2001:2::1",
+            "2001:10::1",
+            "100::1",
+            "3fff::1",
+            "5f00::1",
+            "::ffff:0:a00:1",
+            "3ffe::1",
         ] {
             assert!(!is_public(ip(private)), "{private}");
         }

@@ -17,7 +17,8 @@ pub const MIN_CACHE_SECONDS: i64 = 60;
 pub const MAX_CACHE_SECONDS: i64 = 24 * 3600;
 
 /// Whether `client_id` is the URL of a metadata document: `https://host/path` (a path
-/// other than `/`), no user information, query or fragment, no `.` or `..` segment.
+/// other than `/`), no user information, query or fragment, no `.` or `..` segment
+/// (nor `%2e`). The server also requires the URL in its canonical form.
 /// With `loopback_http` (development and tests only) `http://127.0.0.1:<port>/path` too.
 pub fn is_document_url(client_id: &str, loopback_http: bool) -> bool {
     let rest = match client_id.strip_prefix("https://") {
@@ -38,9 +39,12 @@ pub fn is_document_url(client_id: &str, loopback_http: bool) -> bool {
     let Some((authority, path)) = rest.split_once('/') else {
         return false;
     };
+    // A dot segment, also percent-encoded (`%2e%2e`), would let a URL under one path
+    // name a document under another.
     !authority.is_empty()
         && !authority.contains('@')
         && !path.is_empty()
+        && !path.to_ascii_lowercase().contains("%2e")
         && path.split('/').all(|segment| segment != "." && segment != "..")
 }
 
@@ -112,6 +116,8 @@ mod tests {
             "https://user@app.example/c",
             "https://app.example/a/../c",
             "https://app.example/./c",
+            "https://app.example/legit/%2e%2e/attacker/c.json",
+            "https://app.example/legit/%2E./c",
             "https://app.example/c d",
             "https:///c",
             "http://127.0.0.1:8080/c",

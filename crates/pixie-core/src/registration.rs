@@ -33,33 +33,53 @@ fn invalid_redirect(description: String) -> OAuthError {
 }
 
 /// Checks a redirect URI of a client registering itself: `https://` with a host,
-/// `http://` on a loopback host (`127.0.0.1`, `[::1]`, `localhost`), or a private-use
-/// scheme of the reverse-domain form (`com.example.app:/cb`, RFC 8252 §7.1); no
-/// fragment, no wildcard.
+/// `http://` on a loopback host (`127.0.0.1`, `[::1]`, `localhost`, with a port or
+/// none), or a private-use scheme of the reverse-domain form with no authority
+/// (`com.example.app:/cb`, RFC 8252 §7.1); no fragment, no wildcard. Printable ASCII
+/// only, no backslash and no user information: the consent page shows the user the
+/// host the code goes to, and that must be the host a browser goes to (no look-alike
+/// Unicode, no `evil.example\.good.example`).
 pub fn validate_dynamic_redirect_uri(uri: &str) -> Result<(), String> {
     validate_redirect_uri(uri)?;
     if uri.contains('*') {
         return Err("must not contain a wildcard".into());
     }
+    if !uri.bytes().all(|b| b.is_ascii_graphic()) || uri.contains('\\') {
+        return Err(
+            "must be printable ASCII without a backslash (write an international host in its xn-- form)".into(),
+        );
+    }
     let (scheme, rest) = uri.split_once(':').unwrap_or((uri, ""));
     let scheme = scheme.to_ascii_lowercase();
+    let authority = || {
+        rest.strip_prefix("//")
+            .map(|r| r.split(['/', '?']).next().unwrap_or(""))
+    };
     match scheme.as_str() {
-        "https" => Ok(()),
-        "http" => {
-            let authority = rest.trim_start_matches('/').split(['/', '?']).next().unwrap_or("");
-            let host = match authority.strip_prefix('[') {
-                Some(v6) => format!("[{}", v6.split(']').next().unwrap_or("")) + "]",
-                None => authority.split(':').next().unwrap_or("").to_owned(),
-            };
-            if matches!(host.as_str(), "127.0.0.1" | "[::1]" | "localhost") {
-                Ok(())
-            } else {
-                Err("http is allowed on a loopback host only (127.0.0.1, [::1], localhost); use https".into())
-            }
-        }
-        s if s.contains('.') && rest.starts_with('/') => Ok(()),
-        _ => Err("must be https, http on a loopback host, or a private-use scheme in reverse-domain form (com.example.app:/cb)".into()),
+        "https" => match authority() {
+            Some(a) if !a.is_empty() && !a.contains('@') && !a.starts_with(':') => Ok(()),
+            _ => Err("must name a host, without user information".into()),
+        },
+        "http" => match authority() {
+            Some(a) if is_loopback_authority(a) => Ok(()),
+            _ => Err("http is allowed on a loopback host only (127.0.0.1, [::1], localhost); use https".into()),
+        },
+        s if s.contains('.') && rest.starts_with('/') && !rest.starts_with("//") => Ok(()),
+        _ => Err("must be https, http on a loopback host, or a private-use scheme in reverse-domain form with no authority (com.example.app:/cb)".into()),
     }
+}
+
+/// `127.0.0.1`, `[::1]` or `localhost`, with an optional numeric port, and nothing else.
+fn is_loopback_authority(authority: &str) -> bool {
+    let (host, port) = match authority.strip_prefix("[::1]") {
+        Some(port) => ("[::1]", port),
+        None => authority.split_at(authority.find(':').unwrap_or(authority.len())),
+    };
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    matches!(host, "127.0.0.1" | "[::1]" | "localhost") && port_ok
 }
 
 fn strings(body: &Value, field: &str) -> Result<Option<Vec<String>>, OAuthError> {
@@ -223,6 +243,10 @@ mod tests {
             "https://app.example/cb",
             "http://localhost:8080/cb",
             "http://[::1]/cb",
+            "http://[::1]:8080/cb",
+            "http://127.0.0.1:53682/callback",
+            "http://localhost",
+            "https://xn--ggle-55da.com/cb",
             "com.example.app:/cb",
         ] {
             assert!(validate_dynamic_redirect_uri(ok).is_ok(), "{ok}");
@@ -234,6 +258,15 @@ mod tests {
             "myapp:/cb",
             "javascript:alert(1)",
             "http://127.0.0.1.evil.example/cb",
+            "http://[::1].evil.example/cb",
+            "http://localhost:80@evil.example/cb",
+            "http://127.0.0.1:8080x/cb",
+            "https://g\u{43e}\u{43e}gle.com/cb",
+            "https://evil.example\\.good.example/cb",
+            "https://user@app.example/cb",
+            "https:///cb",
+            "com.example://accounts.google.com/cb",
+            "https://app.example/c b",
         ] {
             assert!(validate_dynamic_redirect_uri(bad).is_err(), "{bad}");
         }

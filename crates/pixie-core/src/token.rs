@@ -155,12 +155,14 @@ impl IssuedToken<'_> {
         !self.revoked && self.expires_at > now && (self.access || !self.used)
     }
 
-    /// Whether an authenticated caller may learn about it. A public client (anyone can
-    /// present its client_id) only about its own tokens; a confidential client,
-    /// authenticated with its secret, about any token of the environment (it is a
-    /// resource server checking the tokens presented to it).
-    pub fn visible_to(&self, caller_client_id: &str, caller_is_public: bool) -> bool {
-        !caller_is_public || self.client_id == caller_client_id
+    /// Whether an authenticated caller may learn about it. A confidential client the
+    /// operator registered, authenticated with its secret, about any token of the
+    /// environment (it is a resource server checking the tokens presented to it); any
+    /// other client only about its own tokens: a public one (anyone can present its
+    /// client_id), and one that registered itself (anyone can get a secret that way).
+    pub fn visible_to(&self, caller_client_id: &str, caller: &crate::client::ClientMetadata) -> bool {
+        let trusted = !caller.is_public() && !caller.self_registered;
+        trusted || self.client_id == caller_client_id
     }
 }
 
@@ -237,8 +239,14 @@ mod tests {
         }
         .is_live(0));
         assert!(!IssuedToken { revoked: true, ..t }.is_live(0));
-        assert!(t.visible_to("spa", true) && !t.visible_to("other-spa", true));
-        assert!(t.visible_to("resource-server", false));
+        let meta = |json: &str| -> crate::client::ClientMetadata { serde_json::from_str(json).unwrap() };
+        let public = meta(r#"{"token_endpoint_auth_method": "none"}"#);
+        let confidential = meta(r#"{"token_endpoint_auth_method": "client_secret_basic"}"#);
+        let self_registered = meta(r#"{"token_endpoint_auth_method": "client_secret_basic", "self_registered": true}"#);
+        assert!(t.visible_to("spa", &public) && !t.visible_to("other-spa", &public));
+        assert!(t.visible_to("resource-server", &confidential));
+        assert!(!t.visible_to("registered-itself", &self_registered));
+        assert!(t.visible_to("spa", &self_registered), "its own tokens");
     }
 
     #[test]

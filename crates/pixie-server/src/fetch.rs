@@ -81,7 +81,11 @@ impl Fetcher {
         let port = parsed
             .port_or_known_default()
             .ok_or(FetchError::Url("it must name a port"))?;
-        let addr = self.vetted_address(&host, port, loopback_http).await?;
+        // One deadline for resolving, connecting and reading together.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let addr = tokio::time::timeout_at(deadline, self.vetted_address(&host, port, loopback_http))
+            .await
+            .map_err(|_| FetchError::Unreachable("its host did not resolve in time".into()))??;
         // pixie's one crypto library for TLS (idempotent; the first call wins).
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = reqwest::Client::builder()
@@ -119,7 +123,7 @@ impl Fetcher {
             }
             Ok(Fetched { document, max_age })
         };
-        tokio::time::timeout(self.timeout, fetch)
+        tokio::time::timeout_at(deadline, fetch)
             .await
             .map_err(|_| FetchError::Unreachable("it did not answer in time".into()))?
     }

@@ -304,9 +304,25 @@ impl Service {
         self.directory.client(env_id, client_id).await
     }
 
-    /// A client, if it exists (see [`crate::directory::Directory::lookup_client`]).
+    /// A client the protocol serves, if it exists (see
+    /// [`crate::directory::Directory::lookup_client`]). A client stored from its metadata
+    /// document is served only while the environment accepts documents: turning them
+    /// off stops its codes, tokens and refreshes at once.
     pub async fn lookup_client(&self, env_id: &str, client_id: &str) -> ApiResult<Option<ClientRow>> {
-        self.directory.lookup_client(env_id, client_id).await
+        let Some(client) = self.directory.lookup_client(env_id, client_id).await? else {
+            return Ok(None);
+        };
+        if client.document_expires_at.is_some()
+            && !self
+                .environment(env_id)
+                .await?
+                .settings
+                .registration
+                .client_id_metadata_documents
+        {
+            return Ok(None);
+        }
+        Ok(Some(client))
     }
 
     /// A user by id, if it exists.

@@ -601,6 +601,19 @@ async fn dynamic_registration() {
             json!({"redirect_uris": ["https://app.example/cb#f"]}),
             "invalid_redirect_uri",
         ),
+        // What the consent page shows as the host must be where the browser goes.
+        (
+            json!({"redirect_uris": ["https://g\u{43e}\u{43e}gle.com/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://evil.example\\.good.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["com.example://accounts.google.com/cb"]}),
+            "invalid_redirect_uri",
+        ),
         (json!({}), "invalid_redirect_uri"),
         (
             json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["client_credentials"]}),
@@ -631,6 +644,31 @@ async fn dynamic_registration() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
+    // Anyone can get a secret by registering: such a client learns nothing about the
+    // tokens of others at the introspection endpoint (an operator's confidential
+    // client, a resource server, does).
+    let tok = s
+        .tokens(
+            "default",
+            &s.env_with_public_client("default", json!({}), json!({})).await,
+        )
+        .await;
+    let access = tok["access_token"].as_str().unwrap();
+    let refresh = tok["refresh_token"].as_str().unwrap();
+    for token in [access, refresh] {
+        let seen: Value = s
+            .http
+            .post(s.url("/default/as/introspect"))
+            .basic_auth(conf["client_id"].as_str().unwrap(), conf["client_secret"].as_str())
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(seen, json!({"active": false}));
+    }
     // A third party: consent, not verified; then a code as usual.
     let resp = s.authorize("default", &TestServer::pairs(&client), &[]).await;
     let cookies = set_cookies(&resp);

@@ -97,6 +97,12 @@ async fn authorize_page(s: &TestServer, client_id: &str) -> (u16, String) {
 
 /// Signs on through the flows API, consents, resumes; returns the redirect's query.
 async fn code_with_consent(s: &TestServer, pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    code_after_sign_on(s, pairs, true).await
+}
+
+/// Signs on through the flows API, consents when `consent` (else none may be asked),
+/// resumes; returns the redirect's query.
+async fn code_after_sign_on(s: &TestServer, pairs: &[(&str, &str)], consent: bool) -> HashMap<String, String> {
     let resp = s.authorize("default", pairs, &[]).await;
     assert_eq!(resp.status(), 302);
     let cookies = set_cookies(&resp);
@@ -107,6 +113,17 @@ async fn code_with_consent(s: &TestServer, pairs: &[(&str, &str)]) -> HashMap<St
         .json()
         .await
         .unwrap();
+    if !consent {
+        assert_eq!(body["status"], "COMPLETED", "{body}");
+        let resp = s
+            .http
+            .get(s.local(body["resumeUrl"].as_str().unwrap()))
+            .header("cookie", cookies.join("; "))
+            .send()
+            .await
+            .unwrap();
+        return query(&location(&resp));
+    }
     assert_eq!(body["status"], "CONSENT_REQUIRED", "{body}");
     assert_eq!(body["client"]["verified"], false);
     assert_eq!(body["client"]["client_name"], "Agent Smith");
@@ -258,8 +275,22 @@ async fn a_client_identified_by_its_document() {
     assert!(entry["counts"]["S256"]["accepted"].as_i64().unwrap() >= 1, "{entry}");
     assert!(entry["counts"]["none"]["rejected"].as_i64().unwrap() >= 1, "{entry}");
 
-    // Documents turned off: the stored client is no longer served.
-    s.advance(24 * 3600 + 1);
+    // Documents turned off: the stored client is no longer served, anywhere: not at
+    // the authorization endpoint, and neither its refresh token nor its access token.
+    // (Tom consented before: no consent asked now.)
+    let q = code_after_sign_on(&s, &TestServer::pairs(&client_id), false).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client_id.as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let (st, tok, _) = s.token("default", &form).await;
+    assert_eq!(st, 200, "{tok}");
+    let access = tok["access_token"].as_str().unwrap().to_owned();
+    let refresh = tok["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(s.userinfo("default", &access).await.0, 200);
     let (st, _) = s
         .admin(
             Method::PATCH,
@@ -269,6 +300,62 @@ async fn a_client_identified_by_its_document() {
         .await;
     assert_eq!(st, 200);
     assert_eq!(authorize_page(&s, &client_id).await.0, 400);
+    let (st, body) = s.refresh("default", &client_id, &refresh, None).await;
+    assert_eq!((st, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
+    assert_eq!(s.userinfo("default", &access).await.0, 401);
+    let resp = s
+        .http
+        .post(s.url("/default/as/introspect"))
+        .form(&[("token", access.as_str()), ("client_id", client_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "the client itself is not served");
+}
+
+/// Deleting a client stored from its document revokes what it holds for good: fetched
+/// again, it is a new client, whose tokens of before stay dead and whose users consent
+/// again.
+#[tokio::test]
+async fn a_deleted_document_client_comes_back_with_nothing() {
+    let (docs, base) = document_server().await;
+    let s = server(true).await;
+    s.env_with_public_client("default", json!({}), json!({})).await;
+    documents_on(&s, "default").await;
+    let client_id = format!("{base}/clients/agent.json");
+    docs.set("clients/agent.json", 200, &[], document(&client_id).to_string());
+    let q = code_with_consent(&s, &TestServer::pairs(&client_id)).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client_id.as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let (st, tok, _) = s.token("default", &form).await;
+    assert_eq!(st, 200, "{tok}");
+    let access = tok["access_token"].as_str().unwrap().to_owned();
+    let refresh = tok["refresh_token"].as_str().unwrap().to_owned();
+    let encoded: String = form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
+    let (st, _) = s
+        .admin(
+            Method::DELETE,
+            &format!("/admin/environments/default/applications/{encoded}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+    // Anyone brings it back by naming it at the authorization endpoint.
+    let q = code_with_consent(&s, &TestServer::pairs(&client_id)).await;
+    assert!(q.contains_key("code"), "asked to consent again, then a code: {q:?}");
+    assert_eq!(
+        s.userinfo("default", &access).await.0,
+        401,
+        "the old access token stays dead"
+    );
+    assert_eq!(s.introspect("default", &client_id, &access).await["active"], false);
+    let (st, body) = s.refresh("default", &client_id, &refresh, None).await;
+    assert_eq!(st, 400, "the old refresh token stays dead: {body}");
 }
 
 /// Every way a document is refused gets the error page (400) naming why.
@@ -331,6 +418,16 @@ async fn bad_documents_are_refused_with_the_reason() {
         assert!(page.contains(why), "{name}: expected {why:?} in {page}");
     }
     assert_eq!(docs.hits("c/target"), 0, "the redirect was not followed");
+    // One document, one spelling: a dot segment (encoded too) is no document URL, and a
+    // URL a parser would rewrite is refused by name.
+    docs.set("c/other", 200, &[], document(&id("other")).to_string());
+    let (st, page) = authorize_page(&s, &format!("{base}/c/legit/%2e%2e/other")).await;
+    assert_eq!(st, 400);
+    assert!(page.contains("not a registered client"), "{page}");
+    let port = base.rsplit(':').next().unwrap();
+    let (st, page) = authorize_page(&s, &format!("http://127.0.0.1:0{port}/c/other")).await;
+    assert_eq!(st, 400);
+    assert!(page.contains("canonical form"), "{page}");
     // The right document at a URL that refused before is fetched again (errors are
     // not kept), and then works.
     docs.set("c/other", 200, &[], document(&id("other")).to_string());
@@ -364,11 +461,13 @@ async fn the_fetcher_cannot_be_turned_against_the_network() {
         format!("https://10.0.0.1:{port}/c/agent.json"),
         "https://169.254.169.254/latest/meta-data/x".to_owned(),
         format!("https://[::ffff:127.0.0.1]:{port}/c/agent.json"),
+        format!("https://[::ffff:7f00:1]:{port}/c/agent.json"),
+        format!("https://2130706433:{port}/c/agent.json"),
     ] {
         let (st, page) = authorize_page(&s, &url).await;
         assert_eq!(st, 400, "{url}: {page}");
         assert!(
-            page.contains("not public") || page.contains("could not be fetched"),
+            page.contains("not public") || page.contains("could not be fetched") || page.contains("canonical form"),
             "{url}: {page}"
         );
     }

@@ -132,17 +132,38 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a client and revokes everything issued to it (its grants, so codes not
-    /// yet exchanged, and its refresh tokens; its access tokens fail because their
-    /// client is gone); `NotFound` if there was none.
+    /// Removes a client and revokes everything issued to it: its grants (so codes not
+    /// yet exchanged), its refresh tokens, and its access tokens through a revocation
+    /// of each grant (which holds even if a client of the same id comes back, as a
+    /// client identified by its metadata document does when it is fetched again); the
+    /// users' consents to it go too. `NotFound` if there was none.
     pub async fn delete_client(&self, env_id: &str, client_id: &str, now: i64) -> StoreResult<()> {
         let _t = self.timer("delete_client");
         if !storable(&[env_id, client_id]) {
             return Err(StoreError::NotFound);
         }
         let args = || vec![Arg::Int(now), Arg::Text(env_id), Arg::Text(client_id)];
+        let until = vec![
+            Arg::Int(now + pixie_core::lifetimes::MAX_ACCESS_TOKEN),
+            Arg::Text(env_id),
+            Arg::Text(client_id),
+        ];
         let changed = self
             .execute_all(&[
+                (
+                    "DELETE FROM clients WHERE env_id = $1 AND client_id = $2",
+                    vec![Arg::Text(env_id), Arg::Text(client_id)],
+                ),
+                (
+                    "INSERT INTO revocations (what, env_id, expires_at) \
+                     SELECT 'grant:' || id, env_id, $1 FROM grants \
+                     WHERE env_id = $2 AND client_id = $3 ON CONFLICT (what) DO NOTHING",
+                    until,
+                ),
+                (
+                    "DELETE FROM consents WHERE env_id = $1 AND client_id = $2",
+                    vec![Arg::Text(env_id), Arg::Text(client_id)],
+                ),
                 (
                     "UPDATE grants SET revoked_at = $1 WHERE env_id = $2 AND client_id = $3 AND revoked_at IS NULL",
                     args(),
@@ -151,13 +172,9 @@ impl Store {
                     "UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND client_id = $3 AND revoked_at IS NULL",
                     args(),
                 ),
-                (
-                    "DELETE FROM clients WHERE env_id = $1 AND client_id = $2",
-                    vec![Arg::Text(env_id), Arg::Text(client_id)],
-                ),
             ])
             .await?;
-        if changed[2] == 0 {
+        if changed[0] == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())

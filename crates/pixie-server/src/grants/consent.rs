@@ -72,7 +72,8 @@ pub async fn asked(svc: &Service, env_id: &str, flow: &FlowRow) -> ApiResult<Ask
 /// Records the user's decision on a flow waiting for consent; an approval is
 /// remembered. False when the flow was not waiting (decided already, or expired).
 pub async fn decide(svc: &Service, env_id: &str, flow: &FlowRow, approve: bool) -> ApiResult<bool> {
-    if flow.status != FlowStatus::ConsentRequired {
+    // A client deleted (or no longer served) while the flow waited gets no consent.
+    if flow.status != FlowStatus::ConsentRequired || svc.lookup_client(env_id, &flow.client_id).await?.is_none() {
         return Ok(false);
     }
     let user_id = flow.user_id.clone().ok_or(ApiError::Internal)?;

@@ -43,6 +43,13 @@ pub async fn authorization_client(
     }
     let refused =
         |why: String| ApiError::invalid(format!("client_id: the client's metadata document is refused: {why}"));
+    // One document, one spelling: a URL that a parser would rewrite (default port, case,
+    // encodings) names the document under another id than the one it is fetched at.
+    if reqwest::Url::parse(client_id).map_or(true, |u| u.as_str() != client_id) {
+        return Err(refused(
+            "its URL is not in canonical form (as a URL parser writes it)".into(),
+        ));
+    }
     let fetched = svc
         .fetcher
         .fetch_json(client_id)

@@ -106,7 +106,7 @@ pub async fn introspect(
         revoked: row.revoked_at.is_some(),
         used: row.used_at.is_some(),
     };
-    if !issued.is_live(svc.now()) || !issued.visible_to(&caller.client_id, caller.metadata.is_public()) {
+    if !issued.is_live(svc.now()) || !issued.visible_to(&caller.client_id, &caller.metadata) {
         return Ok(Introspection::default());
     }
     let username = match &row.user_id {

@@ -52,9 +52,18 @@ pub async fn browser_flow(
     Ok(flow)
 }
 
-/// The name of the client a flow is for ("" when it is gone).
+/// The name of the client a flow is for, as the sign-on page shows it ("" when it is
+/// gone). A client that registered itself chose its own name: the page says so, as the
+/// consent page does.
 pub async fn client_name(svc: &Service, flow: &FlowRow) -> String {
     match svc.lookup_client(&flow.env_id, &flow.client_id).await {
+        Ok(Some(c)) if c.metadata.self_registered => {
+            let name = match c.metadata.client_name.as_str() {
+                "" => c.client_id.as_str(),
+                name => name,
+            };
+            format!("{name} (registered itself, not verified by this site)")
+        }
         Ok(Some(c)) => c.metadata.client_name,
         _ => String::new(),
     }
