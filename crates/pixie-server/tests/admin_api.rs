@@ -700,6 +700,26 @@ async fn dynamic_registration() {
         .await
         .unwrap();
     assert!(query(&location(&resp)).contains_key("code"));
+    // Its PKCE checks are in the report under its client_id, like any client's; and a
+    // request of it without PKCE is refused by the environment's policy.
+    let without: Vec<_> = TestServer::pairs(&client)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("code_challenge"))
+        .collect();
+    let resp = s.authorize("default", &without, &[]).await;
+    assert_eq!(query(&location(&resp))["error"], "invalid_request");
+    let (_, report) = s
+        .admin(Method::GET, "/admin/environments/default/pkce-report", None)
+        .await;
+    let entry = report["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == client.as_str())
+        .unwrap_or_else(|| panic!("{report}"))
+        .clone();
+    assert_eq!(entry["counts"]["S256"]["accepted"], 1, "{entry}");
+    assert_eq!(entry["counts"]["none"]["rejected"], 1, "{entry}");
     // 20 registrations an hour from one address (two so far, errors not counted).
     for i in 2..20 {
         let (st, _, _, _) = register(json!({"redirect_uris": [format!("https://a{i}.example/cb")]})).await;
