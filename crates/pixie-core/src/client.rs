@@ -131,6 +131,9 @@ pub struct ClientMetadata {
     /// operator.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub self_registered: bool,
+    /// The client's authorization requests must be pushed (RFC 9126 §6).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A metadata field that is invalid: RFC 7591 §3.2.2 error code, field and reason.

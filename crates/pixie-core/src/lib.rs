@@ -31,6 +31,7 @@ pub mod document;
 pub mod error;
 pub mod lifetimes;
 pub mod names;
+pub mod par;
 pub mod params;
 pub mod pkce;
 pub mod policy;

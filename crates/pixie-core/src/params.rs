@@ -62,6 +62,18 @@ impl Params {
         self.get(name).filter(|v| !v.is_empty())
     }
 
+    /// Every pair, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Encodes the pairs as a form body ([`Params::parse`] reads it back as it was).
+    pub fn to_form(&self) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&self.pairs)
+            .finish()
+    }
+
     /// The number of pairs.
     pub fn len(&self) -> usize {
         self.pairs.len()
@@ -118,5 +130,16 @@ mod tests {
             append_query("https://a/cb?k=v", &[("code", "1")]),
             "https://a/cb?k=v&code=1"
         );
+    }
+
+    proptest::proptest! {
+        /// What a pushed request keeps is read back exactly: any names and values, in
+        /// order, repeats included.
+        #[test]
+        fn a_form_reads_back_as_it_was(pairs in proptest::collection::vec((".{0,12}", ".{0,24}"), 0..12)) {
+            let p = Params::from_pairs(pairs.clone());
+            let back = Params::parse(p.to_form().as_bytes());
+            proptest::prop_assert_eq!(back, p);
+        }
     }
 }

@@ -209,6 +209,9 @@ pub fn metadata_from_registration(body: &Value, env_scopes: &[String]) -> Result
         lifetimes: Default::default(),
         require_consent: true,
         self_registered: true,
+        // A client may ask for more care, never for less.
+        require_pushed_authorization_requests: body.get("require_pushed_authorization_requests")
+            == Some(&Value::Bool(true)),
     })
 }
 

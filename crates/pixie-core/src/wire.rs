@@ -43,6 +43,9 @@ pub struct CreateEnvironment {
     /// How clients may register themselves; fields left out are off.
     #[serde(default)]
     pub registration: crate::registration::RegistrationSettings,
+    /// Every authorization request must be pushed (RFC 9126); off by default.
+    #[serde(default)]
+    pub require_par: bool,
 }
 
 /// `PATCH /admin/environments/<env>`.
@@ -56,6 +59,9 @@ pub struct PatchEnvironment {
     /// How clients may register themselves; fields left out are off.
     #[serde(default)]
     pub registration: Option<crate::registration::RegistrationSettings>,
+    /// Whether every authorization request must be pushed.
+    #[serde(default)]
+    pub require_par: Option<bool>,
 }
 
 /// An environment as the admin API shows it.
@@ -71,6 +77,8 @@ pub struct Environment {
     pub lifetimes: Lifetimes,
     /// How clients may register themselves.
     pub registration: crate::registration::RegistrationSettings,
+    /// Whether every authorization request must be pushed (RFC 9126).
+    pub require_par: bool,
 }
 
 /// An application as the admin API shows it (RFC 7591 §3.2.1).
@@ -181,6 +189,10 @@ pub struct ProviderMetadata {
     pub client_id_metadata_document_supported: bool,
     /// Where authorization requests go.
     pub authorization_endpoint: String,
+    /// RFC 9126's pushed authorization request endpoint.
+    pub pushed_authorization_request_endpoint: String,
+    /// Whether every authorization request must be pushed.
+    pub require_pushed_authorization_requests: bool,
     /// Where token requests go.
     pub token_endpoint: String,
     /// The JSON Web Key Set.

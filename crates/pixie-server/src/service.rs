@@ -192,6 +192,7 @@ impl Service {
             pkce: env.pkce,
             lifetimes: env.settings.lifetimes,
             registration: env.settings.registration,
+            require_par: env.settings.require_par,
         }
     }
 
@@ -211,6 +212,7 @@ impl Service {
             settings: pixie_store::EnvSettings {
                 registration: req.registration,
                 lifetimes: req.lifetimes,
+                require_par: req.require_par,
             },
             created_at: now,
         };
@@ -232,6 +234,7 @@ impl Service {
             id: DEFAULT_ENV.into(),
             pkce: EnvPkcePolicy::strict(),
             lifetimes: Default::default(),
+            require_par: false,
         };
         match self.create_environment(req).await {
             Ok(_) => Ok(true),
@@ -259,6 +262,9 @@ impl Service {
         }
         if let Some(registration) = patch.registration {
             env.settings.registration = registration;
+        }
+        if let Some(require_par) = patch.require_par {
+            env.settings.require_par = require_par;
         }
         self.store.update_environment(&env, self.now()).await?;
         self.directory.forget_environment(&env.id);

@@ -65,6 +65,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0012_client_documents.sql"),
         include_str!("../migrations/postgres/0012_client_documents.sql"),
     ),
+    (
+        13,
+        include_str!("../migrations/sqlite/0013_pushed_requests.sql"),
+        include_str!("../migrations/postgres/0013_pushed_requests.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serializes migrations across instances.

@@ -41,6 +41,9 @@ pub struct EnvSettings {
     /// How clients may register themselves.
     #[serde(default)]
     pub registration: pixie_core::registration::RegistrationSettings,
+    /// Every authorization request must be pushed (RFC 9126).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_par: bool,
 }
 
 impl FromRow for EnvironmentRow {

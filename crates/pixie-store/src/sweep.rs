@@ -21,11 +21,13 @@ pub enum SweepTable {
     Grants,
     /// Shared counters whose window has passed.
     Counters,
+    /// Pushed authorization requests.
+    PushedRequests,
 }
 
 impl SweepTable {
     /// Every table, in sweep order.
-    pub const ALL: [SweepTable; 7] = [
+    pub const ALL: [SweepTable; 8] = [
         SweepTable::Flows,
         SweepTable::Sessions,
         SweepTable::Codes,
@@ -33,6 +35,7 @@ impl SweepTable {
         SweepTable::Revocations,
         SweepTable::Grants,
         SweepTable::Counters,
+        SweepTable::PushedRequests,
     ];
 }
 
@@ -49,6 +52,7 @@ impl Store {
             SweepTable::Revocations => ("revocations", "what", now),
             SweepTable::Grants => ("grants", "id", now),
             SweepTable::Counters => ("counters", "key", now),
+            SweepTable::PushedRequests => ("pushed_requests", "uri_hash", now),
         };
         let sql =
             format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE expires_at < $1 LIMIT $2)");

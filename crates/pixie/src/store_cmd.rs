@@ -157,6 +157,7 @@ pub async fn env(cmd: EnvCommand) -> Result<(), String> {
             pkce,
             lifetimes: Default::default(),
             registration: Default::default(),
+            require_par: false,
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -213,6 +214,7 @@ pub async fn app(cmd: AppCommand) -> Result<(), String> {
         lifetimes: Default::default(),
         require_consent: false,
         self_registered: false,
+        require_pushed_authorization_requests: false,
     };
     let svc = open(&store).await?;
     let app = svc

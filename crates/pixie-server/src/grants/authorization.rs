@@ -75,14 +75,23 @@ pub struct AuthorizeRequest<'a> {
 pub async fn authorize(svc: &Service, req: AuthorizeRequest<'_>) -> ApiResult<Authorized> {
     let env_id = req.env_id;
     let env = svc.environment(env_id).await?;
+    // A pushed request (RFC 9126): its parameters only, the request's own ignored.
+    let taken;
+    let pushed = req.params.get("request_uri").is_some();
+    let params = if pushed {
+        taken = super::par::take(svc, env_id, req.params).await?;
+        &taken
+    } else {
+        req.params
+    };
     // Phase 1: until client and redirect URI are known good, errors are pages.
-    let client_ref = authorize::client_and_redirect(req.params).map_err(|e| ApiError::invalid(e.0))?;
+    let client_ref = authorize::client_and_redirect(params).map_err(|e| ApiError::invalid(e.0))?;
     let client = super::documents::authorization_client(svc, &env, client_ref.client_id, req.addr)
         .await?
         .ok_or_else(|| ApiError::invalid("client_id is not a registered client of this issuer"))?;
     let (redirect_uri, sent) = authorize::resolve_redirect_uri(&client.metadata, client_ref.redirect_uri)
         .map_err(|e| ApiError::invalid(e.0))?;
-    let state = req.params.get("state").filter(|v| v.len() <= authorize::MAX_STATE_LEN);
+    let state = params.get("state").filter(|v| v.len() <= authorize::MAX_STATE_LEN);
     let refused = |error| Authorized::Refused {
         redirect_uri: redirect_uri.clone(),
         state: state.map(str::to_owned),
@@ -95,11 +104,15 @@ pub async fn authorize(svc: &Service, req: AuthorizeRequest<'_>) -> ApiResult<Au
         )));
     }
     // Phase 2: errors go back to the client.
-    let request = match validate(svc, &env, &client, req.params) {
+    if !pushed && pixie_core::par::must_push(env.settings.require_par, &client.metadata) {
+        return Ok(refused(pixie_core::par::not_pushed()));
+    }
+    // A pushed request's PKCE was counted when it was pushed.
+    let request = match validate(svc, &env, &client, params, !pushed) {
         Ok(r) => r,
         Err(error) => return Ok(refused(error)),
     };
-    let resources = match resources(svc, env_id, req.params).await? {
+    let resources = match resources(svc, env_id, params).await? {
         Ok(r) => r,
         Err(error) => return Ok(refused(error)),
     };
@@ -165,13 +178,17 @@ pub async fn authorize(svc: &Service, req: AuthorizeRequest<'_>) -> ApiResult<Au
 }
 
 /// Validates the request against the client and the environment's PKCE policy, and
-/// records the PKCE outcome (metrics, readiness report, audit log).
-fn validate(
+/// (when `record`) records the PKCE outcome (metrics, readiness report, audit log).
+pub(super) fn validate(
     svc: &Service,
     env: &pixie_store::EnvironmentRow,
     client: &pixie_store::ClientRow,
     params: &Params,
+    record: bool,
 ) -> Result<authorize::AuthorizeRequest, OAuthError> {
+    if !record {
+        return authorize::validate(params, &client.metadata, &env.pkce).map_err(|e| e.error);
+    }
     let method = method_label(
         PkceParams {
             code_challenge: params.get("code_challenge"),
@@ -199,7 +216,11 @@ fn validate(
 
 /// The resources an authorization request names (RFC 8707), each registered in the
 /// environment; an error for the redirect URI (`invalid_target`) otherwise.
-async fn resources(svc: &Service, env_id: &str, params: &Params) -> ApiResult<Result<Vec<String>, OAuthError>> {
+pub(super) async fn resources(
+    svc: &Service,
+    env_id: &str,
+    params: &Params,
+) -> ApiResult<Result<Vec<String>, OAuthError>> {
     let requested = match pixie_core::resource::requested_resources(params) {
         Ok(r) if r.is_empty() => return Ok(Ok(r)),
         Ok(r) => r,

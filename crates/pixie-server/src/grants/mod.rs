@@ -11,6 +11,7 @@ pub mod client_auth;
 pub mod consent;
 pub mod documents;
 pub mod introspection;
+pub mod par;
 pub mod registration;
 pub mod signon;
 pub mod token;

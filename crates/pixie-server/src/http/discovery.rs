@@ -31,6 +31,8 @@ async fn metadata(directory: &Directory, base: &super::state::Base, env_id: &str
         registration_endpoint,
         client_id_metadata_document_supported: env.settings.registration.client_id_metadata_documents,
         authorization_endpoint: format!("{issuer}{}", paths::AUTHORIZE),
+        pushed_authorization_request_endpoint: format!("{issuer}{}", paths::PAR),
+        require_pushed_authorization_requests: env.settings.require_par,
         token_endpoint: format!("{issuer}{}", paths::TOKEN),
         jwks_uri: format!("{issuer}{}", paths::JWKS),
         userinfo_endpoint: format!("{issuer}{}", paths::USERINFO),

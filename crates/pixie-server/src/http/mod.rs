@@ -11,6 +11,7 @@ mod introspect;
 mod layers;
 mod oauth;
 pub mod pages;
+mod par;
 mod register;
 mod respond;
 mod signon;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
             get(signon::get_flow).post(signon::post_flow),
         )
         .route(&issuer(paths::TOKEN), post(token::token).layer(layers::cors()))
+        .route(&issuer(paths::PAR), post(par::par))
         .route(
             &issuer(paths::INTROSPECT),
             post(introspect::introspect).layer(layers::cors()),

@@ -27,6 +27,8 @@ pub mod paths {
     pub const SIGNON: &str = "/signon";
     /// RFC 7591 dynamic registration.
     pub const REGISTER: &str = "/as/register";
+    /// Pushed authorization requests (RFC 9126).
+    pub const PAR: &str = "/as/par";
     /// The consent page.
     pub const CONSENT: &str = "/consent";
     /// Ends the browser's session.

@@ -1,0 +1,35 @@
+//! The pushed authorization request endpoint (RFC 9126). Every answer is
+//! `Cache-Control: no-store`.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::oauth::ClientRequest;
+use super::state::AppState;
+use crate::grants::par;
+
+/// `POST <issuer>/as/par`: client authentication as at the token endpoint, the
+/// authorization parameters in the form; `201` with a `request_uri`, or a JSON error.
+pub(super) async fn par(
+    State(s): State<AppState>,
+    Path(env_id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let addr = s.client_addr(peer, &headers);
+    let pushed = async {
+        let req = ClientRequest::read(&s, &env_id, &headers, &body).await?;
+        par::push(&s.svc, &req.env, &req.client, &req.params, &addr).await
+    }
+    .await;
+    match pushed {
+        Ok(p) => (StatusCode::CREATED, Json(p)).into_response(),
+        Err(e) => e.oauth_response(),
+    }
+}
