@@ -66,6 +66,16 @@ pub struct AccessTokenClaims {
     /// The session it came from: ending the session revokes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The key it is bound to (RFC 9449 `cnf.jkt`): only with a DPoP proof by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// A token's confirmation (RFC 7800): the thumbprint of the DPoP key it is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// RFC 7638 SHA-256 thumbprint, base64url.
+    pub jkt: String,
 }
 
 impl AccessTokenClaims {
@@ -293,11 +303,12 @@ mod tests {
             auth_time: None,
             gid: None,
             sid: None,
+            cnf: None,
         };
         assert_eq!(c.user_id(), None);
         assert_eq!(c.scopes(), ["a", "b"]);
         let json = serde_json::to_value(&c).unwrap();
-        assert!(json.get("sid").is_none() && json.get("auth_time").is_none());
+        assert!(json.get("sid").is_none() && json.get("auth_time").is_none() && json.get("cnf").is_none());
         c.sub = "u1".into();
         assert_eq!(c.user_id(), Some("u1"));
     }

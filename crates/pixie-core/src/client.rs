@@ -134,6 +134,9 @@ pub struct ClientMetadata {
     /// The client's authorization requests must be pushed (RFC 9126 §6).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_pushed_authorization_requests: bool,
+    /// The client's access tokens must be DPoP-bound (RFC 9449 §5.2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A metadata field that is invalid: RFC 7591 §3.2.2 error code, field and reason.

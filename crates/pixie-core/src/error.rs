@@ -39,6 +39,10 @@ pub enum ErrorCode {
     InvalidRedirectUri,
     /// RFC 7591: a client metadata field is invalid.
     InvalidClientMetadata,
+    /// RFC 9449: the DPoP proof is invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the DPoP proof must carry the server's current nonce.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -61,6 +65,8 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }

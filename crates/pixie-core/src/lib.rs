@@ -28,6 +28,7 @@ pub mod claims;
 pub mod client;
 pub mod decision;
 pub mod document;
+pub mod dpop;
 pub mod error;
 pub mod lifetimes;
 pub mod names;

@@ -212,6 +212,7 @@ pub fn metadata_from_registration(body: &Value, env_scopes: &[String]) -> Result
         // A client may ask for more care, never for less.
         require_pushed_authorization_requests: body.get("require_pushed_authorization_requests")
             == Some(&Value::Bool(true)),
+        dpop_bound_access_tokens: body.get("dpop_bound_access_tokens") == Some(&Value::Bool(true)),
     })
 }
 

@@ -46,6 +46,9 @@ pub struct CreateEnvironment {
     /// Every authorization request must be pushed (RFC 9126); off by default.
     #[serde(default)]
     pub require_par: bool,
+    /// DPoP proofs must carry a server-provided nonce (RFC 9449 §8); off by default.
+    #[serde(default)]
+    pub dpop_nonce: bool,
 }
 
 /// `PATCH /admin/environments/<env>`.
@@ -62,6 +65,9 @@ pub struct PatchEnvironment {
     /// Whether every authorization request must be pushed.
     #[serde(default)]
     pub require_par: Option<bool>,
+    /// Whether DPoP proofs must carry a server-provided nonce.
+    #[serde(default)]
+    pub dpop_nonce: Option<bool>,
 }
 
 /// An environment as the admin API shows it.
@@ -79,6 +85,8 @@ pub struct Environment {
     pub registration: crate::registration::RegistrationSettings,
     /// Whether every authorization request must be pushed (RFC 9126).
     pub require_par: bool,
+    /// Whether DPoP proofs must carry a server-provided nonce (RFC 9449 §8).
+    pub dpop_nonce: bool,
 }
 
 /// An application as the admin API shows it (RFC 7591 §3.2.1).
@@ -193,6 +201,8 @@ pub struct ProviderMetadata {
     pub pushed_authorization_request_endpoint: String,
     /// Whether every authorization request must be pushed.
     pub require_pushed_authorization_requests: bool,
+    /// The algorithms DPoP proofs may use (RFC 9449 §5.1).
+    pub dpop_signing_alg_values_supported: Vec<String>,
     /// Where token requests go.
     pub token_endpoint: String,
     /// The JSON Web Key Set.
@@ -392,4 +402,7 @@ pub struct Introspection {
     /// Token id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The DPoP key a bound access token is for (RFC 9449 §6.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::claims::Confirmation>,
 }

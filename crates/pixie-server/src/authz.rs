@@ -39,6 +39,9 @@ pub struct Pending {
     /// The resources asked for (RFC 8707), registered ones only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
+    /// The DPoP key the code is bound to (RFC 9449 §10 `dpop_jkt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 impl Pending {
@@ -54,6 +57,7 @@ impl Pending {
             challenge: req.pkce.recorded.as_ref().map(CodeChallenge::value),
             challenge_method: req.pkce.recorded.as_ref().map(CodeChallenge::method),
             resources: Vec::new(),
+            dpop_jkt: None,
         }
     }
 
@@ -100,6 +104,9 @@ pub struct TokenData {
     /// The resources granted (RFC 8707): a refresh may narrow them, never widen.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
+    /// The DPoP key a public client's refresh token is bound to (RFC 9449 §5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Everything a token issuance needs to know about the grant.
@@ -132,6 +139,8 @@ pub struct Grant<'a> {
     /// The grant's resources, which a refresh token carries on (a refresh may name any
     /// of them).
     pub granted_resources: &'a [String],
+    /// The DPoP key the tokens are bound to (`cnf.jkt`), when the request had a proof.
+    pub jkt: Option<&'a str>,
 }
 
 /// The lifetimes that apply to a client of an environment.
@@ -364,6 +373,7 @@ impl Service {
             issuer,
             resources,
             granted_resources,
+            jkt,
         } = g;
         let env_id = env.id.as_str();
         let lt = lifetimes(env, &client.metadata);
@@ -387,6 +397,7 @@ impl Service {
             auth_time,
             gid: Some(grant_id.to_owned()),
             sid: sid.map(str::to_owned),
+            cnf: jkt.map(|jkt| pixie_core::claims::Confirmation { jkt: jkt.to_owned() }),
         };
         // Access tokens are always ES256: fast to sign and verify, nothing asks for RSA.
         let access_token = jwt::sign(&keys.es256, "at+jwt", &at_claims).map_err(ApiError::internal)?;
@@ -414,6 +425,9 @@ impl Service {
             nonce: nonce.map(str::to_owned),
             grant_start: Some(grant_start),
             resources: granted_resources.to_vec(),
+            // A confidential client's refresh token is bound by its authentication; a
+            // public client's to its DPoP key (RFC 9449 §5).
+            dpop_jkt: jkt.filter(|_| client.metadata.is_public()).map(str::to_owned),
         })
         .map_err(ApiError::internal)?;
         let row = |id: String, kind: &str, hash: Option<Vec<u8>>, expires_at: i64| TokenRow {
@@ -454,7 +468,7 @@ impl Service {
             .token_issued(now, env_id, &client.client_id, user.map(|u| u.id.as_str()), grant_type);
         Ok(pixie_core::wire::TokenResponse {
             access_token,
-            token_type: "Bearer".into(),
+            token_type: if jkt.is_some() { "DPoP" } else { "Bearer" }.into(),
             expires_in: lt.access_token,
             scope,
             id_token,

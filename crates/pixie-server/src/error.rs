@@ -40,6 +40,20 @@ pub enum ApiError {
     /// invalid, expired or revoked.
     #[error("invalid_token: {0}")]
     InvalidToken(&'static str),
+    /// 401 `invalid_token` at a resource for a DPoP-bound token presented without its
+    /// proof (as Bearer, with no proof, or with another key's): the challenge is DPoP.
+    #[error("invalid_token: {0}")]
+    InvalidDpopToken(&'static str),
+    /// The DPoP proof lacks the server's current nonce (RFC 9449 §8): `use_dpop_nonce`
+    /// with the nonce to use in `DPoP-Nonce` (400 at the token endpoint, 401 at a
+    /// resource).
+    #[error("use_dpop_nonce: {description}")]
+    DpopNonce {
+        /// What to do.
+        description: String,
+        /// The current nonce.
+        nonce: String,
+    },
     /// 403 `insufficient_scope` at a resource.
     #[error("insufficient_scope: {0}")]
     InsufficientScope(&'static str),
@@ -144,7 +158,10 @@ impl IntoResponse for ApiError {
             Self::InvalidClient { description, .. } => {
                 (StatusCode::UNAUTHORIZED, "invalid_client", description.clone())
             }
-            Self::InvalidToken(d) => (StatusCode::UNAUTHORIZED, "invalid_token", (*d).to_owned()),
+            Self::InvalidToken(d) | Self::InvalidDpopToken(d) => {
+                (StatusCode::UNAUTHORIZED, "invalid_token", (*d).to_owned())
+            }
+            Self::DpopNonce { description, .. } => (StatusCode::BAD_REQUEST, "use_dpop_nonce", description.clone()),
             Self::InsufficientScope(d) => (StatusCode::FORBIDDEN, "insufficient_scope", (*d).to_owned()),
             Self::Rejected { status, text } => {
                 let error = match status.as_u16() {
@@ -195,6 +212,11 @@ impl IntoResponse for ApiError {
                 resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
             }
         }
+        if let Self::DpopNonce { nonce, .. } = &self {
+            if let Ok(v) = axum::http::HeaderValue::from_str(nonce) {
+                resp.headers_mut().insert("dpop-nonce", v);
+            }
+        }
         if matches!(self, Self::Unauthorized) {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -229,17 +251,35 @@ impl ApiError {
         resp
     }
 
-    /// The answer of a protected resource (RFC 6750 §3): a token error carries the
-    /// `WWW-Authenticate: Bearer` challenge naming it.
+    /// The answer of a protected resource (RFC 6750 §3, RFC 9449 §7.1): a token error
+    /// carries the challenge naming it, `Bearer` or, for DPoP-bound tokens and proofs,
+    /// `DPoP` (401 for a bad proof or a missing nonce too).
     pub fn bearer_response(self) -> Response {
+        const DPOP_ALGS: &str = "algs=\"ES256 RS256 PS256 EdDSA\"";
         let challenge = match &self {
-            Self::InvalidToken(d) => Some(("invalid_token", *d)),
-            Self::InsufficientScope(d) => Some(("insufficient_scope", *d)),
+            Self::InvalidToken(d) => Some(("Bearer", "invalid_token", (*d).to_owned())),
+            Self::InsufficientScope(d) => Some(("Bearer", "insufficient_scope", (*d).to_owned())),
+            Self::InvalidDpopToken(d) => Some(("DPoP", "invalid_token", (*d).to_owned())),
+            Self::DpopNonce { description, .. } => Some(("DPoP", "use_dpop_nonce", description.clone())),
+            Self::Invalid {
+                code: ErrorCode::InvalidDpopProof,
+                description,
+            } => Some(("DPoP", "invalid_dpop_proof", description.clone())),
             _ => None,
         };
+        let dpop_error = challenge
+            .as_ref()
+            .is_some_and(|c| c.0 == "DPoP" && c.1 != "invalid_token");
         let mut resp = self.into_response();
-        if let Some((error, description)) = challenge {
-            let value = format!("Bearer realm=\"pixie\", error=\"{error}\", error_description=\"{description}\"");
+        if dpop_error {
+            *resp.status_mut() = StatusCode::UNAUTHORIZED;
+        }
+        if let Some((scheme, error, description)) = challenge {
+            let description = description.replace(['"', '\\'], "'");
+            let mut value = format!("{scheme} realm=\"pixie\", error=\"{error}\", error_description=\"{description}\"");
+            if scheme == "DPoP" {
+                value = format!("{value}, {DPOP_ALGS}");
+            }
             if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
                 resp.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, v);
             }

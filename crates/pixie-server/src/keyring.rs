@@ -35,6 +35,12 @@ impl KeyRing {
         }
     }
 
+    /// The master key, for what else every instance must seal and open alike (DPoP
+    /// nonces).
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
     /// The signing keys of an environment, opened once and kept.
     pub async fn env_keys(&self, env_id: &str) -> ApiResult<Arc<EnvKeys>> {
         if let Some(k) = self.keys.read().map_err(ApiError::internal)?.get(env_id) {

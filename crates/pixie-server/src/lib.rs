@@ -6,6 +6,7 @@ pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod directory;
+pub mod dpop;
 pub mod error;
 pub mod fetch;
 pub mod grants;

@@ -193,6 +193,7 @@ impl Service {
             lifetimes: env.settings.lifetimes,
             registration: env.settings.registration,
             require_par: env.settings.require_par,
+            dpop_nonce: env.settings.dpop_nonce,
         }
     }
 
@@ -213,6 +214,7 @@ impl Service {
                 registration: req.registration,
                 lifetimes: req.lifetimes,
                 require_par: req.require_par,
+                dpop_nonce: req.dpop_nonce,
             },
             created_at: now,
         };
@@ -235,6 +237,7 @@ impl Service {
             pkce: EnvPkcePolicy::strict(),
             lifetimes: Default::default(),
             require_par: false,
+            dpop_nonce: false,
         };
         match self.create_environment(req).await {
             Ok(_) => Ok(true),
@@ -265,6 +268,9 @@ impl Service {
         }
         if let Some(require_par) = patch.require_par {
             env.settings.require_par = require_par;
+        }
+        if let Some(dpop_nonce) = patch.dpop_nonce {
+            env.settings.dpop_nonce = dpop_nonce;
         }
         self.store.update_environment(&env, self.now()).await?;
         self.directory.forget_environment(&env.id);

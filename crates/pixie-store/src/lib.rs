@@ -11,6 +11,7 @@ mod counters;
 mod environments;
 mod exec;
 mod flows;
+mod jtis;
 pub mod metrics;
 mod migrate;
 mod pushed;

@@ -70,6 +70,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0013_pushed_requests.sql"),
         include_str!("../migrations/postgres/0013_pushed_requests.sql"),
     ),
+    (
+        14,
+        include_str!("../migrations/sqlite/0014_seen_jtis.sql"),
+        include_str!("../migrations/postgres/0014_seen_jtis.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serializes migrations across instances.

@@ -44,6 +44,9 @@ pub struct EnvSettings {
     /// Every authorization request must be pushed (RFC 9126).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_par: bool,
+    /// DPoP proofs must carry a server-provided nonce (RFC 9449 §8).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_nonce: bool,
 }
 
 impl FromRow for EnvironmentRow {

@@ -23,11 +23,13 @@ pub enum SweepTable {
     Counters,
     /// Pushed authorization requests.
     PushedRequests,
+    /// Single-use JWT ids past their time.
+    SeenJtis,
 }
 
 impl SweepTable {
     /// Every table, in sweep order.
-    pub const ALL: [SweepTable; 8] = [
+    pub const ALL: [SweepTable; 9] = [
         SweepTable::Flows,
         SweepTable::Sessions,
         SweepTable::Codes,
@@ -36,6 +38,7 @@ impl SweepTable {
         SweepTable::Grants,
         SweepTable::Counters,
         SweepTable::PushedRequests,
+        SweepTable::SeenJtis,
     ];
 }
 
@@ -53,6 +56,7 @@ impl Store {
             SweepTable::Grants => ("grants", "id", now),
             SweepTable::Counters => ("counters", "key", now),
             SweepTable::PushedRequests => ("pushed_requests", "uri_hash", now),
+            SweepTable::SeenJtis => ("seen_jtis", "key", now),
         };
         let sql =
             format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE expires_at < $1 LIMIT $2)");

@@ -448,3 +448,87 @@ impl TestServer {
         (st, body)
     }
 }
+
+/// A client's DPoP key (ES256, RFC 9449) and the proofs it makes. Proofs are assembled
+/// and signed here with aws-lc-rs, independently of the server's JOSE crate, so a test
+/// can also make every malformed proof an attacker would.
+pub struct DpopKey {
+    pair: aws_lc_rs::signature::EcdsaKeyPair,
+    /// The public key as a JWK.
+    pub jwk: Value,
+}
+
+impl Default for DpopKey {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DpopKey {
+    /// A fresh P-256 key.
+    pub fn new() -> Self {
+        use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let public = pair.public_key().as_ref().to_vec();
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": b64(&public[1..33]), "y": b64(&public[33..65])});
+        Self { pair, jwk }
+    }
+
+    /// The key's RFC 7638 SHA-256 thumbprint, computed here from its members.
+    pub fn jkt(&self) -> String {
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            self.jwk["x"].as_str().unwrap(),
+            self.jwk["y"].as_str().unwrap()
+        );
+        b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes()).as_ref())
+    }
+
+    /// A proof for `htm` `htu` now (`iat` the server's clock, so advance it with the
+    /// server's), with a fresh `jti`, and `ath` for `access_token`.
+    pub fn proof(&self, htm: &str, htu: &str, iat: i64, access_token: Option<&str>) -> String {
+        let mut claims = serde_json::json!({"jti": b64(&aws_lc_rs_random()), "htm": htm, "htu": htu, "iat": iat});
+        if let Some(t) = access_token {
+            claims["ath"] = Value::String(b64(
+                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, t.as_bytes()).as_ref()
+            ));
+        }
+        self.sign(
+            serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk}),
+            claims,
+        )
+    }
+
+    /// Signs any header and claims with this key (ES256), as given.
+    pub fn sign(&self, header: Value, claims: Value) -> String {
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let sig = self.pair.sign(&rng, input.as_bytes()).unwrap();
+        format!("{input}.{}", b64(sig.as_ref()))
+    }
+}
+
+fn aws_lc_rs_random() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut b).unwrap();
+    b
+}
+
+/// base64url without padding.
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl TestServer {
+    /// The server's clock now (seconds since the epoch).
+    pub fn now(&self) -> i64 {
+        self.running.as_ref().unwrap().service().now()
+    }
+}

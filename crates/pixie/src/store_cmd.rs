@@ -158,6 +158,7 @@ pub async fn env(cmd: EnvCommand) -> Result<(), String> {
             lifetimes: Default::default(),
             registration: Default::default(),
             require_par: false,
+            dpop_nonce: false,
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -215,6 +216,7 @@ pub async fn app(cmd: AppCommand) -> Result<(), String> {
         require_consent: false,
         self_registered: false,
         require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: false,
     };
     let svc = open(&store).await?;
     let app = svc

@@ -118,6 +118,15 @@ pub async fn authorize(svc: &Service, req: AuthorizeRequest<'_>) -> ApiResult<Au
     };
     let mut pending = Pending::new(&client.client_id, redirect_uri.clone(), sent, &request);
     pending.resources = resources;
+    // RFC 9449 §10: the code is bound to this DPoP key.
+    if let Some(jkt) = params.get("dpop_jkt") {
+        if !pixie_core::dpop::is_thumbprint(jkt) {
+            return Ok(refused(OAuthError::invalid_request(
+                "dpop_jkt: it must be a JWK SHA-256 thumbprint (43 base64url characters)",
+            )));
+        }
+        pending.dpop_jkt = Some(jkt.to_owned());
+    }
     let lt = lifetimes(&env, &client.metadata);
     let now = svc.now();
     // A live session skips sign-on, unless the client asked for a fresh one

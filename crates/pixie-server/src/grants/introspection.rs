@@ -62,6 +62,13 @@ async fn find(svc: &Service, env_id: &str, token: &str, hint: Option<&str>) -> A
     Ok(None)
 }
 
+/// What an access token's row carries besides a refresh token's fields.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AccessExtras {
+    aud: Audience,
+    cnf: Option<pixie_core::claims::Confirmation>,
+}
+
 /// A live access token's claims as a token row.
 fn access_row(env_id: &str, c: AccessTokenClaims) -> TokenRow {
     // Client credentials tokens have the client as subject and no user.
@@ -75,8 +82,8 @@ fn access_row(env_id: &str, c: AccessTokenClaims) -> TokenRow {
         client_id: c.client_id,
         user_id,
         scope: c.scope,
-        // An access token's audience rides in `data` (access tokens have no stored row).
-        data: serde_json::to_string(&c.aud).unwrap_or_default(),
+        // An access token's audience and key ride in `data` (it has no stored row).
+        data: serde_json::to_string(&AccessExtras { aud: c.aud, cnf: c.cnf }).unwrap_or_default(),
         created_at: c.iat,
         expires_at: c.exp,
         used_at: None,
@@ -114,17 +121,28 @@ pub async fn introspect(
         None => None,
     };
     let access = row.kind == "access";
+    let extras = match access {
+        true => serde_json::from_str(&row.data).ok(),
+        false => None,
+    };
+    let (aud, cnf) = match extras {
+        Some(AccessExtras { aud, cnf }) => (aud, cnf),
+        None => (Audience::One(row.client_id.clone()), None),
+    };
+    let token_type = match (access, cnf.is_some()) {
+        (true, true) => "DPoP",
+        (true, false) => "Bearer",
+        (false, _) => "refresh_token",
+    };
     Ok(Introspection {
         active: true,
         scope: Some(row.scope),
         sub: Some(row.user_id.unwrap_or_else(|| row.client_id.clone())),
-        aud: Some(match access {
-            true => serde_json::from_str(&row.data).unwrap_or_else(|_| Audience::One(row.client_id.clone())),
-            false => Audience::One(row.client_id.clone()),
-        }),
+        aud: Some(aud),
+        cnf,
         client_id: Some(row.client_id),
         username,
-        token_type: Some(if access { "Bearer" } else { "refresh_token" }.into()),
+        token_type: Some(token_type.into()),
         exp: Some(row.expires_at),
         iat: Some(row.created_at),
         iss: Some(issuer.to_owned()),

@@ -27,16 +27,54 @@ fn invalid(e: authorize::PageError) -> ApiError {
     OAuthError::new(ErrorCode::InvalidRequest, e.0).into()
 }
 
+/// A push from an authenticated client.
+#[derive(Debug, Clone, Copy)]
+pub struct PushRequest<'a> {
+    /// The environment.
+    pub env: &'a EnvironmentRow,
+    /// The client, authenticated.
+    pub client: &'a ClientRow,
+    /// The form.
+    pub params: &'a Params,
+    /// The issuer (the endpoint's URL is `<issuer>/as/par`).
+    pub issuer: &'a str,
+    /// The request's DPoP proof: it binds the code to its key, as `dpop_jkt` does.
+    pub dpop: Option<&'a str>,
+    /// The client's address.
+    pub addr: &'a str,
+}
+
 /// Checks and stores the authorization parameters `client` (authenticated) pushed.
-pub async fn push(
-    svc: &Service,
-    env: &EnvironmentRow,
-    client: &ClientRow,
-    params: &Params,
-    addr: &str,
-) -> ApiResult<Pushed> {
+pub async fn push(svc: &Service, req: PushRequest<'_>) -> ApiResult<Pushed> {
+    let (env, client, params, addr) = (req.env, req.client, req.params, req.addr);
     check_push(params, &client.client_id)?;
-    let kept = kept_params(params, &client.client_id);
+    let mut kept = kept_params(params, &client.client_id);
+    if let Some(proof) = req.dpop {
+        let check = crate::dpop::ProofCheck {
+            env_id: &env.id,
+            htm: "POST",
+            htu: &format!("{}/as/par", req.issuer),
+            access_token: None,
+            nonce_required: env.settings.dpop_nonce,
+        };
+        let jkt = crate::dpop::verify(svc, proof, check).await?.jkt;
+        match kept.get("dpop_jkt") {
+            Some(given) if given != jkt => {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidDpopProof,
+                    "dpop_jkt: it is not the thumbprint of the DPoP proof's key",
+                )
+                .into())
+            }
+            Some(_) => {}
+            None => {
+                let mut pairs: Vec<(String, String)> =
+                    kept.pairs().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+                pairs.push(("dpop_jkt".into(), jkt));
+                kept = Params::from_pairs(pairs);
+            }
+        }
+    }
     // The authorization endpoint's checks, in its order, every error as JSON.
     let client_ref = authorize::client_and_redirect(&kept).map_err(invalid)?;
     debug_assert_eq!(client_ref.client_id, client.client_id);

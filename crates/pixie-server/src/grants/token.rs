@@ -12,6 +12,7 @@ use pixie_store::{ClientRow, EnvironmentRow};
 
 use crate::authz::{CodeData, Grant, TokenData};
 use crate::crypto;
+use crate::dpop::ProofCheck;
 use crate::error::{ApiError, ApiResult};
 use crate::service::Service;
 
@@ -26,14 +27,38 @@ pub struct TokenRequest<'a> {
     pub params: &'a Params,
     /// The issuer the tokens name.
     pub issuer: &'a str,
+    /// The request's DPoP proof (RFC 9449), if it sent one.
+    pub dpop: Option<&'a str>,
 }
 
-/// Answers a token request: the grant it names, if the client may use it.
+/// Answers a token request: the grant it names, if the client may use it; with a DPoP
+/// proof, tokens bound to the proof's key.
 pub async fn issue(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenResponse> {
-    match requested_grant(req.params, &req.client.metadata)? {
-        GrantType::AuthorizationCode => exchange_code(svc, req).await,
-        GrantType::RefreshToken => refresh(svc, req).await,
-        GrantType::ClientCredentials => client_credentials(svc, req).await,
+    let grant = requested_grant(req.params, &req.client.metadata)?;
+    let proof = match req.dpop {
+        Some(proof) => {
+            let check = ProofCheck {
+                env_id: &req.env.id,
+                htm: "POST",
+                htu: &format!("{}/as/token", req.issuer),
+                access_token: None,
+                nonce_required: req.env.settings.dpop_nonce,
+            };
+            Some(crate::dpop::verify(svc, proof, check).await?)
+        }
+        None if req.client.metadata.dpop_bound_access_tokens => {
+            return Err(OAuthError::invalid_request(
+                "DPoP: this client's tokens must be DPoP-bound; send a DPoP proof (RFC 9449)",
+            )
+            .into())
+        }
+        None => None,
+    };
+    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
+    match grant {
+        GrantType::AuthorizationCode => exchange_code(svc, req, jkt).await,
+        GrantType::RefreshToken => refresh(svc, req, jkt).await,
+        GrantType::ClientCredentials => client_credentials(svc, req, jkt).await,
     }
 }
 
@@ -55,7 +80,7 @@ fn invalid_grant(description: &'static str) -> ApiError {
 /// `grant_type=authorization_code`. The code is spent by the first exchange, whatever
 /// its outcome; presented again by its own client, it revokes what it gave (RFC 6749
 /// §10.5).
-async fn exchange_code(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenResponse> {
+async fn exchange_code(svc: &Service, req: TokenRequest<'_>, jkt: Option<&str>) -> ApiResult<TokenResponse> {
     let (env_id, client) = (req.env.id.as_str(), req.client);
     let code = req
         .params
@@ -80,6 +105,13 @@ async fn exchange_code(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenR
         }
         return Err(e.error().clone().into());
     }
+    // A code bound to a DPoP key at authorization (`dpop_jkt`) is exchanged with a
+    // proof by that key only (RFC 9449 §10).
+    if data.pending.dpop_jkt.is_some() && data.pending.dpop_jkt.as_deref() != jkt {
+        return Err(invalid_grant(
+            "code: it is bound to a DPoP key (dpop_jkt); send a DPoP proof by that key",
+        ));
+    }
     // RFC 8707 §2.2: the token may name the resources authorized, or fewer.
     let resources = token_resources(svc, req, &data.pending.resources).await?;
     let user = svc
@@ -100,6 +132,7 @@ async fn exchange_code(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenR
         issuer: req.issuer,
         resources: &resources.aud,
         granted_resources: &resources.kept,
+        jkt,
     };
     svc.issue_tokens(req.env, grant).await
 }
@@ -148,7 +181,7 @@ const REFRESH_INVALID: &str = "refresh_token is invalid, expired, revoked, or wa
 
 /// `grant_type=refresh_token`: rotates the token; a used one presented again revokes
 /// its whole family. PKCE never applies here.
-async fn refresh(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenResponse> {
+async fn refresh(svc: &Service, req: TokenRequest<'_>, jkt: Option<&str>) -> ApiResult<TokenResponse> {
     let (env_id, client) = (req.env.id.as_str(), req.client);
     let token = req
         .params
@@ -168,6 +201,12 @@ async fn refresh(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenRespons
     let allowed: Vec<&str> = granted.iter().map(String::as_str).collect();
     let scopes = requested_scopes(req.params.get("scope"), &allowed)?.unwrap_or(granted.clone());
     let data: TokenData = serde_json::from_str(&current.data).unwrap_or_default();
+    // A public client's DPoP-bound refresh token needs a proof by its key (RFC 9449 §5).
+    if data.dpop_jkt.is_some() && data.dpop_jkt.as_deref() != jkt {
+        return Err(invalid_grant(
+            "refresh_token: it is bound to a DPoP key; send a DPoP proof by that key",
+        ));
+    }
     let resources = token_resources(svc, req, &data.resources).await?;
     let Some(row) = svc
         .store
@@ -206,13 +245,14 @@ async fn refresh(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenRespons
         issuer: req.issuer,
         resources: &resources.aud,
         granted_resources: &resources.kept,
+        jkt,
     };
     svc.issue_tokens(req.env, grant).await
 }
 
 /// `grant_type=client_credentials`: a token for the client itself, with none of the
 /// scopes that need a user.
-async fn client_credentials(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenResponse> {
+async fn client_credentials(svc: &Service, req: TokenRequest<'_>, jkt: Option<&str>) -> ApiResult<TokenResponse> {
     let allowed = client_credentials_scopes(&req.client.metadata.scope);
     let scopes = requested_scopes(req.params.get("scope"), &allowed)?.unwrap_or_default();
     let resources = requested_resources(req.params)?;
@@ -236,6 +276,7 @@ async fn client_credentials(svc: &Service, req: TokenRequest<'_>) -> ApiResult<T
         issuer: req.issuer,
         resources: &resources,
         granted_resources: &[],
+        jkt,
     };
     svc.issue_tokens(req.env, grant).await
 }

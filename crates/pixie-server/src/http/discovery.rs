@@ -33,6 +33,7 @@ async fn metadata(directory: &Directory, base: &super::state::Base, env_id: &str
         authorization_endpoint: format!("{issuer}{}", paths::AUTHORIZE),
         pushed_authorization_request_endpoint: format!("{issuer}{}", paths::PAR),
         require_pushed_authorization_requests: env.settings.require_par,
+        dpop_signing_alg_values_supported: strings(&pixie_core::dpop::ALGORITHMS),
         token_endpoint: format!("{issuer}{}", paths::TOKEN),
         jwks_uri: format!("{issuer}{}", paths::JWKS),
         userinfo_endpoint: format!("{issuer}{}", paths::USERINFO),

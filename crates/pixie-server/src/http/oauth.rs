@@ -68,3 +68,21 @@ impl ClientRequest {
         Ok(Self { env, client, params })
     }
 }
+
+/// The request's DPoP proof (RFC 9449 §4.1): one `DPoP` header at most, in ASCII.
+pub fn dpop_proof(headers: &HeaderMap) -> ApiResult<Option<&str>> {
+    let mut values = headers.get_all("dpop").iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(pixie_core::OAuthError::new(
+            pixie_core::ErrorCode::InvalidDpopProof,
+            "DPoP: send exactly one DPoP header",
+        )
+        .into());
+    }
+    first.to_str().map(Some).map_err(|_| {
+        pixie_core::OAuthError::new(pixie_core::ErrorCode::InvalidDpopProof, "DPoP: the header is not a JWT").into()
+    })
+}

@@ -17,6 +17,7 @@ use crate::grants::par;
 /// authorization parameters in the form; `201` with a `request_uri`, or a JSON error.
 pub(super) async fn par(
     State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::state::Base>,
     Path(env_id): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -25,7 +26,15 @@ pub(super) async fn par(
     let addr = s.client_addr(peer, &headers);
     let pushed = async {
         let req = ClientRequest::read(&s, &env_id, &headers, &body).await?;
-        par::push(&s.svc, &req.env, &req.client, &req.params, &addr).await
+        let push = par::PushRequest {
+            env: &req.env,
+            client: &req.client,
+            params: &req.params,
+            issuer: &base.issuer(&env_id),
+            dpop: super::oauth::dpop_proof(&headers)?,
+            addr: &addr,
+        };
+        par::push(&s.svc, push).await
     }
     .await;
     match pushed {

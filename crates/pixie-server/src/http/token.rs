@@ -27,6 +27,7 @@ pub(super) async fn token(
             client: &req.client,
             params: &req.params,
             issuer: &issuer,
+            dpop: super::oauth::dpop_proof(&headers)?,
         };
         token::issue(&s.svc, request).await
     }
