@@ -16,25 +16,9 @@ fn interop_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/mcp")
 }
 
-fn node_ready() -> bool {
-    let ready = interop_dir().join("node_modules/@modelcontextprotocol/sdk").is_dir()
-        && std::process::Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !ready {
-        assert!(
-            std::env::var_os("PIXIE_REQUIRE_NODE").is_none(),
-            "PIXIE_REQUIRE_NODE is set but node or interop/mcp/node_modules is missing (npm ci in interop/mcp)"
-        );
-        eprintln!("skipped: node or interop/mcp/node_modules missing");
-    }
-    ready
-}
-
 #[tokio::test]
 async fn the_official_mcp_sdk_registers_signs_on_and_calls_a_tool() {
-    if !node_ready() {
+    if !node_interop_ready(&interop_dir(), "@modelcontextprotocol/sdk") {
         return;
     }
     let s = TestServer::start().await;

@@ -206,3 +206,74 @@ async fn single_use_holds_across_instances() {
     }
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
 }
+
+/// A DPoP proof is good once across instances, raced at both; a nonce one instance
+/// gives is accepted by the other (both seal with the shared master key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dpop_proof_is_good_once_across_instances() {
+    let Some(p) = two_instances().await else { return };
+    let (st, app) =
+        p.a.admin(
+            reqwest::Method::POST,
+            "/admin/environments/default/applications",
+            Some(
+                json!({"client_name": "Service", "redirect_uris": ["https://app.example/cb"],
+                        "grant_types": ["client_credentials"], "scope": "files:read"}),
+            ),
+        )
+        .await;
+    assert_eq!(st, 201, "{app}");
+    let (id, secret) = (
+        app["client_id"].as_str().unwrap().to_owned(),
+        app["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let key = DpopKey::new();
+    let htu = format!("{PUBLIC}/default/as/token");
+    let send = |s: &TestServer, proof: String| {
+        let req = s
+            .http
+            .post(s.url("/default/as/token"))
+            .basic_auth(&id, Some(&secret))
+            .header("DPoP", proof)
+            .form(&[("grant_type", "client_credentials")]);
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let nonce = resp.headers().get("dpop-nonce").map(|v| v.to_str().unwrap().to_owned());
+            (status, resp.json::<Value>().await.unwrap(), nonce)
+        }
+    };
+    for _ in 0..5 {
+        let proof = key.proof("POST", &htu, now(), None);
+        let (x, y) = tokio::join!(send(&p.a, proof.clone()), send(&p.b, proof));
+        let mut statuses = [x.0, y.0];
+        statuses.sort();
+        assert_eq!(statuses, [200, 400], "{:?} {:?}", x.1, y.1);
+    }
+    // Nonces: one instance's is good at the other.
+    let (st, _) =
+        p.a.admin(
+            reqwest::Method::PATCH,
+            "/admin/environments/default",
+            Some(json!({"dpop_nonce": true})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    // Past the environment cache's second, both instances require nonces.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (st, body, _) = send(&p.a, key.proof("POST", &htu, now(), None)).await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("use_dpop_nonce")), "{body}");
+    let (st, body, nonce) = send(&p.b, key.proof("POST", &htu, now(), None)).await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("use_dpop_nonce")), "{body}");
+    let nonce = nonce.unwrap();
+    let claims = json!({"jti": "n-1", "htm": "POST", "htu": htu, "iat": now(), "nonce": nonce});
+    let proof = key.sign(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk}), claims);
+    let (st, body, _) = send(&p.a, proof).await;
+    assert_eq!(st, 200, "B's nonce at A: {body}");
+}

@@ -532,3 +532,23 @@ impl TestServer {
         self.running.as_ref().unwrap().service().now()
     }
 }
+
+/// Whether `node` runs and `dir/node_modules/<package>` is installed (`npm ci` in
+/// `dir`). When not, the test says it was skipped, or fails when `PIXIE_REQUIRE_NODE`
+/// is set (as in CI).
+pub fn node_interop_ready(dir: &std::path::Path, package: &str) -> bool {
+    let ready = dir.join("node_modules").join(package).is_dir()
+        && std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !ready {
+        assert!(
+            std::env::var_os("PIXIE_REQUIRE_NODE").is_none(),
+            "PIXIE_REQUIRE_NODE is set but node or {}/node_modules is missing (npm ci there)",
+            dir.display()
+        );
+        eprintln!("skipped: node or {}/node_modules missing", dir.display());
+    }
+    ready
+}
