@@ -41,6 +41,8 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// `client_secret_post`: `client_id` and `client_secret` in the form body.
     ClientSecretPost,
+    /// `private_key_jwt`: a JWT signed with the client's key (RFC 7523).
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -50,6 +52,7 @@ impl AuthMethod {
             Self::None => "none",
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -137,6 +140,12 @@ pub struct ClientMetadata {
     /// The client's access tokens must be DPoP-bound (RFC 9449 §5.2).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,
+    /// Its public keys, inline (a JWK Set), for `private_key_jwt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// Where its public keys are published, for `private_key_jwt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
 }
 
 /// A metadata field that is invalid: RFC 7591 §3.2.2 error code, field and reason.
@@ -172,6 +181,14 @@ impl ClientMetadata {
     /// Whether the client is public (authenticates with `none`).
     pub fn is_public(&self) -> bool {
         self.token_endpoint_auth_method == AuthMethod::None
+    }
+
+    /// Whether it authenticates with a client secret (so pixie issues it one).
+    pub fn has_secret(&self) -> bool {
+        matches!(
+            self.token_endpoint_auth_method,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+        )
     }
 
     /// The client's PKCE policy.
@@ -226,6 +243,7 @@ impl ClientMetadata {
                 "client_credentials needs a confidential client (token_endpoint_auth_method other than none)",
             ));
         }
+        self.validate_keys()?;
         if self.response_types.iter().any(|r| r != "code") {
             return Err(MetadataError::metadata("response_types", "only \"code\" is supported"));
         }
@@ -260,6 +278,43 @@ impl ClientMetadata {
         self.pkce_policy()
             .validate(env)
             .map_err(|e| MetadataError::metadata(e.field(), e.to_string()))
+    }
+}
+
+impl ClientMetadata {
+    /// `private_key_jwt` needs the client's public keys, inline (`jwks`) or by URL
+    /// (`jwks_uri`, https), exactly one of them; other methods take neither.
+    fn validate_keys(&self) -> Result<(), MetadataError> {
+        let field = |m: &str| MetadataError::metadata("jwks", m.to_owned());
+        if self.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
+            if self.jwks.is_some() || self.jwks_uri.is_some() {
+                return Err(field(
+                    "jwks and jwks_uri are for token_endpoint_auth_method private_key_jwt only",
+                ));
+            }
+            return Ok(());
+        }
+        match (&self.jwks, &self.jwks_uri) {
+            (Some(jwks), None) => crate::assertion::check_jwks(jwks).map_err(|m| field(&m)),
+            (None, Some(uri)) => {
+                let https = uri.starts_with("https://") && uri.len() > "https://".len();
+                // Loopback http is fetched only with --insecure-cimd-loopback.
+                let loopback = uri.starts_with("http://127.0.0.1:");
+                if (https || loopback) && uri.len() <= 2000 && !uri.contains('#') && !uri.contains(char::is_whitespace)
+                {
+                    Ok(())
+                } else {
+                    Err(MetadataError::metadata(
+                        "jwks_uri",
+                        "must be an https URL without a fragment",
+                    ))
+                }
+            }
+            (Some(_), Some(_)) => Err(field("give jwks or jwks_uri, not both")),
+            (None, None) => Err(field(
+                "private_key_jwt needs the client's public keys: jwks or jwks_uri",
+            )),
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 //! - [`wire`]: the JSON bodies shared by the server, the CLI and the tests.
 
 pub mod address;
+pub mod assertion;
 pub mod authorize;
 pub mod claims;
 pub mod client;

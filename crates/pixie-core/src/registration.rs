@@ -213,6 +213,8 @@ pub fn metadata_from_registration(body: &Value, env_scopes: &[String]) -> Result
         require_pushed_authorization_requests: body.get("require_pushed_authorization_requests")
             == Some(&Value::Bool(true)),
         dpop_bound_access_tokens: body.get("dpop_bound_access_tokens") == Some(&Value::Bool(true)),
+        jwks: None,
+        jwks_uri: None,
     })
 }
 

@@ -17,6 +17,8 @@ pub struct PresentedClient {
     pub client_id: String,
     /// The secret, for the secret methods.
     pub secret: Option<String>,
+    /// The client assertion, for `private_key_jwt`.
+    pub assertion: Option<String>,
     /// How it was presented.
     pub method: AuthMethod,
 }
@@ -38,13 +40,21 @@ pub fn invalid_client(description: &'static str) -> OAuthError {
 /// Works out which client authentication a request uses: exactly one of HTTP Basic,
 /// `client_secret` in the body, or none (`client_id` alone).
 pub fn presented_client(authorization: Option<&str>, params: &Params) -> Result<PresentedClient, OAuthError> {
-    for name in ["client_id", "client_secret"] {
+    for name in [
+        "client_id",
+        "client_secret",
+        "client_assertion",
+        "client_assertion_type",
+    ] {
         if params.is_repeated(name) {
             return Err(OAuthError::invalid_request(format!("{name} is repeated")));
         }
     }
     let body_id = params.non_empty("client_id");
     let body_secret = params.get("client_secret");
+    if params.get("client_assertion").is_some() || params.get("client_assertion_type").is_some() {
+        return presented_assertion(authorization, params, body_id, body_secret.is_some());
+    }
     if let Some(header) = authorization {
         // Scheme names are case-insensitive (RFC 9110 §11.1).
         let encoded = match header.split_once(' ') {
@@ -89,6 +99,7 @@ pub fn presented_client(authorization: Option<&str>, params: &Params) -> Result<
         return Ok(PresentedClient {
             client_id: id,
             secret: Some(secret),
+            assertion: None,
             method: AuthMethod::ClientSecretBasic,
         });
     }
@@ -97,11 +108,54 @@ pub fn presented_client(authorization: Option<&str>, params: &Params) -> Result<
     Ok(PresentedClient {
         client_id: client_id.to_owned(),
         secret: body_secret.map(str::to_owned),
+        assertion: None,
         method: if body_secret.is_some() {
             AuthMethod::ClientSecretPost
         } else {
             AuthMethod::None
         },
+    })
+}
+
+/// A `private_key_jwt` presentation (RFC 7523 §2.2): the assertion type, the
+/// assertion, and no other method with it. The client is the assertion's `sub` (read
+/// unverified, to find the client whose keys then verify it), and a `client_id` sent
+/// too must be the same.
+fn presented_assertion(
+    authorization: Option<&str>,
+    params: &Params,
+    body_id: Option<&str>,
+    body_secret: bool,
+) -> Result<PresentedClient, OAuthError> {
+    if authorization.is_some() || body_secret {
+        return Err(OAuthError::invalid_request(
+            "client_assertion: use one client authentication method, not an assertion and a secret together",
+        ));
+    }
+    if params.get("client_assertion_type") != Some(crate::assertion::ASSERTION_TYPE) {
+        return Err(invalid_client(
+            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ));
+    }
+    let assertion = params
+        .non_empty("client_assertion")
+        .filter(|a| a.len() <= crate::assertion::MAX_ASSERTION_LEN)
+        .ok_or_else(|| invalid_client("client_assertion is missing or longer than 8 KiB"))?;
+    let sub = assertion
+        .split('.')
+        .nth(1)
+        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok())
+        .and_then(|c| c.get("sub").and_then(|s| s.as_str()).map(str::to_owned))
+        .ok_or_else(|| invalid_client("client_assertion is not a JWT with a sub"))?;
+    if body_id.is_some_and(|b| b != sub) {
+        return Err(invalid_client("client_id differs from the client_assertion's sub"));
+    }
+    Ok(PresentedClient {
+        client_id: sub,
+        secret: None,
+        assertion: Some(assertion.to_owned()),
+        method: AuthMethod::PrivateKeyJwt,
     })
 }
 

@@ -203,6 +203,8 @@ pub struct ProviderMetadata {
     pub require_pushed_authorization_requests: bool,
     /// The algorithms DPoP proofs may use (RFC 9449 §5.1).
     pub dpop_signing_alg_values_supported: Vec<String>,
+    /// The algorithms `private_key_jwt` assertions may use.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// Where token requests go.
     pub token_endpoint: String,
     /// The JSON Web Key Set.

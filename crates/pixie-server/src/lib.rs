@@ -1,6 +1,7 @@
 //! pixie's server: HTTP endpoints, sessions, tokens, pages and the admin API, over
 //! [`pixie_store`] and the decisions of [`pixie_core`].
 
+pub mod assertion;
 pub mod authz;
 pub mod cache;
 pub mod config;

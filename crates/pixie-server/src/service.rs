@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use pixie_core::client::{AuthMethod, ClientMetadata};
+use pixie_core::client::ClientMetadata;
 use pixie_core::wire::{self, Application, CreateEnvironment, CreateUser, PatchEnvironment};
 use pixie_core::EnvPkcePolicy;
 use pixie_store::{ClientRow, EnvironmentRow, Store, UserRow};
@@ -110,8 +110,10 @@ pub struct Service {
     pub clock: Clock,
     /// Metrics, PKCE observations and the audit log.
     pub obs: Arc<crate::observe::Observability>,
-    /// Fetches what clients point at (metadata documents).
+    /// Fetches what clients point at (metadata documents, `jwks_uri`).
     pub fetcher: crate::fetch::Fetcher,
+    /// Key sets fetched from clients' `jwks_uri`.
+    pub jwks: Arc<crate::assertion::JwksCache>,
 }
 
 impl std::fmt::Debug for Service {
@@ -135,6 +137,7 @@ impl Service {
             passwords: Default::default(),
             clock: Clock::default(),
             fetcher: Default::default(),
+            jwks: Default::default(),
         }
     }
 
@@ -291,7 +294,7 @@ impl Service {
     pub async fn create_application(&self, env_id: &str, metadata: ClientMetadata) -> ApiResult<Application> {
         let env = self.environment(env_id).await?;
         check_metadata(&metadata, &env)?;
-        let secret = (!metadata.is_public()).then(crypto::random_token::<32>);
+        let secret = metadata.has_secret().then(crypto::random_token::<32>);
         let now = self.now();
         let row = ClientRow {
             env_id: env.id,
@@ -366,7 +369,7 @@ impl Service {
         let metadata: ClientMetadata = crate::strict_json::from_json_value(serde_json::Value::Object(merged))?;
         check_metadata(&metadata, &env)?;
         let mut secret = None;
-        if metadata.token_endpoint_auth_method == AuthMethod::None {
+        if !metadata.has_secret() {
             row.secret_hash = None;
         } else if row.secret_hash.is_none() {
             let s = crypto::random_token::<32>();
@@ -531,7 +534,7 @@ fn resource_view(r: &pixie_store::ResourceRow) -> wire::Resource {
 }
 
 fn app_view(row: ClientRow, secret: Option<String>) -> Application {
-    let confidential = !row.metadata.is_public();
+    let confidential = row.metadata.has_secret();
     Application {
         client_id: row.client_id,
         client_secret: secret,

@@ -276,7 +276,15 @@ async fn admin_error_statuses() {
         (
             Method::POST,
             "/admin/environments/default/applications",
+            // private_key_jwt needs the client's keys.
             json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
+            400,
+            "jwks",
+        ),
+        (
+            Method::POST,
+            "/admin/environments/default/applications",
+            json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "client_secret_jwt"}),
             400,
             "token_endpoint_auth_method",
         ),

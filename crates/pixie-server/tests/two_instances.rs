@@ -277,3 +277,49 @@ async fn a_dpop_proof_is_good_once_across_instances() {
     let (st, body, _) = send(&p.a, proof).await;
     assert_eq!(st, 200, "B's nonce at A: {body}");
 }
+
+/// A client assertion (`private_key_jwt`) is good once across instances, raced at both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_assertion_is_good_once_across_instances() {
+    let Some(p) = two_instances().await else { return };
+    let key = DpopKey::new();
+    let mut jwk = key.jwk.clone();
+    jwk["kid"] = json!("k1");
+    let (st, app) =
+        p.a.admin(
+            reqwest::Method::POST,
+            "/admin/environments/default/applications",
+            Some(
+                json!({"client_name": "Bank", "redirect_uris": ["https://app.example/cb"],
+                        "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+                        "jwks": {"keys": [jwk]}}),
+            ),
+        )
+        .await;
+    assert_eq!(st, 201, "{app}");
+    let id = app["client_id"].as_str().unwrap().to_owned();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let send = |s: &TestServer, assertion: String| {
+        let req = s.http.post(s.url("/default/as/token")).form(&[
+            ("grant_type", "client_credentials".to_owned()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            ),
+            ("client_assertion", assertion),
+        ]);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    for i in 0..5 {
+        let claims = json!({"iss": id, "sub": id, "aud": format!("{PUBLIC}/default"), "exp": now + 60,
+                            "jti": format!("race-{i}")});
+        let assertion = key.sign(json!({"alg": "ES256", "kid": "k1"}), claims);
+        let (x, y) = tokio::join!(send(&p.a, assertion.clone()), send(&p.b, assertion));
+        let mut statuses = [x, y];
+        statuses.sort();
+        assert_eq!(statuses, [200, 401]);
+    }
+}

@@ -217,6 +217,8 @@ pub async fn app(cmd: AppCommand) -> Result<(), String> {
         self_registered: false,
         require_pushed_authorization_requests: false,
         dpop_bound_access_tokens: false,
+        jwks: None,
+        jwks_uri: None,
     };
     let svc = open(&store).await?;
     let app = svc

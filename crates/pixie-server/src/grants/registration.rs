@@ -34,7 +34,7 @@ pub async fn register(svc: &Service, env_id: &str, body: &Value, addr: &str) -> 
             wait,
         });
     }
-    let secret = (!metadata.is_public()).then(crypto::random_token::<32>);
+    let secret = metadata.has_secret().then(crypto::random_token::<32>);
     let row = ClientRow {
         env_id: env.id.clone(),
         client_id: crypto::random_token::<16>(),

@@ -20,7 +20,9 @@ pub(super) async fn introspect(
     body: Bytes,
 ) -> Response {
     let answer = async {
-        let req = ClientRequest::read(&s, &env_id, &headers, &body).await?;
+        let issuer = base.issuer(&env_id);
+        let endpoint = format!("{issuer}{}", super::state::paths::INTROSPECT);
+        let req = ClientRequest::read(&s, (&env_id, &issuer, &endpoint), &headers, &body).await?;
         introspection::introspect(&s.svc, &env_id, &req.client, &req.params, &base.issuer(&env_id)).await
     }
     .await;
@@ -33,12 +35,15 @@ pub(super) async fn introspect(
 /// `POST <issuer>/as/revoke`: 200 whether or not there was anything to revoke.
 pub(super) async fn revoke(
     State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<super::state::Base>,
     Path(env_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let done = async {
-        let req = ClientRequest::read(&s, &env_id, &headers, &body).await?;
+        let issuer = base.issuer(&env_id);
+        let endpoint = format!("{issuer}{}", super::state::paths::REVOKE);
+        let req = ClientRequest::read(&s, (&env_id, &issuer, &endpoint), &headers, &body).await?;
         introspection::revoke(&s.svc, &env_id, &req.client, &req.params).await
     }
     .await;

@@ -52,8 +52,14 @@ pub struct ClientRequest {
 
 impl ClientRequest {
     /// Reads the form and authenticates the client it (or the `Authorization` header)
-    /// presents.
-    pub async fn read(s: &AppState, env_id: &str, headers: &HeaderMap, body: &[u8]) -> ApiResult<Self> {
+    /// presents; `issuer` and `endpoint` (its URL) are what a client assertion may name
+    /// as its `aud`.
+    pub async fn read(
+        s: &AppState,
+        (env_id, issuer, endpoint): (&str, &str, &str),
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> ApiResult<Self> {
         let env = s.svc.environment(env_id).await?;
         let params = form_params(headers, body)?;
         let authorization = authorization(headers)?;
@@ -64,7 +70,7 @@ impl ClientRequest {
             }
             e
         })?;
-        let client = client_auth::authenticate(&s.svc, env_id, &presented).await?;
+        let client = client_auth::authenticate(&s.svc, env_id, &presented, &[issuer, endpoint]).await?;
         Ok(Self { env, client, params })
     }
 }

@@ -25,7 +25,9 @@ pub(super) async fn par(
 ) -> Response {
     let addr = s.client_addr(peer, &headers);
     let pushed = async {
-        let req = ClientRequest::read(&s, &env_id, &headers, &body).await?;
+        let issuer = base.issuer(&env_id);
+        let endpoint = format!("{issuer}{}", super::state::paths::PAR);
+        let req = ClientRequest::read(&s, (&env_id, &issuer, &endpoint), &headers, &body).await?;
         let push = par::PushRequest {
             env: &req.env,
             client: &req.client,

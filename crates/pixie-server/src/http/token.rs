@@ -21,7 +21,8 @@ pub(super) async fn token(
 ) -> Response {
     let issuer = base.issuer(&env_id);
     let issued = async {
-        let req = ClientRequest::read(&s, &env_id, &headers, &body).await?;
+        let endpoint = format!("{issuer}{}", super::state::paths::TOKEN);
+        let req = ClientRequest::read(&s, (&env_id, &issuer, &endpoint), &headers, &body).await?;
         let request = TokenRequest {
             env: &req.env,
             client: &req.client,
