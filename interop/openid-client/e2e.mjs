@@ -5,6 +5,12 @@
 //
 // Reads PIXIE_ISSUER, PIXIE_CLIENT_ID, PIXIE_REDIRECT_URI, PIXIE_USER, PIXIE_PASSWORD;
 // prints one JSON line with what it saw; exits non-zero on any failure.
+//
+// With PIXIE_FAPI=1 (and PIXIE_ADMIN_URL, PIXIE_ADMIN_TOKEN) it is the client of a
+// `fapi2` environment, as the README sets one up: it makes its own ES256 key, registers
+// itself through the admin API with that public key (private_key_jwt), and
+// authenticates every back-channel request with a client assertion besides the DPoP
+// proof; PIXIE_CLIENT_ID is then not read.
 
 import * as client from 'openid-client';
 
@@ -17,8 +23,8 @@ const env = (name) => {
   if (!v) throw new Error(`${name} is not set`);
   return v;
 };
+const env_var = env;
 const ISSUER = env('PIXIE_ISSUER');
-const CLIENT_ID = env('PIXIE_CLIENT_ID');
 const REDIRECT_URI = env('PIXIE_REDIRECT_URI');
 
 function check(condition, what) {
@@ -48,8 +54,37 @@ async function signOn(authorizationUrl) {
   return new URL(resume.headers.get('location'));
 }
 
+/// A fapi2 client: its own key, registered through the admin API; its client id and
+/// its authentication method.
+async function registerWithKey() {
+  const { publicKey, privateKey } = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+    'sign',
+    'verify',
+  ]);
+  const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', publicKey);
+  const env = new URL(ISSUER).pathname.replace(/^\//, '');
+  const resp = await fetch(`${env_var('PIXIE_ADMIN_URL')}/admin/environments/${env}/applications`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${env_var('PIXIE_ADMIN_TOKEN')}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      client_name: 'openid-client (fapi2)',
+      redirect_uris: [REDIRECT_URI],
+      grant_types: ['authorization_code', 'refresh_token'],
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: { keys: [{ kty, crv, x, y, kid: 'k1' }] },
+      scope: 'openid profile email offline_access',
+    }),
+  });
+  const app = await resp.json();
+  check(resp.status === 201, `registered with its key: ${JSON.stringify(app)}`);
+  check(!app.client_secret, 'no secret for a private_key_jwt client');
+  return { clientId: app.client_id, auth: client.PrivateKeyJwt({ key: privateKey, kid: 'k1' }) };
+}
+
 async function main() {
-  const config = await client.discovery(new URL(ISSUER), CLIENT_ID, { redirect_uris: [REDIRECT_URI] }, client.None(), {
+  const fapi = process.env.PIXIE_FAPI === '1';
+  const { clientId, auth } = fapi ? await registerWithKey() : { clientId: env('PIXIE_CLIENT_ID'), auth: client.None() };
+  const config = await client.discovery(new URL(ISSUER), clientId, { redirect_uris: [REDIRECT_URI] }, auth, {
     execute: [client.allowInsecureRequests],
   });
   const meta = config.serverMetadata();
@@ -90,20 +125,25 @@ async function main() {
   const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP });
   check(refreshed.token_type.toLowerCase() === 'dpop', 'refreshed with the same key');
 
-  // Another key cannot use the refresh token (a public client's is bound to the key).
-  const thief = client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256'));
+  // Another key cannot use a public client's refresh token (it is bound to the key; a
+  // confidential client's is bound by its authentication instead).
   let stolen = null;
-  try {
-    await client.refreshTokenGrant(config, refreshed.refresh_token, undefined, { DPoP: thief });
-    stolen = 'accepted';
-  } catch (e) {
-    stolen = e.error || e.code || String(e);
+  if (!fapi) {
+    const thief = client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256'));
+    try {
+      await client.refreshTokenGrant(config, refreshed.refresh_token, undefined, { DPoP: thief });
+      stolen = 'accepted';
+    } catch (e) {
+      stolen = e.error || e.code || String(e);
+    }
+    check(stolen === 'invalid_grant', `another key's refresh refused: ${stolen}`);
   }
-  check(stolen === 'invalid_grant', `another key's refresh refused: ${stolen}`);
   const access = JSON.parse(Buffer.from(tokens.access_token.split('.')[1], 'base64url'));
   console.log(
     JSON.stringify({
       ok: true,
+      fapi,
+      client_id: clientId,
       token_type: tokens.token_type,
       cnf: access.cnf,
       sub: claims.sub,

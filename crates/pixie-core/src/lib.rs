@@ -37,6 +37,7 @@ pub mod par;
 pub mod params;
 pub mod pkce;
 pub mod policy;
+pub mod profile;
 pub mod registration;
 pub mod report;
 pub mod resource;

@@ -49,6 +49,9 @@ pub struct CreateEnvironment {
     /// DPoP proofs must carry a server-provided nonce (RFC 9449 §8); off by default.
     #[serde(default)]
     pub dpop_nonce: bool,
+    /// `"fapi2"`: the FAPI 2.0 rules for every client; none by default.
+    #[serde(default)]
+    pub profile: crate::profile::Profile,
 }
 
 /// `PATCH /admin/environments/<env>`.
@@ -68,6 +71,9 @@ pub struct PatchEnvironment {
     /// Whether DPoP proofs must carry a server-provided nonce.
     #[serde(default)]
     pub dpop_nonce: Option<bool>,
+    /// The profile (`"fapi2"`, or `"none"`).
+    #[serde(default)]
+    pub profile: Option<crate::profile::Profile>,
 }
 
 /// An environment as the admin API shows it.
@@ -87,6 +93,8 @@ pub struct Environment {
     pub require_par: bool,
     /// Whether DPoP proofs must carry a server-provided nonce (RFC 9449 §8).
     pub dpop_nonce: bool,
+    /// Its profile.
+    pub profile: crate::profile::Profile,
 }
 
 /// An application as the admin API shows it (RFC 7591 §3.2.1).

@@ -74,6 +74,10 @@ fn check_lifetimes(l: &pixie_core::lifetimes::Lifetimes) -> ApiResult<()> {
 }
 
 fn check_metadata(metadata: &ClientMetadata, env: &EnvironmentRow) -> ApiResult<()> {
+    pixie_core::profile::check_client(env.settings.profile, metadata).map_err(|description| ApiError::Invalid {
+        code: pixie_core::ErrorCode::InvalidClientMetadata,
+        description,
+    })?;
     metadata.validate(&env.pkce).map_err(|e| ApiError::Invalid {
         code: e.code,
         description: e.to_string(),
@@ -85,6 +89,12 @@ fn check_metadata(metadata: &ClientMetadata, env: &EnvironmentRow) -> ApiResult<
             code: pixie_core::ErrorCode::InvalidClientMetadata,
             description: format!("lifetimes.{e}"),
         })
+}
+
+/// The environment's settings meet its profile (checked after any change).
+fn check_profile(env: &EnvironmentRow) -> ApiResult<()> {
+    pixie_core::profile::check_environment(env.settings.profile, &env.pkce, &env.settings.lifetimes)
+        .map_err(ApiError::invalid)
 }
 
 fn check_policy(p: &EnvPkcePolicy) -> ApiResult<()> {
@@ -197,6 +207,7 @@ impl Service {
             registration: env.settings.registration,
             require_par: env.settings.require_par,
             dpop_nonce: env.settings.dpop_nonce,
+            profile: env.settings.profile,
         }
     }
 
@@ -205,6 +216,7 @@ impl Service {
         validate_env_id(&req.id)?;
         check_policy(&req.pkce)?;
         check_lifetimes(&req.lifetimes)?;
+        pixie_core::profile::check_environment(req.profile, &req.pkce, &req.lifetimes).map_err(ApiError::invalid)?;
         if self.store.get_environment(&req.id).await?.is_some() {
             return Err(ApiError::Conflict(format!("environment {}", req.id)));
         }
@@ -218,6 +230,7 @@ impl Service {
                 lifetimes: req.lifetimes,
                 require_par: req.require_par,
                 dpop_nonce: req.dpop_nonce,
+                profile: req.profile,
             },
             created_at: now,
         };
@@ -241,6 +254,7 @@ impl Service {
             lifetimes: Default::default(),
             require_par: false,
             dpop_nonce: false,
+            profile: Default::default(),
         };
         match self.create_environment(req).await {
             Ok(_) => Ok(true),
@@ -275,6 +289,10 @@ impl Service {
         if let Some(dpop_nonce) = patch.dpop_nonce {
             env.settings.dpop_nonce = dpop_nonce;
         }
+        if let Some(profile) = patch.profile {
+            env.settings.profile = profile;
+        }
+        check_profile(&env)?;
         self.store.update_environment(&env, self.now()).await?;
         self.directory.forget_environment(&env.id);
         Ok(self.env_view(&env))

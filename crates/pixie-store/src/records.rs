@@ -47,6 +47,9 @@ pub struct EnvSettings {
     /// DPoP proofs must carry a server-provided nonce (RFC 9449 §8).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dpop_nonce: bool,
+    /// A profile whose rules apply to every client (CONTRACT §8: `fapi2`).
+    #[serde(default, skip_serializing_if = "pixie_core::profile::Profile::is_none")]
+    pub profile: pixie_core::profile::Profile,
 }
 
 impl FromRow for EnvironmentRow {

@@ -159,6 +159,7 @@ pub async fn env(cmd: EnvCommand) -> Result<(), String> {
             registration: Default::default(),
             require_par: false,
             dpop_nonce: false,
+            profile: Default::default(),
         })
         .await
         .map_err(|e| e.to_string())?;

@@ -104,7 +104,12 @@ pub async fn authorize(svc: &Service, req: AuthorizeRequest<'_>) -> ApiResult<Au
         )));
     }
     // Phase 2: errors go back to the client.
-    if !pushed && pixie_core::par::must_push(env.settings.require_par, &client.metadata) {
+    let profile = env.settings.profile;
+    if let Err(rule) = pixie_core::profile::check_client(profile, &client.metadata) {
+        return Ok(refused(OAuthError::new(ErrorCode::UnauthorizedClient, rule)));
+    }
+    let par_required = env.settings.require_par || profile.requires_par();
+    if !pushed && pixie_core::par::must_push(par_required, &client.metadata) {
         return Ok(refused(pixie_core::par::not_pushed()));
     }
     // A pushed request's PKCE was counted when it was pushed.

@@ -59,6 +59,7 @@ pub async fn authorization_client(
     let metadata = metadata_from_document(&fetched.document, client_id, &scopes).map_err(refused)?;
     // The environment's PKCE policy applies to it as to every client.
     metadata.validate(&env.pkce).map_err(|e| refused(e.to_string()))?;
+    pixie_core::profile::check_client(env.settings.profile, &metadata).map_err(refused)?;
     let row = ClientRow {
         env_id: env.id.clone(),
         client_id: client_id.to_owned(),

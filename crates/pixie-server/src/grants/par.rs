@@ -86,6 +86,9 @@ pub async fn push(svc: &Service, req: PushRequest<'_>) -> ApiResult<Pushed> {
         )
         .into());
     }
+    if let Err(rule) = pixie_core::profile::check_client(env.settings.profile, &client.metadata) {
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, rule).into());
+    }
     super::authorization::validate(svc, env, client, &kept, true)?;
     super::authorization::resources(svc, &env.id, &kept).await??;
     // Each push is a stored row: bounded per address like the flows it starts.

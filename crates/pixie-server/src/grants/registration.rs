@@ -27,6 +27,10 @@ pub async fn register(svc: &Service, env_id: &str, body: &Value, addr: &str) -> 
         code: pixie_core::ErrorCode::InvalidClientMetadata,
         description: e.to_string(),
     })?;
+    pixie_core::profile::check_client(env.settings.profile, &metadata).map_err(|description| ApiError::Invalid {
+        code: pixie_core::ErrorCode::InvalidClientMetadata,
+        description,
+    })?;
     let now = svc.now();
     if let Err(wait) = svc.count_registration(now, env_id, addr).await? {
         return Err(ApiError::RateLimited {

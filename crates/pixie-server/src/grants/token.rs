@@ -35,6 +35,10 @@ pub struct TokenRequest<'a> {
 /// proof, tokens bound to the proof's key.
 pub async fn issue(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenResponse> {
     let grant = requested_grant(req.params, &req.client.metadata)?;
+    let profile = req.env.settings.profile;
+    if let Err(rule) = pixie_core::profile::check_client(profile, &req.client.metadata) {
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, rule).into());
+    }
     let proof = match req.dpop {
         Some(proof) => {
             let check = ProofCheck {
@@ -46,9 +50,10 @@ pub async fn issue(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenRespo
             };
             Some(crate::dpop::verify(svc, proof, check).await?)
         }
-        None if req.client.metadata.dpop_bound_access_tokens => {
+        None if req.client.metadata.dpop_bound_access_tokens || profile.requires_dpop() => {
             return Err(OAuthError::invalid_request(
-                "DPoP: this client's tokens must be DPoP-bound; send a DPoP proof (RFC 9449)",
+                "DPoP: this client's tokens must be DPoP-bound (its metadata, or the environment's profile fapi2); \
+                 send a DPoP proof (RFC 9449)",
             )
             .into())
         }

@@ -21,7 +21,7 @@ async fn metadata(directory: &Directory, base: &super::state::Base, env_id: &str
     let env = directory.environment(env_id).await?;
     let scopes = directory.scopes_supported(env_id).await?;
     let issuer = base.issuer(&env.id);
-    let client_auth = strings(&["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]);
+    let client_auth = strings(env.settings.profile.auth_methods());
     let registration_endpoint = env
         .settings
         .registration
@@ -32,7 +32,7 @@ async fn metadata(directory: &Directory, base: &super::state::Base, env_id: &str
         client_id_metadata_document_supported: env.settings.registration.client_id_metadata_documents,
         authorization_endpoint: format!("{issuer}{}", paths::AUTHORIZE),
         pushed_authorization_request_endpoint: format!("{issuer}{}", paths::PAR),
-        require_pushed_authorization_requests: env.settings.require_par,
+        require_pushed_authorization_requests: env.settings.require_par || env.settings.profile.requires_par(),
         dpop_signing_alg_values_supported: strings(&pixie_core::dpop::ALGORITHMS),
         token_endpoint_auth_signing_alg_values_supported: strings(&pixie_core::assertion::ALGORITHMS),
         token_endpoint: format!("{issuer}{}", paths::TOKEN),
