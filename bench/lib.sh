@@ -43,10 +43,11 @@ start_oidc_provider() {
 # Peak resident set of a process, in MiB.
 peak_rss_mib() { awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
-# One measured run: issuer client C mode signin -> one JSON line (empty on failure).
+# One measured run: issuer client C mode signin [more pixie bench options] -> one JSON
+# line (empty on failure).
 run_bench() {
   echo 'bench password' | taskset -c 1 "$bin" bench --issuer "$1" --client-id "$2" --username bench \
-    --concurrency "$3" --mode "$4" --signin "$5" --duration "$secs" --warmup 3 --json || true
+    --concurrency "$3" --mode "$4" --signin "$5" --duration "$secs" --warmup 3 --json "${@:6}" || true
 }
 
 # Fields of a run's JSON: per_second errors p50 p90 p99 max (of the step given).

@@ -21,6 +21,12 @@ for alg in ES256 RS256; do
     echo "| $alg | flow | $c | $ps | $err | $p50 | $p90 | $p99 | $max |"
   done
 done
+# The same flow with a DPoP proof on every token request (RFC 9449; ES256, a key per
+# worker): what sender-constrained tokens cost.
+for c in 1 16 64; do
+  read -r ps err p50 p90 p99 max < <(fields "$(run_bench "$pixie_issuer" "$pixie_es" "$c" flow flows --dpop)" flow)
+  echo "| ES256 + DPoP | flow | $c | $ps | $err | $p50 | $p90 | $p99 | $max |"
+done
 read -r ps err p50 p90 p99 max < <(fields "$(run_bench "$pixie_issuer" "$pixie_es" 16 discovery flows)" discovery)
 echo "| - | discovery | 16 | $ps | $err | $p50 | $p90 | $p99 | $max |"
 echo

@@ -49,6 +49,8 @@ pub struct ExpectedAssertion<'a> {
     pub audiences: &'a [&'a str],
     /// Now.
     pub now: i64,
+    /// Only the first audience (the issuer), as a single string (the `fapi2` profile).
+    pub strict_audience: bool,
 }
 
 /// Checks an assertion's header: an `alg` of [`ALGORITHMS`] (never `none`, never a
@@ -77,6 +79,7 @@ pub fn check_claims(c: &AssertionClaims, expected: ExpectedAssertion<'_>) -> Res
         return Err("iss and sub must both be the client_id");
     }
     let audience_ok = match &c.aud {
+        _ if expected.strict_audience => c.aud.as_str().is_some_and(|a| Some(&a) == expected.audiences.first()),
         Value::String(a) => expected.audiences.contains(&a.as_str()),
         Value::Array(items) => items
             .iter()
@@ -159,6 +162,7 @@ mod tests {
             client_id: "app",
             audiences: &AUDS,
             now: 1000,
+            strict_audience: false,
         }
     }
 
@@ -211,6 +215,23 @@ mod tests {
             ),
         ] {
             assert!(check_claims(&c, expected()).unwrap_err().contains(why), "{why}");
+        }
+    }
+
+    #[test]
+    fn a_strict_audience_is_the_issuer_alone() {
+        let strict = ExpectedAssertion {
+            strict_audience: true,
+            ..expected()
+        };
+        assert!(check_claims(&claims(), strict).is_ok());
+        for aud in [
+            json!("https://id.example/default/as/token"),
+            json!(["https://id.example/default"]),
+            json!(["https://evil.example", "https://id.example/default"]),
+        ] {
+            let c = AssertionClaims { aud, ..claims() };
+            assert!(check_claims(&c, strict).is_err(), "{}", c.aud);
         }
     }
 

@@ -38,6 +38,24 @@ impl Profile {
         self == Profile::Fapi2
     }
 
+    /// Whether only the FAPI 2.0 signing algorithms (PS256, ES256, EdDSA) are used and
+    /// accepted: no RS256 for ID tokens or DPoP proofs.
+    pub fn forbids_rs256(self) -> bool {
+        self == Profile::Fapi2
+    }
+
+    /// Whether a client assertion's `aud` must be the issuer, as a single string
+    /// (draft-ietf-oauth-rfc7523bis: no endpoint URL, no array to inject into).
+    pub fn strict_assertion_audience(self) -> bool {
+        self == Profile::Fapi2
+    }
+
+    /// Whether an authorization request must name its `redirect_uri` (FAPI 2.0
+    /// §5.3.2.2: even when the client registered only one).
+    pub fn requires_redirect_uri(self) -> bool {
+        self == Profile::Fapi2
+    }
+
     /// The client authentication methods it allows (all, without a profile).
     pub fn auth_methods(self) -> &'static [&'static str] {
         match self {
@@ -87,6 +105,22 @@ pub fn check_client(profile: Profile, client: &ClientMetadata) -> Result<(), Str
             )
         }
     }
+    // FAPI 2.0 §5.3.2.2: no cleartext redirect URIs, but a native app's loopback.
+    for uri in &client.redirect_uris {
+        let lower = uri.to_ascii_lowercase();
+        let loopback = ["http://127.0.0.1", "http://[::1]", "http://localhost"]
+            .iter()
+            .any(|l| {
+                lower
+                    .strip_prefix(l)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+            });
+        if lower.starts_with("http:") && !loopback {
+            return Err(format!(
+                "profile fapi2: redirect_uris: {uri} is http: use https (http only on a loopback host, FAPI 2.0 §5.3.2.2)"
+            ));
+        }
+    }
     if client.code_challenge_method == Some(ChallengeMethod::Plain) {
         return Err("profile fapi2: code_challenge_method plain is not allowed (S256 only)".into());
     }
@@ -134,6 +168,10 @@ mod tests {
     fn fapi2_clients_authenticate_with_keys() {
         let ok = client(r#"{"token_endpoint_auth_method": "private_key_jwt"}"#);
         assert!(check_client(Profile::Fapi2, &ok).is_ok());
+        let native = client(
+            r#"{"token_endpoint_auth_method": "private_key_jwt", "redirect_uris": ["https://a.example/cb", "http://127.0.0.1:8080/cb", "http://[::1]/cb"]}"#,
+        );
+        assert!(check_client(Profile::Fapi2, &native).is_ok());
         for (json, rule) in [
             (r#"{"token_endpoint_auth_method": "none"}"#, "none"),
             (
@@ -147,6 +185,14 @@ mod tests {
             (
                 r#"{"token_endpoint_auth_method": "private_key_jwt", "code_challenge_method": "plain"}"#,
                 "plain",
+            ),
+            (
+                r#"{"token_endpoint_auth_method": "private_key_jwt", "redirect_uris": ["http://app.example/cb"]}"#,
+                "https",
+            ),
+            (
+                r#"{"token_endpoint_auth_method": "private_key_jwt", "redirect_uris": ["http://127.0.0.1.evil.example/cb"]}"#,
+                "https",
             ),
         ] {
             assert!(

@@ -19,6 +19,8 @@ use crate::crypto;
 use crate::error::ApiResult;
 use crate::service::Service;
 
+/// The largest key set read from a `jwks_uri`.
+const JWKS_MAX_BYTES: usize = 64 * 1024;
 /// The most `jwks_uri` key sets kept.
 const MAX_CACHED: usize = 1000;
 /// The least time between two fetches of one `jwks_uri` for an unknown `kid`.
@@ -50,6 +52,13 @@ fn keys_of(set: &serde_json::Value) -> Vec<Jwk> {
 }
 
 impl JwksCache {
+    /// Drops the kept copy of a key set (its client changed: the next use fetches).
+    pub fn forget(&self, uri: &str) {
+        if let Ok(mut sets) = self.sets.lock() {
+            sets.remove(uri);
+        }
+    }
+
     fn get(&self, uri: &str) -> Option<Fetched> {
         self.sets.lock().ok()?.get(uri).cloned()
     }
@@ -82,7 +91,12 @@ async fn client_keys(svc: &Service, client: &ClientRow, refresh: bool) -> Result
             return Ok(f.keys);
         }
     }
-    let fetched = svc.fetcher.fetch_json(uri).await.map_err(|e| {
+    // A key set is larger than a client's metadata document (several RSA keys, x5c).
+    let fetcher = crate::fetch::Fetcher {
+        max_bytes: JWKS_MAX_BYTES,
+        ..svc.fetcher.clone()
+    };
+    let fetched = fetcher.fetch_json(uri).await.map_err(|e| {
         tracing::warn!(client = %client.client_id, error = %e, "the client's jwks_uri could not be fetched");
         "its jwks_uri could not be fetched"
     })?;
@@ -94,6 +108,16 @@ async fn client_keys(svc: &Service, client: &ClientRow, refresh: bool) -> Result
     };
     svc.jwks.put(uri, f);
     Ok(keys)
+}
+
+/// Whether the client's environment takes only its issuer as an assertion's `aud`.
+async fn strict_audience(svc: &Service, env_id: &str) -> ApiResult<bool> {
+    Ok(svc
+        .environment(env_id)
+        .await?
+        .settings
+        .profile
+        .strict_assertion_audience())
 }
 
 /// Verifies `assertion` as `client`'s authentication at an endpoint whose accepted
@@ -149,6 +173,7 @@ pub async fn verify(
         client_id: &client.client_id,
         audiences,
         now: svc.now(),
+        strict_audience: strict_audience(svc, &client.env_id).await?,
     };
     if let Err(why) = check_claims(&claims, expected) {
         return Ok(Err(why));

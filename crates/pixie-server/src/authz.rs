@@ -415,7 +415,12 @@ impl Service {
                     nonce: nonce.map(str::to_owned),
                     sid: sid.map(str::to_owned),
                 };
-                let key = keys.for_alg(client.metadata.id_token_signed_response_alg);
+                // FAPI 2.0 §5.4: no RS256 under the profile fapi2.
+                let alg = match env.settings.profile.forbids_rs256() {
+                    true => pixie_core::client::SigningAlg::ES256,
+                    false => client.metadata.id_token_signed_response_alg,
+                };
+                let key = keys.for_alg(alg);
                 Some(jwt::sign(key, "JWT", &claims).map_err(ApiError::internal)?)
             }
             _ => None,

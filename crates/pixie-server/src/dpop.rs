@@ -37,6 +37,8 @@ pub struct ProofCheck<'a> {
     pub access_token: Option<&'a str>,
     /// Whether the environment requires server-provided nonces.
     pub nonce_required: bool,
+    /// Whether RS256 is refused (the `fapi2` profile: PS256, ES256 or EdDSA only).
+    pub no_rs256: bool,
 }
 
 fn invalid(why: &str) -> ApiError {
@@ -57,6 +59,11 @@ pub async fn verify(svc: &Service, proof: &str, check: ProofCheck<'_>) -> ApiRes
         .and_then(|h| serde_json::from_slice(&h).ok())
         .ok_or_else(|| invalid("it is not a JWT"))?;
     let alg = check_header(&header).map_err(oauth)?;
+    if check.no_rs256 && alg == "RS256" {
+        return Err(invalid(
+            "alg RS256 is not allowed under the profile fapi2 (PS256, ES256 or EdDSA)",
+        ));
+    }
     let alg: Algorithm = alg.parse().map_err(|_| invalid("its alg is not supported"))?;
     let jwk: Jwk = serde_json::from_value(header["jwk"].clone()).map_err(|_| invalid("its jwk is not a usable key"))?;
     let key = DecodingKey::from_jwk(&jwk).map_err(|_| invalid("its jwk is not a usable key"))?;

@@ -394,6 +394,11 @@ impl Service {
             row.secret_hash = Some(crypto::sha256(s.as_bytes()).to_vec());
             secret = Some(s);
         }
+        // A changed client's keys are read afresh (a key withdrawn from its set stops
+        // working at once, not when the kept copy expires).
+        for uri in [&row.metadata.jwks_uri, &metadata.jwks_uri].into_iter().flatten() {
+            self.jwks.forget(uri);
+        }
         row.metadata = metadata;
         row.updated_at = self.now();
         self.store.update_client(&row).await?;

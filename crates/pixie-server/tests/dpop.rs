@@ -360,6 +360,12 @@ async fn dpop_jkt_binds_the_code() {
     )
     .await;
     assert_eq!((st, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    // A malformed dpop_jkt is refused at the push, as JSON.
+    let mut pairs = TestServer::pairs(&client);
+    pairs.push(("dpop_jkt", "abc"));
+    let resp = s.http.post(&par_url).form(&pairs).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_request");
     // A pushed dpop_jkt that is not the proof's key is refused at the push.
     let mut pairs = TestServer::pairs(&client);
     let other_jkt = other.jkt();

@@ -64,6 +64,15 @@ async fn a_fapi2_environment_end_to_end() {
         json!(["private_key_jwt"])
     );
     assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        meta["id_token_signing_alg_values_supported"],
+        json!(["ES256"]),
+        "no RS256 (FAPI 2.0 §5.4)"
+    );
+    assert_eq!(
+        meta["dpop_signing_alg_values_supported"],
+        json!(["ES256", "PS256", "EdDSA"])
+    );
 
     // Clients: refused with the rule named, unless confidential with private_key_jwt.
     let key = DpopKey::new();
@@ -87,6 +96,11 @@ async fn a_fapi2_environment_end_to_end() {
         (
             json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [jwk]}, "code_challenge_method": "plain"}),
             "plain",
+        ),
+        (
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [jwk]},
+                   "redirect_uris": ["http://app.example/cb"]}),
+            "https",
         ),
     ] {
         let (st, e) = s
@@ -134,6 +148,37 @@ async fn a_fapi2_environment_end_to_end() {
     // PAR (client assertion + DPoP), sign-on, token (client assertion + DPoP).
     let dpop = DpopKey::new();
     let (issuer, par_url, token_url) = (s.url("/bank"), s.url("/bank/as/par"), s.url("/bank/as/token"));
+    // A push must name its redirect_uri, and a client assertion's aud is the issuer
+    // alone (not the endpoint's URL).
+    let mut form: Vec<(&str, String)> = pairs
+        .iter()
+        .filter(|(k, _)| *k != "redirect_uri")
+        .map(|(k, v)| (*k, v.to_string()))
+        .collect();
+    form.push(("client_assertion_type", JWT_BEARER.into()));
+    form.push(("client_assertion", assertion(&key, &id, &issuer, s.now())));
+    let resp = s
+        .http
+        .post(&par_url)
+        .header("DPoP", dpop.proof("POST", &par_url, s.now(), None))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("redirect_uri is required"));
+    let mut form: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    form.push(("client_assertion_type", JWT_BEARER.into()));
+    form.push(("client_assertion", assertion(&key, &id, &par_url, s.now())));
+    let resp = s
+        .http
+        .post(&par_url)
+        .header("DPoP", dpop.proof("POST", &par_url, s.now(), None))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "aud = the endpoint's URL is refused under fapi2");
     let mut form: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
     form.push(("client_assertion_type", JWT_BEARER.into()));
     form.push(("client_assertion", assertion(&key, &id, &issuer, s.now())));
@@ -202,6 +247,14 @@ async fn a_fapi2_environment_end_to_end() {
     );
     let (st, tok) = exchange(true).await;
     assert_eq!((st, tok["token_type"].as_str()), (200, Some("DPoP")), "{tok}");
+    use base64::Engine as _;
+    let header = tok["id_token"].as_str().unwrap().split('.').next().unwrap();
+    let header: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    assert_eq!(
+        header["alg"], "ES256",
+        "the client's RS256 default does not apply under fapi2"
+    );
 }
 
 /// Clients registered before the environment took the profile are refused at
@@ -210,6 +263,13 @@ async fn a_fapi2_environment_end_to_end() {
 async fn clients_from_before_the_switch_are_refused() {
     let s = TestServer::start().await;
     let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    let (_, rs) = s
+        .admin(
+            Method::POST,
+            "/admin/environments/default/applications",
+            Some(json!({"client_name": "Resource server", "redirect_uris": [REDIRECT], "grant_types": ["client_credentials"]})),
+        )
+        .await;
     let (st, e) = s
         .admin(
             Method::PATCH,
@@ -237,6 +297,17 @@ async fn clients_from_before_the_switch_are_refused() {
         (400, Some("unauthorized_client")),
         "{body}"
     );
+    // Introspection too: a client_secret client from before cannot read tokens.
+    let resp = s
+        .http
+        .post(s.url("/default/as/introspect"))
+        .basic_auth(rs["client_id"].as_str().unwrap(), rs["client_secret"].as_str())
+        .form(&[("token", "anything")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "unauthorized_client");
     // And back: the profile can be turned off.
     let (st, env) = s
         .admin(

@@ -375,3 +375,61 @@ async fn keys_from_a_jwks_uri_follow_rotation() {
         "k1 is gone"
     );
 }
+
+/// A key withdrawn from a `jwks_uri` set stops working as soon as the operator
+/// patches the application, without waiting for the kept copy to expire.
+#[tokio::test]
+async fn patching_the_client_drops_its_kept_keys() {
+    let served: Arc<Mutex<Value>> = Arc::new(Mutex::new(Value::Null));
+    let state = served.clone();
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let state = state.clone();
+            async move {
+                let body = state.lock().unwrap().clone();
+                ([("cache-control", "max-age=86400")], axum::Json(body))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_uri = format!("http://{}/jwks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.insecure_cimd_loopback = true;
+    let s = TestServer::start_with(dir, cfg).await;
+    let key = DpopKey::new();
+    *served.lock().unwrap() = json!({"keys": [public_jwk(&key, "k1")]});
+    let (_, app) = register(&s, json!({"jwks_uri": jwks_uri})).await;
+    let id = app["client_id"].as_str().unwrap().to_owned();
+    let issuer = s.url("/default");
+    assert_eq!(
+        token(&s, &assertion(&key, "k1", &id, &issuer, s.now(), json!({})), &[])
+            .await
+            .0,
+        200
+    );
+    // Compromised: withdrawn from the set. Kept for a day unless the operator acts.
+    *served.lock().unwrap() = json!({"keys": [public_jwk(&DpopKey::new(), "k2")]});
+    assert_eq!(
+        token(&s, &assertion(&key, "k1", &id, &issuer, s.now(), json!({})), &[])
+            .await
+            .0,
+        200
+    );
+    let (st, _) = s
+        .admin(
+            Method::PATCH,
+            &format!("/admin/environments/default/applications/{id}"),
+            Some(json!({"jwks_uri": jwks_uri})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        token(&s, &assertion(&key, "k1", &id, &issuer, s.now(), json!({})), &[])
+            .await
+            .0,
+        401
+    );
+}

@@ -53,6 +53,52 @@ pub struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Send a DPoP proof (RFC 9449, ES256, a key per worker) with every token request,
+    /// and expect DPoP-bound tokens.
+    #[arg(long)]
+    dpop: bool,
+}
+
+/// A worker's DPoP key, and the proofs it makes (a fresh `jti` and `iat` each).
+struct DpopSigner {
+    pair: aws_lc_rs::signature::EcdsaKeyPair,
+    header: String,
+    rng: aws_lc_rs::rand::SystemRandom,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl DpopSigner {
+    fn new() -> Result<Self, String> {
+        use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map_err(|e| e.to_string())?;
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).map_err(|e| e.to_string())?;
+        let public = pair.public_key().as_ref().to_vec();
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&public[1..33]), "y": b64(&public[33..65])});
+        let header = b64(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk})
+            .to_string()
+            .as_bytes());
+        Ok(Self { pair, header, rng })
+    }
+
+    /// A proof for `POST htu` now.
+    fn proof(&self, htu: &str) -> Result<String, String> {
+        let mut jti = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut jti).map_err(|e| e.to_string())?;
+        let iat = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_secs();
+        let claims = json!({"jti": b64(&jti), "htm": "POST", "htu": htu, "iat": iat});
+        let input = format!("{}.{}", self.header, b64(claims.to_string().as_bytes()));
+        let sig = self.pair.sign(&self.rng, input.as_bytes()).map_err(|e| e.to_string())?;
+        Ok(format!("{input}.{}", b64(sig.as_ref())))
+    }
 }
 
 /// The endpoints, from the issuer's discovery document.
@@ -86,7 +132,7 @@ fn us(d: Duration) -> u32 {
     d.as_micros().min(u128::from(u32::MAX)) as u32
 }
 
-async fn one(t: &Target, mode: &str, s: &mut Samples, record: bool) -> Result<(), String> {
+async fn one(t: &Target, mode: &str, s: &mut Samples, record: bool, dpop: Option<&DpopSigner>) -> Result<(), String> {
     let start = Instant::now();
     if mode == "discovery" {
         let resp = t.http.get(&t.discovery).send().await.map_err(|e| e.to_string())?;
@@ -143,17 +189,21 @@ async fn one(t: &Target, mode: &str, s: &mut Samples, record: bool) -> Result<()
             ("client_id", t.client_id.as_str()),
             ("code_verifier", verifier.as_str()),
         ];
-        let resp = t
-            .http
-            .post(&t.token)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut req = t.http.post(&t.token).form(&form);
+        if let Some(signer) = dpop {
+            req = req.header("DPoP", signer.proof(&t.token)?);
+        }
+        let resp = req.send().await.map_err(|e| e.to_string())?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|e| e.to_string())?;
         if status != 200 || !body.windows(14).any(|w| w == b"\"access_token\"") {
             return Err(format!("token {status}: {:.120}", String::from_utf8_lossy(&body)));
+        }
+        if dpop.is_some() && !body.windows(20).any(|w| w == b"\"token_type\":\"DPoP\"") {
+            return Err(format!(
+                "token {status}: not DPoP-bound: {:.120}",
+                String::from_utf8_lossy(&body)
+            ));
         }
     }
     if record {
@@ -374,6 +424,7 @@ pub fn run(a: BenchArgs) -> ExitCode {
         let mut workers = Vec::new();
         for _ in 0..a.concurrency.max(1) {
             let (t, mode) = (target.clone(), a.mode.clone());
+            let signer = if a.dpop { Some(DpopSigner::new()?) } else { None };
             workers.push(tokio::spawn(async move {
                 let mut s = Samples::default();
                 loop {
@@ -382,7 +433,7 @@ pub fn run(a: BenchArgs) -> ExitCode {
                         break;
                     }
                     let record = now >= warm_end;
-                    match one(&t, &mode, &mut s, record).await {
+                    match one(&t, &mode, &mut s, record, signer.as_ref()).await {
                         Ok(()) if record => s.completed += 1,
                         Ok(()) => {}
                         Err(e) => {

@@ -56,6 +56,7 @@ pub async fn push(svc: &Service, req: PushRequest<'_>) -> ApiResult<Pushed> {
             htu: &format!("{}/as/par", req.issuer),
             access_token: None,
             nonce_required: env.settings.dpop_nonce,
+            no_rs256: env.settings.profile.forbids_rs256(),
         };
         let jkt = crate::dpop::verify(svc, proof, check).await?.jkt;
         match kept.get("dpop_jkt") {
@@ -77,6 +78,18 @@ pub async fn push(svc: &Service, req: PushRequest<'_>) -> ApiResult<Pushed> {
     }
     // The authorization endpoint's checks, in its order, every error as JSON.
     let client_ref = authorize::client_and_redirect(&kept).map_err(invalid)?;
+    if env.settings.profile.requires_redirect_uri() && client_ref.redirect_uri.is_none() {
+        return Err(OAuthError::invalid_request("redirect_uri is required (profile fapi2, FAPI 2.0 §5.3.2.2)").into());
+    }
+    if kept
+        .get("dpop_jkt")
+        .is_some_and(|j| !pixie_core::dpop::is_thumbprint(j))
+    {
+        return Err(OAuthError::invalid_request(
+            "dpop_jkt: it must be a JWK SHA-256 thumbprint (43 base64url characters)",
+        )
+        .into());
+    }
     debug_assert_eq!(client_ref.client_id, client.client_id);
     authorize::resolve_redirect_uri(&client.metadata, client_ref.redirect_uri).map_err(invalid)?;
     if !client.metadata.has_grant(GrantType::AuthorizationCode) {
@@ -86,9 +99,7 @@ pub async fn push(svc: &Service, req: PushRequest<'_>) -> ApiResult<Pushed> {
         )
         .into());
     }
-    if let Err(rule) = pixie_core::profile::check_client(env.settings.profile, &client.metadata) {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, rule).into());
-    }
+
     super::authorization::validate(svc, env, client, &kept, true)?;
     super::authorization::resources(svc, &env.id, &kept).await??;
     // Each push is a stored row: bounded per address like the flows it starts.

@@ -35,10 +35,8 @@ pub struct TokenRequest<'a> {
 /// proof, tokens bound to the proof's key.
 pub async fn issue(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenResponse> {
     let grant = requested_grant(req.params, &req.client.metadata)?;
+    // (The environment's profile was checked when the client authenticated.)
     let profile = req.env.settings.profile;
-    if let Err(rule) = pixie_core::profile::check_client(profile, &req.client.metadata) {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, rule).into());
-    }
     let proof = match req.dpop {
         Some(proof) => {
             let check = ProofCheck {
@@ -47,6 +45,7 @@ pub async fn issue(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenRespo
                 htu: &format!("{}/as/token", req.issuer),
                 access_token: None,
                 nonce_required: req.env.settings.dpop_nonce,
+                no_rs256: req.env.settings.profile.forbids_rs256(),
             };
             Some(crate::dpop::verify(svc, proof, check).await?)
         }

@@ -72,6 +72,7 @@ pub async fn userinfo(svc: &Service, req: UserInfoRequest<'_>) -> ApiResult<User
                 htu: &format!("{issuer}/as/userinfo"),
                 access_token: Some(token),
                 nonce_required: env.settings.dpop_nonce,
+                no_rs256: env.settings.profile.forbids_rs256(),
             };
             if crate::dpop::verify(svc, proof, check).await?.jkt != cnf.jkt {
                 return Err(ApiError::InvalidDpopToken(

@@ -22,6 +22,7 @@ async fn metadata(directory: &Directory, base: &super::state::Base, env_id: &str
     let scopes = directory.scopes_supported(env_id).await?;
     let issuer = base.issuer(&env.id);
     let client_auth = strings(env.settings.profile.auth_methods());
+    let fapi2 = env.settings.profile.forbids_rs256();
     let registration_endpoint = env
         .settings
         .registration
@@ -33,7 +34,11 @@ async fn metadata(directory: &Directory, base: &super::state::Base, env_id: &str
         authorization_endpoint: format!("{issuer}{}", paths::AUTHORIZE),
         pushed_authorization_request_endpoint: format!("{issuer}{}", paths::PAR),
         require_pushed_authorization_requests: env.settings.require_par || env.settings.profile.requires_par(),
-        dpop_signing_alg_values_supported: strings(&pixie_core::dpop::ALGORITHMS),
+        dpop_signing_alg_values_supported: pixie_core::dpop::ALGORITHMS
+            .iter()
+            .filter(|a| !(fapi2 && **a == "RS256"))
+            .map(|a| (*a).to_owned())
+            .collect(),
         token_endpoint_auth_signing_alg_values_supported: strings(&pixie_core::assertion::ALGORITHMS),
         token_endpoint: format!("{issuer}{}", paths::TOKEN),
         jwks_uri: format!("{issuer}{}", paths::JWKS),
@@ -48,7 +53,10 @@ async fn metadata(directory: &Directory, base: &super::state::Base, env_id: &str
         token_endpoint_auth_methods_supported: client_auth.clone(),
         introspection_endpoint_auth_methods_supported: client_auth.clone(),
         revocation_endpoint_auth_methods_supported: client_auth.clone(),
-        id_token_signing_alg_values_supported: strings(&["RS256", "ES256"]),
+        id_token_signing_alg_values_supported: match fapi2 {
+            true => strings(&["ES256"]),
+            false => strings(&["RS256", "ES256"]),
+        },
         subject_types_supported: strings(&["public"]),
         scopes_supported: scopes,
         claims_supported: strings(&[

@@ -71,6 +71,11 @@ impl ClientRequest {
             e
         })?;
         let client = client_auth::authenticate(&s.svc, env_id, &presented, &[issuer, endpoint]).await?;
+        // A client from before the environment took its profile, and cannot meet it,
+        // is refused at every back-channel endpoint (introspection and revocation too).
+        if let Err(rule) = pixie_core::profile::check_client(env.settings.profile, &client.metadata) {
+            return Err(pixie_core::OAuthError::new(pixie_core::ErrorCode::UnauthorizedClient, rule).into());
+        }
         Ok(Self { env, client, params })
     }
 }
