@@ -199,7 +199,8 @@ async fn one(t: &Target, mode: &str, s: &mut Samples, record: bool, dpop: Option
         if status != 200 || !body.windows(14).any(|w| w == b"\"access_token\"") {
             return Err(format!("token {status}: {:.120}", String::from_utf8_lossy(&body)));
         }
-        if dpop.is_some() && !body.windows(20).any(|w| w == b"\"token_type\":\"DPoP\"") {
+        const DPOP_TYPE: &[u8] = b"\"token_type\":\"DPoP\"";
+        if dpop.is_some() && !body.windows(DPOP_TYPE.len()).any(|w| w == DPOP_TYPE) {
             return Err(format!(
                 "token {status}: not DPoP-bound: {:.120}",
                 String::from_utf8_lossy(&body)
