@@ -152,6 +152,31 @@ pub struct ListPage<T> {
     pub next: Option<String>,
 }
 
+/// A signing key as the admin API lists it (CONTRACT §9); never its private part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SigningKeyInfo {
+    /// The JWK `kid`.
+    pub kid: String,
+    /// `ES256` or `RS256`.
+    pub alg: String,
+    /// When it was made.
+    pub created_at: i64,
+    /// `active` (it signs), `retiring` (in the JWKS until `retire_at`), `retired`.
+    pub status: String,
+    /// When it leaves (left) the JWKS; absent for the active key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retire_at: Option<i64>,
+}
+
+/// `POST /admin/environments/<env>/keys/rotate`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKey {
+    /// The algorithm of the new key: `ES256` (the default) or `RS256`.
+    #[serde(default)]
+    pub alg: Option<crate::client::SigningAlg>,
+}
+
 /// `POST /admin/environments/<env>/users`.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -488,8 +488,20 @@ impl Service {
         token: &str,
         issuer: Option<&str>,
     ) -> ApiResult<Option<AccessTokenClaims>> {
-        let keys = self.env_keys(env_id).await?;
-        let Some(claims) = jwt::verify(&keys.es256, "at+jwt", token) else {
+        // By its kid: a key superseded since (CONTRACT §9) verifies until it retires; a
+        // kid this instance does not know yet (another instance rotated) reloads the keys.
+        let Some(kid) = jwt::kid(token) else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let mut keys = self.env_keys(env_id).await?;
+        if keys.verifying(&kid, now).is_none() {
+            keys = self.keys.reload_for_unknown_kid(env_id).await?;
+        }
+        let Some(key) = keys.verifying(&kid, now) else {
+            return Ok(None);
+        };
+        let Some(claims) = jwt::verify(key, "at+jwt", token) else {
             return Ok(None);
         };
         let Ok(claims) = serde_json::from_value::<AccessTokenClaims>(claims) else {

@@ -45,6 +45,16 @@ pub fn verify(key: &SigningKey, typ: &str, token: &str) -> Option<Value> {
     claims.is_object().then_some(claims)
 }
 
+/// The `kid` a JWT's header names (unverified: it picks the key that then verifies).
+pub fn kid(token: &str) -> Option<String> {
+    let h = token.split('.').next()?;
+    if h.len() > 4096 {
+        return None;
+    }
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
+    header.get("kid")?.as_str().map(str::to_owned)
+}
+
 /// OpenID Connect `at_hash`: the left half of SHA-256 of the access token, base64url.
 pub fn at_hash(access_token: &str) -> String {
     let d = crate::crypto::sha256(access_token.as_bytes());

@@ -12,11 +12,21 @@ use crate::error::{ApiError, ApiResult};
 use crate::keys::{EnvKeys, KeyError, SigningKey};
 use crate::service::StartupError;
 
-/// Opened signing keys, by environment.
+/// How long an instance keeps an environment's keys before reading them again, so a
+/// key rotated at another instance signs here too within this bound (CONTRACT §9). A
+/// token signed by a key this instance does not know yet reloads at once.
+pub const KEYS_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// The least time between two reloads for an unknown `kid` (junk kids cannot make every
+/// request read the store).
+const UNKNOWN_KID_RELOAD: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opened signing keys, by environment, with when they were read.
 pub struct KeyRing {
     store: Store,
     master: MasterKey,
-    keys: RwLock<HashMap<String, Arc<EnvKeys>>>,
+    keys: RwLock<HashMap<String, (Arc<EnvKeys>, std::time::Instant)>>,
+    /// When each environment was last reloaded for an unknown `kid`.
+    unknown_kid_reloads: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -32,6 +42,7 @@ impl KeyRing {
             store,
             master,
             keys: RwLock::default(),
+            unknown_kid_reloads: Default::default(),
         }
     }
 
@@ -43,9 +54,32 @@ impl KeyRing {
 
     /// The signing keys of an environment, opened once and kept.
     pub async fn env_keys(&self, env_id: &str) -> ApiResult<Arc<EnvKeys>> {
-        if let Some(k) = self.keys.read().map_err(ApiError::internal)?.get(env_id) {
-            return Ok(k.clone());
+        if let Some((k, at)) = self.keys.read().map_err(ApiError::internal)?.get(env_id) {
+            if at.elapsed() < KEYS_TTL {
+                return Ok(k.clone());
+            }
         }
+        self.reload(env_id).await
+    }
+
+    /// The keys read again for a `kid` not among them (rotated at another instance),
+    /// unless an unknown `kid` made them read within the last [`UNKNOWN_KID_RELOAD`].
+    pub async fn reload_for_unknown_kid(&self, env_id: &str) -> ApiResult<Arc<EnvKeys>> {
+        let recent = {
+            let mut last = self.unknown_kid_reloads.lock().map_err(ApiError::internal)?;
+            let recent = last.get(env_id).is_some_and(|at| at.elapsed() < UNKNOWN_KID_RELOAD);
+            if !recent {
+                last.insert(env_id.to_owned(), std::time::Instant::now());
+            }
+            recent
+        };
+        match recent {
+            true => self.env_keys(env_id).await,
+            false => self.reload(env_id).await,
+        }
+    }
+
+    async fn reload(&self, env_id: &str) -> ApiResult<Arc<EnvKeys>> {
         let keys = self.load(env_id).await.map_err(|e| match e {
             // The store is down: 503, as for any other store call, never a 500.
             StartupError::Store(e) => ApiError::from(e),
@@ -57,8 +91,30 @@ impl KeyRing {
 
     fn keep(&self, env_id: &str, keys: Arc<EnvKeys>) {
         if let Ok(mut map) = self.keys.write() {
-            map.insert(env_id.to_owned(), keys);
+            map.insert(env_id.to_owned(), (keys, std::time::Instant::now()));
         }
+    }
+
+    /// Makes a new key of `alg` for an environment, which signs from now on (CONTRACT
+    /// §9); the previous one retires once every token it signed has expired.
+    pub async fn rotate(&self, env_id: &str, alg: SigningAlg, now: i64) -> ApiResult<Arc<EnvKeys>> {
+        let (key, pkcs8) = tokio::task::spawn_blocking(move || SigningKey::generate(alg))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        // A rotation in the same second as the last would tie on created_at: the new key
+        // is dated after every key the environment has, so it is the newest.
+        let newest = self
+            .store
+            .list_keys(env_id)
+            .await?
+            .iter()
+            .map(|r| r.created_at)
+            .max()
+            .unwrap_or(now);
+        let row = key.seal(&self.master, env_id, &pkcs8, now.max(newest + 1));
+        self.store.insert_key(&row).await?;
+        self.reload(env_id).await
     }
 
     async fn load(&self, env_id: &str) -> Result<Arc<EnvKeys>, StartupError> {

@@ -190,43 +190,93 @@ fn aad(env_id: &str, kid: &str, alg: &str) -> String {
     format!("pixie signing key\0{env_id}\0{kid}\0{alg}")
 }
 
+/// How long a superseded key stays in the JWKS and verifies: the longest an access or
+/// ID token it signed can live (CONTRACT §9), and a minute for clocks.
+pub const RETIRE_AFTER: i64 = pixie_core::lifetimes::MAX_ACCESS_TOKEN + 60;
+
+/// One key of an environment, with its dates.
+#[derive(Debug, Clone)]
+pub struct KeyEntry {
+    /// The key.
+    pub key: Arc<SigningKey>,
+    /// When it was made.
+    pub created_at: i64,
+    /// When it leaves the JWKS: `None` for the key that signs (its algorithm's newest).
+    pub retire_at: Option<i64>,
+}
+
+/// Where a key is in its life (CONTRACT §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    /// It signs.
+    Active,
+    /// Superseded; still in the JWKS and verifying until `retire_at`.
+    Retiring,
+    /// Gone from the JWKS; verifies nothing.
+    Retired,
+}
+
+impl KeyStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Retiring => "retiring",
+            Self::Retired => "retired",
+        }
+    }
+}
+
+impl KeyEntry {
+    /// Its status at `now`.
+    pub fn status(&self, now: i64) -> KeyStatus {
+        match self.retire_at {
+            None => KeyStatus::Active,
+            Some(t) if now < t => KeyStatus::Retiring,
+            Some(_) => KeyStatus::Retired,
+        }
+    }
+}
+
 /// An environment's keys, ready to sign.
 #[derive(Debug)]
 pub struct EnvKeys {
-    /// The RS256 key.
+    /// The RS256 key that signs.
     pub rs256: Arc<SigningKey>,
-    /// The ES256 key.
+    /// The ES256 key that signs.
     pub es256: Arc<SigningKey>,
-    /// The JWKS document.
-    pub jwks: Value,
+    /// Every key, by algorithm, newest first.
+    pub all: Vec<KeyEntry>,
 }
 
 impl EnvKeys {
     /// Builds the key set from an environment's keys with their creation times: the
-    /// newest key of each algorithm signs (the kid, a thumbprint, only breaks ties).
+    /// newest key of each algorithm signs (the kid, a thumbprint, only breaks ties); an
+    /// older one retires [`RETIRE_AFTER`] its successor was made.
     pub fn from_keys(mut keys: Vec<(SigningKey, i64)>) -> Option<Self> {
         // A stable order, whether the keys were just made or read back from the store:
         // by algorithm, newest first.
         keys.sort_by(|(a, at), (b, bt)| {
             (a.alg_order(), std::cmp::Reverse(*at), &a.kid).cmp(&(b.alg_order(), std::cmp::Reverse(*bt), &b.kid))
         });
-        let jwks = json!({"keys": keys.iter().map(|(k, _)| k.public_jwk.clone()).collect::<Vec<_>>()});
-        let mut rs = None;
-        let mut es = None;
-        for (k, _) in keys {
-            let slot = match k.alg {
-                SigningAlg::RS256 => &mut rs,
-                SigningAlg::ES256 => &mut es,
-            };
-            // The first of an algorithm in this order is its newest.
-            if slot.is_none() {
-                *slot = Some(Arc::new(k));
-            }
+        let mut all: Vec<KeyEntry> = Vec::with_capacity(keys.len());
+        for (k, created_at) in keys {
+            // The key before this one in the order is its successor, if of its algorithm.
+            let retire_at = all
+                .last()
+                .filter(|prev| prev.key.alg == k.alg)
+                .map(|prev| prev.created_at + RETIRE_AFTER);
+            all.push(KeyEntry {
+                key: Arc::new(k),
+                created_at,
+                retire_at,
+            });
         }
+        let signing = |alg: SigningAlg| all.iter().find(|e| e.key.alg == alg).map(|e| e.key.clone());
         Some(Self {
-            rs256: rs?,
-            es256: es?,
-            jwks,
+            rs256: signing(SigningAlg::RS256)?,
+            es256: signing(SigningAlg::ES256)?,
+            all,
         })
     }
 
@@ -236,6 +286,25 @@ impl EnvKeys {
             SigningAlg::RS256 => &self.rs256,
             SigningAlg::ES256 => &self.es256,
         }
+    }
+
+    /// The JWKS document at `now`: every key not retired.
+    pub fn jwks(&self, now: i64) -> Value {
+        let keys: Vec<&Value> = self
+            .all
+            .iter()
+            .filter(|e| e.status(now) != KeyStatus::Retired)
+            .map(|e| &e.key.public_jwk)
+            .collect();
+        json!({ "keys": keys })
+    }
+
+    /// The key with `kid`, if it still verifies at `now`.
+    pub fn verifying(&self, kid: &str, now: i64) -> Option<&SigningKey> {
+        self.all
+            .iter()
+            .find(|e| e.key.kid == kid && e.status(now) != KeyStatus::Retired)
+            .map(|e| e.key.as_ref())
     }
 }
 
@@ -283,7 +352,23 @@ mod tests {
         let (old_kid, new_kid) = (e1.kid.clone(), e2.kid.clone());
         let set = EnvKeys::from_keys(vec![(e2, 200), (rs, 100), (e1, 100)]).unwrap();
         assert_eq!(set.es256.kid, new_kid, "the newer key signs");
-        assert_eq!(set.jwks["keys"].as_array().unwrap().len(), 3, "both stay in the JWKS");
+        assert_eq!(
+            set.jwks(200)["keys"].as_array().unwrap().len(),
+            3,
+            "both stay in the JWKS"
+        );
+        assert!(set.verifying(&old_kid, 200).is_some());
+        assert_eq!(
+            set.all.iter().find(|e| e.key.kid == old_kid).unwrap().retire_at,
+            Some(200 + RETIRE_AFTER)
+        );
+        // Once every token it signed has expired, the old key leaves and verifies nothing.
+        assert_eq!(set.jwks(200 + RETIRE_AFTER)["keys"].as_array().unwrap().len(), 2);
+        assert!(set.verifying(&old_kid, 200 + RETIRE_AFTER).is_none());
+        assert!(
+            set.verifying(&new_kid, i64::MAX).is_some(),
+            "the signing key never retires"
+        );
         let (e1, e2) = (gen(SigningAlg::ES256), gen(SigningAlg::ES256));
         let newer = e1.kid.clone();
         let set = EnvKeys::from_keys(vec![(e2, 100), (gen(SigningAlg::RS256), 1), (e1, 300)]).unwrap();

@@ -524,6 +524,35 @@ impl Service {
         Ok(resource_view(&row))
     }
 
+    /// An environment's signing keys, newest first by algorithm, with their status.
+    pub async fn list_signing_keys(&self, env_id: &str) -> ApiResult<wire::ListPage<wire::SigningKeyInfo>> {
+        self.environment(env_id).await?;
+        let keys = self.keys.env_keys(env_id).await?;
+        let now = self.now();
+        Ok(wire::ListPage {
+            items: keys.all.iter().map(|e| key_view(e, now)).collect(),
+            next: None,
+        })
+    }
+
+    /// Rotates an environment's signing key of `alg` (CONTRACT §9): a new key signs from
+    /// now on, at this instance at once and at the others within
+    /// [`crate::keyring::KEYS_TTL`]; the previous one stays in the JWKS and verifies
+    /// until every token it signed has expired.
+    pub async fn rotate_signing_key(
+        &self,
+        env_id: &str,
+        alg: pixie_core::client::SigningAlg,
+    ) -> ApiResult<wire::SigningKeyInfo> {
+        self.environment(env_id).await?;
+        let now = self.now();
+        let keys = self.keys.rotate(env_id, alg, now).await?;
+        let fields = serde_json::json!({"env": env_id, "alg": alg, "kid": keys.for_alg(alg).kid});
+        self.obs.audit(now, "key.rotated", fields);
+        let newest = keys.all.iter().find(|e| e.key.alg == alg).ok_or(ApiError::Internal)?;
+        Ok(key_view(newest, now))
+    }
+
     /// The resource servers of an environment, by URI (one page: there are few).
     pub async fn list_resources(&self, env_id: &str) -> ApiResult<wire::ListPage<wire::Resource>> {
         self.environment(env_id).await?;
@@ -553,6 +582,16 @@ fn resource_view(r: &pixie_store::ResourceRow) -> wire::Resource {
         scopes: r.scopes.clone(),
         name: r.name.clone(),
         created_at: r.created_at,
+    }
+}
+
+fn key_view(e: &crate::keys::KeyEntry, now: i64) -> wire::SigningKeyInfo {
+    wire::SigningKeyInfo {
+        kid: e.key.kid.clone(),
+        alg: e.key.alg.as_str().to_owned(),
+        created_at: e.created_at,
+        status: e.status(now).as_str().to_owned(),
+        retire_at: e.retire_at,
     }
 }
 

@@ -323,3 +323,30 @@ async fn a_client_assertion_is_good_once_across_instances() {
         assert_eq!(statuses, [200, 401]);
     }
 }
+
+/// A key rotated at one instance: its tokens verify at the other at once (an unknown
+/// `kid` reloads the keys), and the other's JWKS lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rotated_key_is_known_at_the_other_instance_at_once() {
+    let Some(p) = two_instances().await else { return };
+    let client = p.a.env_with_public_client("default", json!({}), json!({})).await;
+    // B reads the keys before the rotation (its cache now holds the old set).
+    let _ = p.b.get_json("/default/as/jwks").await;
+    let (st, key) =
+        p.a.admin(
+            reqwest::Method::POST,
+            "/admin/environments/default/keys/rotate",
+            Some(json!({"alg": "ES256"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{key}");
+    let tok = p.a.tokens("default", &client).await;
+    let at = tok["access_token"].as_str().unwrap();
+    let (st, body) = p.b.userinfo("default", at).await;
+    assert_eq!(st, 200, "a token of A's new key, at B: {body}");
+    let (_, jwks) = p.b.get_json("/default/as/jwks").await;
+    assert!(
+        jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == key["kid"]),
+        "{jwks}"
+    );
+}

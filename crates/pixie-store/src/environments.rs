@@ -89,6 +89,26 @@ impl Store {
         Ok(())
     }
 
+    /// Adds a signing key to an environment (a rotation).
+    pub async fn insert_key(&self, key: &KeyRow) -> StoreResult<()> {
+        let _t = self.timer("insert_key");
+        self.execute(
+            "INSERT INTO signing_keys (env_id, kid, alg, private_enc, public_jwk, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                Arg::Text(&key.env_id),
+                Arg::Text(&key.kid),
+                Arg::Text(&key.alg),
+                Arg::Blob(&key.private_enc),
+                Arg::Text(&key.public_jwk),
+                Arg::Int(key.created_at),
+            ],
+        )
+        .await
+        .map_err(|e| e.conflict_or("signing key"))?;
+        Ok(())
+    }
+
     /// An environment's signing keys, oldest first.
     pub async fn list_keys(&self, env_id: &str) -> StoreResult<Vec<KeyRow>> {
         let _t = self.timer("list_keys");

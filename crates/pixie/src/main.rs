@@ -31,6 +31,9 @@ enum Command {
     /// Users: `pixie user create --env ID --username U --password-stdin`.
     #[command(subcommand)]
     User(store_cmd::UserCommand),
+    /// Signing keys: `pixie key list --env ID`, `pixie key rotate --env ID [--alg ES256|RS256]`.
+    #[command(subcommand)]
+    Key(store_cmd::KeyCommand),
     /// PKCE tools: generate and verify verifier/challenge pairs, the readiness report.
     #[command(subcommand)]
     Pkce(pkce_cmd::PkceCommand),
@@ -197,6 +200,7 @@ fn main() -> ExitCode {
         Command::Env(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::env(cmd))),
         Command::App(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::app(cmd))),
         Command::User(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::user(cmd))),
+        Command::Key(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::key(cmd))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

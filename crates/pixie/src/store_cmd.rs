@@ -122,6 +122,50 @@ fn methods(field: &str, names: &[String]) -> Result<MethodSet, String> {
         .collect()
 }
 
+/// `pixie key …`: an environment's signing keys (CONTRACT §9).
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Lists the keys with their status (`active`, `retiring`, `retired`), as JSON.
+    List {
+        /// The environment.
+        #[arg(long)]
+        env: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Makes a new key that signs from now on (running servers pick it up within 30
+    /// seconds, and verify its tokens at once); prints it as JSON.
+    Rotate {
+        /// The environment.
+        #[arg(long)]
+        env: String,
+        /// `ES256` (default) or `RS256`.
+        #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256"])]
+        alg: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Runs `pixie key …`.
+pub async fn key(cmd: KeyCommand) -> Result<(), String> {
+    match cmd {
+        KeyCommand::List { env, store } => {
+            let svc = open(&store).await?;
+            print_json(&svc.list_signing_keys(&env).await.map_err(|e| e.to_string())?)
+        }
+        KeyCommand::Rotate { env, alg, store } => {
+            let svc = open(&store).await?;
+            let alg = if alg == "RS256" {
+                SigningAlg::RS256
+            } else {
+                SigningAlg::ES256
+            };
+            print_json(&svc.rotate_signing_key(&env, alg).await.map_err(|e| e.to_string())?)
+        }
+    }
+}
+
 fn print_json<T: serde::Serialize>(v: &T) -> Result<(), String> {
     println!("{}", serde_json::to_string_pretty(v).map_err(|e| e.to_string())?);
     Ok(())

@@ -86,6 +86,16 @@ fn serve_and_store_commands_share_one_store() {
         Some("pw of tom\n"),
     );
     assert_eq!(user["username"], "tom");
+    // A key rotation from the CLI (CONTRACT §9), listed with its predecessor retiring.
+    let rotated = run_json(
+        pixie().args(["key", "rotate", "--data-dir", data, "--env", "acme", "--alg", "ES256"]),
+        None,
+    );
+    assert_eq!(rotated["status"], "active");
+    let keys = run_json(pixie().args(["key", "list", "--data-dir", data, "--env", "acme"]), None);
+    let items = keys["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{keys}");
+    assert_eq!(items.iter().filter(|k| k["status"] == "retiring").count(), 1, "{keys}");
 
     // The running server sees all of it at once.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -104,6 +114,22 @@ fn serve_and_store_commands_share_one_store() {
             .await
             .unwrap();
         assert_eq!(d["issuer"], format!("{}/acme", server.url));
+        let jwks: serde_json::Value = http
+            .get(format!("{}/acme/as/jwks", server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["kid"] == rotated["kid"]),
+            "{jwks}"
+        );
         let resp = http
             .get(format!(
                 "{}/admin/environments/acme/applications/{}",

@@ -109,6 +109,26 @@ pub(super) async fn create_resource(
     Ok((StatusCode::CREATED, Json(s.svc.create_resource(&env, req).await?)))
 }
 
+/// `GET /admin/environments/<env>/keys`.
+pub(super) async fn list_keys(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path(env): Path<String>,
+) -> ApiResult<Json<pixie_core::wire::ListPage<pixie_core::wire::SigningKeyInfo>>> {
+    Ok(Json(s.svc.list_signing_keys(&env).await?))
+}
+
+/// `POST /admin/environments/<env>/keys/rotate`.
+pub(super) async fn rotate_key(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path(env): Path<String>,
+    JsonBody(req): JsonBody<pixie_core::wire::RotateKey>,
+) -> ApiResult<(StatusCode, Json<pixie_core::wire::SigningKeyInfo>)> {
+    let alg = req.alg.unwrap_or(pixie_core::client::SigningAlg::ES256);
+    Ok((StatusCode::CREATED, Json(s.svc.rotate_signing_key(&env, alg).await?)))
+}
+
 pub(super) async fn list_resources(
     _: AdminAuth,
     State(s): State<AppState>,

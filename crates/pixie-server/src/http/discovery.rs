@@ -11,7 +11,6 @@ use std::sync::Arc;
 use super::state::paths;
 use crate::directory::Directory;
 use crate::error::ApiResult;
-use crate::keyring::KeyRing;
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
@@ -97,14 +96,13 @@ pub(super) async fn oauth_metadata(
 
 /// `GET <issuer>/as/jwks`.
 pub(super) async fn jwks(
-    State(directory): State<Arc<Directory>>,
-    State(ring): State<Arc<KeyRing>>,
+    State(s): State<super::state::AppState>,
     Path(env): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    directory.environment(&env).await?;
-    let keys = ring.env_keys(&env).await?;
+    s.svc.environment(&env).await?;
+    let keys = s.svc.keys.env_keys(&env).await?;
     Ok((
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(keys.jwks.clone()),
+        Json(keys.jwks(s.svc.now())),
     ))
 }

@@ -110,6 +110,8 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(admin::revoke_consents),
         )
         .route("/admin/environments/{env}/pkce-report", get(admin::pkce_report))
+        .route("/admin/environments/{env}/keys", get(admin::list_keys))
+        .route("/admin/environments/{env}/keys/rotate", post(admin::rotate_key))
         .route(
             "/admin/environments/{env}/resources",
             post(admin::create_resource).get(admin::list_resources),
