@@ -44,16 +44,6 @@ async fn token_with(
     (status, resp.json().await.unwrap_or(Value::Null), headers)
 }
 
-fn exchange<'a>(client: &'a str, code: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", REDIRECT),
-        ("client_id", client),
-        ("code_verifier", VERIFIER),
-    ]
-}
-
 /// UserInfo with `Authorization: <scheme> <token>` and these DPoP headers.
 async fn userinfo_with(s: &TestServer, scheme: &str, token: &str, proof: Option<&str>) -> (u16, String, Value) {
     let mut req = s
@@ -87,7 +77,7 @@ async fn tokens_are_bound_to_the_proof_key() {
     let userinfo_url = s.url("/default/as/userinfo");
     let code = code(&s, &client, &[]).await;
     let proof = key.proof("POST", &token_url, s.now(), None);
-    let (st, tok, _) = token_with(&s, &exchange(&client, &code), &[&proof]).await;
+    let (st, tok, _) = token_with(&s, &TestServer::code_exchange(&client, &code), &[&proof]).await;
     assert_eq!(st, 200, "{tok}");
     assert_eq!(tok["token_type"], "DPoP");
     let at = tok["access_token"].as_str().unwrap().to_owned();
@@ -163,7 +153,7 @@ async fn tokens_are_bound_to_the_proof_key() {
 
     // Without a proof, tokens are bearer tokens as before.
     let code = self::code(&s, &client, &[]).await;
-    let (st, tok, _) = token_with(&s, &exchange(&client, &code), &[]).await;
+    let (st, tok, _) = token_with(&s, &TestServer::code_exchange(&client, &code), &[]).await;
     assert_eq!((st, tok["token_type"].as_str()), (200, Some("Bearer")));
     assert!(claims_of(tok["access_token"].as_str().unwrap()).get("cnf").is_none());
     let (st, _, _) = userinfo_with(&s, "DPoP", tok["access_token"].as_str().unwrap(), None).await;
@@ -298,18 +288,18 @@ async fn dpop_jkt_binds_the_code() {
     let code = code(&s, &client, &[("dpop_jkt", &jkt)]).await;
     let (st, body, _) = token_with(
         &s,
-        &exchange(&client, &code),
+        &TestServer::code_exchange(&client, &code),
         &[&other.proof("POST", &url, s.now(), None)],
     )
     .await;
     assert_eq!((st, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
     let code = self::code(&s, &client, &[("dpop_jkt", &jkt)]).await;
-    let (st, body, _) = token_with(&s, &exchange(&client, &code), &[]).await;
+    let (st, body, _) = token_with(&s, &TestServer::code_exchange(&client, &code), &[]).await;
     assert_eq!((st, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
     let code = self::code(&s, &client, &[("dpop_jkt", &jkt)]).await;
     let (st, body, _) = token_with(
         &s,
-        &exchange(&client, &code),
+        &TestServer::code_exchange(&client, &code),
         &[&key.proof("POST", &url, s.now(), None)],
     )
     .await;
@@ -337,25 +327,10 @@ async fn dpop_jkt_binds_the_code() {
     let resp = s
         .authorize("default", &[("client_id", client.as_str()), ("request_uri", uri)], &[])
         .await;
-    let cookies = set_cookies(&resp);
-    let flow = query(&location(&resp))["flowId"].clone();
-    let done: Value = s
-        .flow_sign_on("default", &flow, "tom", PASSWORD)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let resp = s
-        .http
-        .get(s.local(done["resumeUrl"].as_str().unwrap()))
-        .header("cookie", cookies.join("; "))
-        .send()
-        .await
-        .unwrap();
-    let code = query(&location(&resp))["code"].clone();
+    let code = s.sign_on_and_resume("default", resp).await.0["code"].clone();
     let (st, body, _) = token_with(
         &s,
-        &exchange(&client, &code),
+        &TestServer::code_exchange(&client, &code),
         &[&other.proof("POST", &url, s.now(), None)],
     )
     .await;
@@ -390,7 +365,7 @@ async fn a_client_may_require_dpop() {
         .env_with_public_client("default", json!({}), json!({"dpop_bound_access_tokens": true}))
         .await;
     let code = code(&s, &client, &[]).await;
-    let (st, body, _) = token_with(&s, &exchange(&client, &code), &[]).await;
+    let (st, body, _) = token_with(&s, &TestServer::code_exchange(&client, &code), &[]).await;
     assert_eq!((st, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
     assert!(body["error_description"].as_str().unwrap().contains("DPoP"));
 }
@@ -414,7 +389,7 @@ async fn server_nonces() {
     let code = code(&s, &client, &[]).await;
     let (st, body, headers) = token_with(
         &s,
-        &exchange(&client, &code),
+        &TestServer::code_exchange(&client, &code),
         &[&key.proof("POST", &url, s.now(), None)],
     )
     .await;
@@ -424,14 +399,19 @@ async fn server_nonces() {
         let claims = json!({"jti": b64(nonce.as_bytes()), "htm": "POST", "htu": url, "iat": s.now(), "nonce": nonce});
         key.sign(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk}), claims)
     };
-    let (st, body, _) = token_with(&s, &exchange(&client, &code), &[&with_nonce("made-up")]).await;
+    let (st, body, _) = token_with(
+        &s,
+        &TestServer::code_exchange(&client, &code),
+        &[&with_nonce("made-up")],
+    )
+    .await;
     assert_eq!((st, body["error"].as_str()), (400, Some("use_dpop_nonce")), "{body}");
-    let (st, tok, _) = token_with(&s, &exchange(&client, &code), &[&with_nonce(&nonce)]).await;
+    let (st, tok, _) = token_with(&s, &TestServer::code_exchange(&client, &code), &[&with_nonce(&nonce)]).await;
     assert_eq!(st, 200, "{tok}");
     // Two minutes on, that nonce is stale.
     s.advance(121);
     let code = self::code(&s, &client, &[]).await;
-    let (st, body, _) = token_with(&s, &exchange(&client, &code), &[&with_nonce(&nonce)]).await;
+    let (st, body, _) = token_with(&s, &TestServer::code_exchange(&client, &code), &[&with_nonce(&nonce)]).await;
     assert_eq!((st, body["error"].as_str()), (400, Some("use_dpop_nonce")), "{body}");
     // At UserInfo: 401 with the DPoP challenge and the nonce.
     let at = tok["access_token"].as_str().unwrap();

@@ -203,23 +203,7 @@ async fn a_fapi2_environment_end_to_end() {
             &[],
         )
         .await;
-    let cookies = set_cookies(&resp);
-    let flow = query(&location(&resp))["flowId"].clone();
-    let done: Value = s
-        .flow_sign_on("bank", &flow, "tom", PASSWORD)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(done["status"], "COMPLETED", "{done}");
-    let resp = s
-        .http
-        .get(s.local(done["resumeUrl"].as_str().unwrap()))
-        .header("cookie", cookies.join("; "))
-        .send()
-        .await
-        .unwrap();
-    let q = query(&location(&resp));
+    let (q, _) = s.sign_on_and_resume("bank", resp).await;
     assert_eq!(q["iss"], issuer, "iss in the response");
     let exchange = |with_dpop: bool| {
         let form = vec![

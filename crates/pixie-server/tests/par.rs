@@ -85,14 +85,7 @@ async fn a_pushed_request_is_used_once_by_its_client() {
     assert!(loc.starts_with(REDIRECT), "the pushed redirect_uri: {loc}");
     let q = query(&loc);
     assert_eq!(q["state"], "st-123");
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", q["code"].as_str()),
-        ("redirect_uri", REDIRECT),
-        ("client_id", app.as_str()),
-        ("code_verifier", VERIFIER),
-    ];
-    let (st, tok, _) = s.token("default", &form).await;
+    let (st, tok, _) = s.token("default", &TestServer::code_exchange(&app, &q["code"])).await;
     assert_eq!(st, 200, "the pushed challenge: {tok}");
 
     // Once only.

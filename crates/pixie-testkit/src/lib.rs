@@ -353,14 +353,24 @@ impl TestServer {
         pairs: &[(&str, &str)],
     ) -> (std::collections::HashMap<String, String>, Vec<String>) {
         let resp = self.authorize(env, pairs, &[]).await;
-        assert_eq!(resp.status(), 302);
-        let mut cookies = set_cookies(&resp);
-        let loc = location(&resp);
-        let flow_id = query(&loc)["flowId"].clone();
+        self.sign_on_and_resume(env, resp).await
+    }
+
+    /// Given the answer of an authorization request that started a sign-on flow: signs
+    /// "tom" on through the flows API and resumes in the same browser; returns the final
+    /// redirect's query and the cookies (flow and session).
+    pub async fn sign_on_and_resume(
+        &self,
+        env: &str,
+        authorized: reqwest::Response,
+    ) -> (std::collections::HashMap<String, String>, Vec<String>) {
+        assert_eq!(authorized.status(), 302);
+        let mut cookies = set_cookies(&authorized);
+        let flow_id = query(&location(&authorized))["flowId"].clone();
         let resp = self.flow_sign_on(env, &flow_id, "tom", PASSWORD).await;
         assert_eq!(resp.status(), 200);
         let body: Value = resp.json().await.unwrap();
-        assert_eq!(body["status"], "COMPLETED");
+        assert_eq!(body["status"], "COMPLETED", "{body}");
         let resume = self.local(body["resumeUrl"].as_str().unwrap());
         let resp = self
             .http
@@ -372,6 +382,18 @@ impl TestServer {
         assert_eq!(resp.status(), 302, "{:?}", resp.text().await);
         cookies.extend(set_cookies(&resp));
         (query(&location(&resp)), cookies)
+    }
+
+    /// The form of a public client's code exchange (the standard S256 request's
+    /// redirect URI and verifier).
+    pub fn code_exchange<'a>(client_id: &'a str, code: &'a str) -> [(&'a str, &'a str); 5] {
+        [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client_id),
+            ("code_verifier", VERIFIER),
+        ]
     }
 
     /// POSTs a token request (public client: client_id in the body).
@@ -423,14 +445,7 @@ impl TestServer {
     /// Runs the whole flow and exchanges the code; returns the token response.
     pub async fn tokens(&self, env: &str, client_id: &str) -> Value {
         let (q, _) = self.code_via_flows(env, &TestServer::pairs(client_id)).await;
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", q["code"].as_str()),
-            ("redirect_uri", REDIRECT),
-            ("client_id", client_id),
-            ("code_verifier", VERIFIER),
-        ];
-        let (st, tok, _) = self.token(env, &form).await;
+        let (st, tok, _) = self.token(env, &TestServer::code_exchange(client_id, &q["code"])).await;
         assert_eq!(st, 200, "{tok}");
         tok
     }
