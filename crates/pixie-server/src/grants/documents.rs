@@ -24,13 +24,13 @@ pub async fn authorization_client(
 ) -> ApiResult<Option<ClientRow>> {
     let documents_on = env.settings.registration.client_id_metadata_documents;
     let is_document = is_document_url(client_id, svc.fetcher.allow_loopback_http);
+    // (A client stored from a document is not served while documents are off: see
+    // `Service::lookup_client`.)
     let stored = svc.lookup_client(&env.id, client_id).await?;
     let now = svc.now();
     match stored {
         // A client registered by the operator or by RFC 7591 (never a document URL).
         Some(client) if client.document_expires_at.is_none() => return Ok(Some(client)),
-        // Documents were turned off since: the client is not served.
-        Some(_) if !documents_on => return Ok(None),
         Some(client) if client.document_expires_at.is_some_and(|t| t > now) => return Ok(Some(client)),
         _ if !documents_on || !is_document => return Ok(None),
         _ => {}
