@@ -33,6 +33,7 @@ pub mod dpop;
 pub mod error;
 pub mod lifetimes;
 pub mod names;
+pub mod paging;
 pub mod par;
 pub mod params;
 pub mod pkce;

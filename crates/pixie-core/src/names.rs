@@ -197,3 +197,47 @@ mod tests {
         assert!(!shows_as_written("My \u{202e}ppA"));
     }
 }
+
+/// The most roles a user may have.
+pub const MAX_ROLES: usize = 32;
+
+/// Checks a user's roles: at most [`MAX_ROLES`], each 1–64 characters of ASCII
+/// letters, digits and `_.:-`, none twice. Returns what is wrong, naming the entry.
+pub fn check_roles(roles: &[String]) -> Result<(), String> {
+    if roles.len() > MAX_ROLES {
+        return Err(format!("roles: at most {MAX_ROLES}"));
+    }
+    for (i, role) in roles.iter().enumerate() {
+        let ok = (1..=64).contains(&role.len())
+            && role
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+        if !ok {
+            return Err(format!("roles[{i}]: 1-64 characters of letters, digits and _ . : -"));
+        }
+        if roles[..i].contains(role) {
+            return Err(format!("roles[{i}]: {role} is listed twice"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod role_tests {
+    use super::check_roles;
+
+    #[test]
+    fn roles_are_short_plain_words_once_each() {
+        let ok: Vec<String> = ["admin", "ops:read", "team_a.b-c"].map(String::from).to_vec();
+        assert_eq!(check_roles(&ok), Ok(()));
+        assert_eq!(check_roles(&[]), Ok(()));
+        for bad in ["", "has space", "ümlaut", &"x".repeat(65), "a\nb"] {
+            assert!(
+                check_roles(&[bad.to_owned()]).unwrap_err().starts_with("roles[0]"),
+                "{bad:?}"
+            );
+        }
+        assert!(check_roles(&["a".into(), "a".into()]).unwrap_err().contains("twice"));
+        assert!(check_roles(&vec!["a".to_owned(); 33]).is_err());
+    }
+}

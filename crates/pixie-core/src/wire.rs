@@ -191,6 +191,9 @@ pub struct CreateUser {
     /// Full name.
     #[serde(default)]
     pub name: Option<String>,
+    /// Roles (`admin` may use the console); none by default.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 impl fmt::Debug for CreateUser {
@@ -198,6 +201,46 @@ impl fmt::Debug for CreateUser {
         f.debug_struct("CreateUser")
             .field("username", &self.username)
             .field("password", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// `PATCH /admin/environments/<env>/users/<id>`: the fields given change; `null`
+/// clears `email` or `name`. A new `password`, or `disabled: true`, ends the user's
+/// sessions and revokes every token issued to them.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchUser {
+    /// A new e-mail address (`null` clears it).
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub email: Option<Option<String>>,
+    /// A new full name (`null` clears it).
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub name: Option<Option<String>>,
+    /// A new password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// The new roles (replacing the old ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    /// Disable (`true`) or enable (`false`) the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+}
+
+/// A field that is present, even as `null`: `Some(None)` then.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl fmt::Debug for PatchUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PatchUser")
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("roles", &self.roles)
+            .field("disabled", &self.disabled)
             .finish()
     }
 }
@@ -213,6 +256,12 @@ pub struct User {
     pub email: Option<String>,
     /// Full name.
     pub name: Option<String>,
+    /// Roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Whether the user is disabled (cannot sign on).
+    #[serde(default)]
+    pub disabled: bool,
     /// When it was created (seconds since the epoch).
     pub created_at: i64,
 }

@@ -167,11 +167,28 @@ impl CompletedVia {
     }
 }
 
+/// A completed sign-on flow, resumed.
+#[derive(Debug)]
+pub struct CompletedFlow {
+    /// The authorization request.
+    pub pending: Pending,
+    /// The user who signed on.
+    pub user_id: String,
+    /// The user's generation then (see [`pixie_store::UserRow::generation`]).
+    pub user_generation: i64,
+    /// When they signed on.
+    pub auth_time: i64,
+    /// Whether they refused consent.
+    pub denied: bool,
+}
+
 /// What a username and password came to.
 #[derive(Debug)]
 pub enum Credentials {
-    /// They are a user's.
+    /// They are a user's, who may sign on.
     Valid(UserRow),
+    /// They are a disabled user's (this id): right, but no sign-on.
+    Disabled(String),
     /// The user (this id) exists; the password is wrong.
     WrongPassword(String),
     /// No such user.
@@ -196,6 +213,7 @@ impl Service {
             expires_at: now + lt.flow,
             completed_via: None,
             consent: None,
+            user_generation: 0,
         };
         self.store.insert_flow(&flow).await?;
         Ok(flow.id)
@@ -226,6 +244,7 @@ impl Service {
             .verify(user.as_ref().map(|u| u.password_hash.clone()), password)
             .await?;
         Ok(match user {
+            Some(u) if ok && u.disabled_at.is_some() => Credentials::Disabled(u.id),
             Some(u) if ok => Credentials::Valid(u),
             Some(u) => Credentials::WrongPassword(u.id),
             None => Credentials::UnknownUser,
@@ -249,54 +268,48 @@ impl Service {
     ) -> ApiResult<bool> {
         Ok(self
             .store
-            .complete_flow(env_id, flow_id, &user.id, self.now(), via.as_str())
+            .complete_flow(env_id, flow_id, (&user.id, user.generation), self.now(), via.as_str())
             .await?)
     }
 
-    /// Resumes a completed flow for the user agent holding `cookie`, once: its request,
-    /// user, sign-on time, and whether the user refused consent.
-    pub async fn consume_flow(
-        &self,
-        env_id: &str,
-        flow_id: &str,
-        cookie: &str,
-    ) -> ApiResult<Option<(Pending, String, i64, bool)>> {
+    /// Resumes a completed flow for the user agent holding `cookie`, once.
+    pub async fn consume_flow(&self, env_id: &str, flow_id: &str, cookie: &str) -> ApiResult<Option<CompletedFlow>> {
         let hash = crypto::sha256(cookie.as_bytes());
         let Some(flow) = self.store.consume_flow(env_id, flow_id, &hash, self.now()).await? else {
             return Ok(None);
         };
         let pending: Pending = serde_json::from_str(&flow.request).map_err(ApiError::internal)?;
-        let user_id = flow.user_id.ok_or(ApiError::Internal)?;
-        let denied = flow.consent.as_deref() == Some("denied");
-        Ok(Some((
+        Ok(Some(CompletedFlow {
             pending,
-            user_id,
-            flow.auth_time.unwrap_or_else(|| self.now()),
-            denied,
-        )))
+            user_id: flow.user_id.ok_or(ApiError::Internal)?,
+            user_generation: flow.user_generation,
+            auth_time: flow.auth_time.unwrap_or_else(|| self.now()),
+            denied: flow.consent.as_deref() == Some("denied"),
+        }))
     }
 
-    /// Starts a session; returns the cookie value.
+    /// Starts a session for `(user id, generation)` signed on at `auth_time`; returns
+    /// the cookie value and the session. `None` when the user was disabled, removed or
+    /// changed their password since signing on.
     pub async fn start_session(
         &self,
         env_id: &str,
-        user_id: &str,
+        (user_id, generation): (&str, i64),
         auth_time: i64,
         lt: &Lifetimes,
-    ) -> ApiResult<String> {
+    ) -> ApiResult<Option<(String, SessionRow)>> {
         let cookie = crypto::random_token::<32>();
         let now = self.now();
-        self.store
-            .insert_session(&SessionRow {
-                id_hash: crypto::sha256(cookie.as_bytes()).to_vec(),
-                env_id: env_id.to_owned(),
-                user_id: user_id.to_owned(),
-                auth_time,
-                created_at: now,
-                expires_at: now + lt.session,
-            })
-            .await?;
-        Ok(cookie)
+        let session = SessionRow {
+            id_hash: crypto::sha256(cookie.as_bytes()).to_vec(),
+            env_id: env_id.to_owned(),
+            user_id: user_id.to_owned(),
+            auth_time,
+            created_at: now,
+            expires_at: now + lt.session,
+            user_generation: generation,
+        };
+        Ok(self.store.insert_session(&session).await?.then_some((cookie, session)))
     }
 
     /// The live session a session cookie names, if any.
@@ -307,16 +320,18 @@ impl Service {
             .await?)
     }
 
-    /// Issues a code for a signed-on user; returns the code.
+    /// Issues a code for the user of a live session; returns the code. `None` when the
+    /// session has ended meanwhile (its user was disabled, say).
     pub async fn issue_code(
         &self,
         env_id: &str,
         pending: &Pending,
-        user_id: &str,
-        auth_time: i64,
-        sid: &str,
+        session: &SessionRow,
         lt: &Lifetimes,
-    ) -> ApiResult<String> {
+    ) -> ApiResult<Option<String>> {
+        let (user_id, auth_time) = (session.user_id.as_str(), session.auth_time);
+        let sid = session_id(&session.id_hash);
+        let sid = sid.as_str();
         let code = crypto::random_token::<32>();
         let now = self.now();
         let data = CodeData {
@@ -346,14 +361,16 @@ impl Service {
             expires_at: now + lt.code,
             used_at: None,
         };
-        self.store.insert_code(&row, &grant).await?;
+        if !self.store.insert_code(&row, &grant, &session.id_hash).await? {
+            return Ok(None);
+        }
         // A client that registered itself is kept once it completes a flow.
         if let Some(client) = self.lookup_client(env_id, &pending.client_id).await? {
             if client.metadata.self_registered {
                 self.store.mark_client_used(env_id, &client.client_id).await?;
             }
         }
-        Ok(code)
+        Ok(Some(code))
     }
 
     /// Issues an access token, and an ID token and refresh token where they apply, and

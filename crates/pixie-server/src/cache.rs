@@ -30,6 +30,8 @@ pub struct TtlCache<K, V> {
 struct Inner<K, V> {
     map: HashMap<K, (Instant, V)>,
     removed: HashMap<K, Instant>,
+    /// When every entry was last dropped at once.
+    cleared: Option<Instant>,
 }
 
 impl<K, V> Default for TtlCache<K, V> {
@@ -38,6 +40,7 @@ impl<K, V> Default for TtlCache<K, V> {
             inner: RwLock::new(Inner {
                 map: HashMap::new(),
                 removed: HashMap::new(),
+                cleared: None,
             }),
         }
     }
@@ -73,10 +76,21 @@ impl<K: Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
     /// must not be undone by it for another [`TTL`].
     pub fn insert_read_since(&self, k: K, v: V, read_started: Instant) {
         if let Ok(mut inner) = self.inner.write() {
-            if inner.removed.get(&k).is_some_and(|at| *at >= read_started) {
+            if inner.removed.get(&k).is_some_and(|at| *at >= read_started)
+                || inner.cleared.is_some_and(|at| at >= read_started)
+            {
                 return;
             }
             Self::put(&mut inner, k, v);
+        }
+    }
+
+    /// Drops every entry (after a change to many, such as a removed environment), and
+    /// remembers when.
+    pub fn clear(&self) {
+        if let Ok(mut inner) = self.inner.write() {
+            inner.map.clear();
+            inner.cleared = Some(Instant::now());
         }
     }
 
@@ -95,6 +109,19 @@ impl<K: Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_that_began_before_a_clear_is_not_cached() {
+        let c: TtlCache<u8, u8> = TtlCache::default();
+        c.insert(1, 10);
+        let before = Instant::now();
+        c.clear();
+        assert_eq!(c.get(&1), None);
+        c.insert_read_since(2, 20, before);
+        assert_eq!(c.get(&2), None);
+        c.insert_read_since(2, 20, Instant::now());
+        assert_eq!(c.get(&2), Some(20));
+    }
 
     #[test]
     fn entries_expire_and_can_be_dropped() {

@@ -82,6 +82,15 @@ impl Directory {
         self.resources.remove(&env_id.to_owned());
     }
 
+    /// Drops a removed environment, and every client and user (of any environment: it
+    /// is rare), from the cache.
+    pub fn forget_environment_and_its_members(&self, env_id: &str) {
+        self.forget_environment(env_id);
+        self.forget_resources(env_id);
+        self.clients.clear();
+        self.users.clear();
+    }
+
     /// Drops a changed environment from the cache.
     pub fn forget_environment(&self, env_id: &str) {
         self.envs.remove(&env_id.to_owned());
@@ -113,14 +122,19 @@ impl Directory {
         Ok(found)
     }
 
+    /// Drops a changed or removed user from the cache.
+    pub fn forget_user(&self, env_id: &str, user_id: &str) {
+        self.users.remove(&(env_id.to_owned(), user_id.to_owned()));
+    }
+
     /// Drops a changed or removed client from the cache.
     pub fn forget_client(&self, env_id: &str, client_id: &str) {
         self.clients.remove(&(env_id.to_owned(), client_id.to_owned()));
     }
 
-    /// A user by id, from the cache when fresh (users are never changed once created,
-    /// so an entry is only ever as stale as a user removed by hand in the database).
-    /// Unknown ids are not cached.
+    /// A user by id, from the cache when fresh: a change made at another instance shows
+    /// within [`crate::cache::TTL`] (what a change revokes is revoked in the store at
+    /// once; the cache only serves claims). Unknown ids are not cached.
     pub async fn lookup_user(&self, env_id: &str, user_id: &str) -> ApiResult<Option<Arc<UserRow>>> {
         let key = (env_id.to_owned(), user_id.to_owned());
         if let Some(u) = self.users.get(&key) {

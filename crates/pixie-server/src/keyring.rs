@@ -159,6 +159,13 @@ impl KeyRing {
         Ok((rows, keys))
     }
 
+    /// Drops a removed environment's keys.
+    pub fn forget(&self, env_id: &str) {
+        if let Ok(mut map) = self.keys.write() {
+            map.remove(env_id);
+        }
+    }
+
     /// Keeps the keys of an environment just stored.
     pub fn adopt(&self, env_id: &str, keys: EnvKeys) {
         self.keep(env_id, Arc::new(keys));

@@ -15,6 +15,7 @@ pub mod http;
 pub mod jwt;
 pub mod keyring;
 pub mod keys;
+pub mod manage;
 pub mod net;
 pub mod observe;
 pub mod passwords;
@@ -24,6 +25,7 @@ pub mod strict_json;
 pub mod telemetry;
 pub mod throttle;
 pub mod tls;
+pub mod users;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

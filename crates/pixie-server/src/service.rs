@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use pixie_core::client::ClientMetadata;
-use pixie_core::wire::{self, Application, CreateEnvironment, CreateUser, PatchEnvironment};
+use pixie_core::wire::{self, Application, CreateEnvironment, PatchEnvironment};
 use pixie_core::EnvPkcePolicy;
 use pixie_store::{ClientRow, EnvironmentRow, Store, UserRow};
 
@@ -198,7 +198,7 @@ impl Service {
         self.directory.environment(env_id).await
     }
 
-    fn env_view(&self, env: &EnvironmentRow) -> wire::Environment {
+    pub(crate) fn env_view(&self, env: &EnvironmentRow) -> wire::Environment {
         wire::Environment {
             id: env.id.clone(),
             issuer: self.issuer(&env.id),
@@ -423,54 +423,6 @@ impl Service {
         self.directory.forget_client(env_id, client_id);
         deleted
     }
-
-    /// Creates a user with an Argon2id password hash.
-    pub async fn create_user(&self, env_id: &str, req: CreateUser) -> ApiResult<wire::User> {
-        self.environment(env_id).await?;
-        // One name, one encoding: `tóm` precomposed and decomposed are the same user.
-        let username = pixie_core::names::canonical_username(&req.username)
-            .map_err(|e| ApiError::invalid(format!("username: {e}")))?;
-        if req.password.is_empty() || req.password.len() > 1024 {
-            return Err(ApiError::invalid("password: 1-1024 bytes"));
-        }
-        for (field, v) in [("email", &req.email), ("name", &req.name)] {
-            if v.as_ref()
-                .is_some_and(|v| v.chars().count() > 256 || !pixie_core::names::shows_as_written(v))
-            {
-                return Err(ApiError::invalid(format!(
-                    "{field}: at most 256 characters, no control, invisible or direction-changing characters"
-                )));
-            }
-        }
-        if self.store.get_user_by_username(env_id, &username).await?.is_some() {
-            return Err(ApiError::Conflict(format!("username {username}")));
-        }
-        let password = req.password;
-        let hash = tokio::task::spawn_blocking(move || crypto::hash_password(&password))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
-        let row = UserRow {
-            env_id: env_id.to_owned(),
-            id: crypto::random_token::<16>(),
-            username,
-            password_hash: hash,
-            email: req.email,
-            name: req.name,
-            created_at: self.now(),
-        };
-        self.store.insert_user(&row).await.map_err(|e| match e {
-            pixie_store::StoreError::Conflict(_) => ApiError::Conflict(format!("username {}", row.username)),
-            e => e.into(),
-        })?;
-        Ok(wire::User {
-            id: row.id,
-            username: row.username,
-            email: row.email,
-            name: row.name,
-            created_at: row.created_at,
-        })
-    }
 }
 
 impl Service {
@@ -595,7 +547,7 @@ fn key_view(e: &crate::keys::KeyEntry, now: i64) -> wire::SigningKeyInfo {
     }
 }
 
-fn app_view(row: ClientRow, secret: Option<String>) -> Application {
+pub(crate) fn app_view(row: ClientRow, secret: Option<String>) -> Application {
     let confidential = row.metadata.has_secret();
     Application {
         client_id: row.client_id,

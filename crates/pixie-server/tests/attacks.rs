@@ -1179,6 +1179,9 @@ async fn users_from_before_the_name_rules_still_sign_on() {
         email: None,
         name: None,
         created_at: 1,
+        roles: vec![],
+        disabled_at: None,
+        generation: 0,
     };
     svc.store.insert_user(&user).await.unwrap();
     let (flow, _) = start_flow(&s, &client, &[]).await;

@@ -110,6 +110,56 @@ impl Store {
         .await
     }
 
+    /// Up to `limit` clients of an environment, oldest first, after `after` (the
+    /// creation time and client id of the last one seen): a stable order.
+    pub async fn list_clients(
+        &self,
+        env_id: &str,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<ClientRow>> {
+        let _t = self.timer("list_clients");
+        let (at, id) = after.unwrap_or((i64::MIN, ""));
+        if !storable(&[env_id, id]) {
+            return Ok(Vec::new());
+        }
+        self.fetch_all(
+            "SELECT env_id, client_id, secret_hash, metadata, created_at, updated_at, document_expires_at \
+             FROM clients WHERE env_id = $1 AND (created_at > $2 OR (created_at = $2 AND client_id > $3)) \
+             ORDER BY created_at, client_id LIMIT $4",
+            &[Arg::Text(env_id), Arg::Int(at), Arg::Text(id), Arg::Int(limit)],
+        )
+        .await
+    }
+
+    /// Replaces a client's secret (hash): the old one stops working. `NotFound` if
+    /// there is no such client.
+    pub async fn set_client_secret(
+        &self,
+        env_id: &str,
+        client_id: &str,
+        secret_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<()> {
+        let _t = self.timer("set_client_secret");
+        let changed = self
+            .execute(
+                "UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE env_id = $3 AND client_id = $4 \
+                 AND secret_hash IS NOT NULL",
+                &[
+                    Arg::Blob(secret_hash),
+                    Arg::Int(now),
+                    Arg::Text(env_id),
+                    Arg::Text(client_id),
+                ],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     /// Rewrites a client's secret hash and metadata.
     pub async fn update_client(&self, c: &ClientRow) -> StoreResult<()> {
         let _t = self.timer("update_client");

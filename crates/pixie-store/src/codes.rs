@@ -68,10 +68,16 @@ pub struct GrantRow {
 pub const USED_CODE_GRACE: i64 = 3600;
 
 impl Store {
-    /// Stores a new code and the grant it starts, in one transaction.
-    pub async fn insert_code(&self, c: &CodeRow, g: &GrantRow) -> StoreResult<()> {
+    /// Stores a new code and the grant it starts, in one transaction, if the session it
+    /// comes from (`session_hash`) is still live and its user still exists and is not
+    /// disabled: a session ended by a change to its user (which waits for this
+    /// transaction, or is seen by it) never yields a code. Returns whether it was stored.
+    pub async fn insert_code(&self, c: &CodeRow, g: &GrantRow, session_hash: &[u8]) -> StoreResult<bool> {
         let _t = self.timer("insert_code");
-        let code_sql = format!("INSERT INTO codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let code_sql = format!(
+            "INSERT INTO codes ({CODE_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+             WHERE EXISTS (SELECT 1 FROM grants g WHERE g.env_id = $2 AND g.id = $5)"
+        );
         let code_args = vec![
             Arg::Blob(&c.code_hash),
             Arg::Text(&c.env_id),
@@ -87,21 +93,28 @@ impl Store {
             Arg::Text(&g.env_id),
             Arg::Text(&g.id),
             Arg::Text(&g.client_id),
-            Arg::OptText(g.user_id.as_deref()),
+            Arg::Text(&c.user_id),
             Arg::OptText(g.sid.as_deref()),
             Arg::Int(g.created_at),
             Arg::Int(g.expires_at),
+            Arg::Blob(session_hash),
         ];
-        self.execute_all(&[
-            (
-                "INSERT INTO grants (env_id, id, client_id, user_id, sid, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                grant_args,
-            ),
-            (&code_sql, code_args),
-        ])
-        .await?;
-        Ok(())
+        let statements: Vec<_> = self
+            .lock_user(&c.env_id, &c.user_id)
+            .into_iter()
+            .chain([
+                (
+                    "INSERT INTO grants (env_id, id, client_id, user_id, sid, created_at, expires_at) \
+                     SELECT $1, $2, $3, $4, $5, $6, $7 \
+                     WHERE EXISTS (SELECT 1 FROM users u WHERE u.env_id = $1 AND u.id = $4 AND u.disabled_at IS NULL) \
+                     AND EXISTS (SELECT 1 FROM sessions s WHERE s.id_hash = $8 AND s.env_id = $1 AND s.user_id = $4)",
+                    grant_args,
+                ),
+                (code_sql.as_str(), code_args),
+            ])
+            .collect();
+        let changed = self.execute_all(&statements).await?;
+        Ok(changed.last() == Some(&1))
     }
 
     /// Consumes a live code presented by its own client: one statement, so of any

@@ -68,6 +68,66 @@ impl Store {
         Ok(ids.into_iter().map(|i| i.0).collect())
     }
 
+    /// Up to `limit` environments after `after` (an id), by id.
+    pub async fn list_environments(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<EnvironmentRow>> {
+        let _t = self.timer("list_environments");
+        if !storable(&[after.unwrap_or_default()]) {
+            return Ok(Vec::new());
+        }
+        self.fetch_all(
+            "SELECT id, pkce_policy, settings, created_at FROM environments WHERE id > $1 ORDER BY id LIMIT $2",
+            &[Arg::Text(after.unwrap_or_default()), Arg::Int(limit)],
+        )
+        .await
+    }
+
+    /// Removes an environment and everything of it (clients, users, keys, flows,
+    /// sessions, codes, grants, tokens, revocations, consents, resources, pushed
+    /// requests, PKCE statistics) in one transaction. `NotFound` if there was none.
+    pub async fn delete_environment(&self, id: &str) -> StoreResult<()> {
+        let _t = self.timer("delete_environment");
+        if !storable(&[id]) {
+            return Err(StoreError::NotFound);
+        }
+        // Children first, so the statements hold with or without foreign keys; the
+        // environment's row goes last (and its count says whether it existed). On
+        // PostgreSQL the first statement locks that row, so that nothing is added to the
+        // environment meanwhile (a row added refers to it, and waits, then fails).
+        const TABLES: [&str; 13] = [
+            "pushed_requests",
+            "consents",
+            "codes",
+            "tokens",
+            "grants",
+            "sessions",
+            "flows",
+            "revocations",
+            "pkce_stats",
+            "resources",
+            "signing_keys",
+            "users",
+            "clients",
+        ];
+        let deletes: Vec<String> = TABLES
+            .iter()
+            .map(|t| format!("DELETE FROM {t} WHERE env_id = $1"))
+            .collect();
+        let mut statements = Vec::new();
+        if self.backend() == crate::Backend::Postgres {
+            statements.push((
+                "SELECT 1 FROM environments WHERE id = $1 FOR UPDATE",
+                vec![Arg::Text(id)],
+            ));
+        }
+        statements.extend(deletes.iter().map(|sql| (sql.as_str(), vec![Arg::Text(id)])));
+        statements.push(("DELETE FROM environments WHERE id = $1", vec![Arg::Text(id)]));
+        let changed = self.execute_all(&statements).await?;
+        if changed.last() != Some(&1) {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     /// Replaces an environment's PKCE policy and settings.
     pub async fn update_environment(&self, env: &EnvironmentRow, now: i64) -> StoreResult<()> {
         let _t = self.timer("update_environment");

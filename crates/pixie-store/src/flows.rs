@@ -70,10 +70,12 @@ pub struct FlowRow {
     pub completed_via: Option<String>,
     /// The user's consent decision (`approved` or `denied`), when one was asked.
     pub consent: Option<String>,
+    /// The user's generation when they signed on (see [`crate::UserRow::generation`]).
+    pub user_generation: i64,
 }
 
 const FLOW_COLUMNS: &str =
-    "env_id, id, cookie_hash, client_id, request, status, user_id, auth_time, failures, created_at, expires_at, completed_via, consent";
+    "env_id, id, cookie_hash, client_id, request, status, user_id, auth_time, failures, created_at, expires_at, completed_via, consent, user_generation";
 
 impl FromRow for FlowRow {
     fn from_row(r: &impl Columns) -> StoreResult<Self> {
@@ -91,6 +93,7 @@ impl FromRow for FlowRow {
             expires_at: col(r, "expires_at")?,
             completed_via: col(r, "completed_via")?,
             consent: col(r, "consent")?,
+            user_generation: col(r, "user_generation")?,
         })
     }
 }
@@ -100,7 +103,7 @@ impl Store {
     pub async fn insert_flow(&self, f: &FlowRow) -> StoreResult<()> {
         let _t = self.timer("insert_flow");
         let sql = format!(
-            "INSERT INTO flows ({FLOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO flows ({FLOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         );
         let args = [
             Arg::Text(&f.env_id),
@@ -116,6 +119,7 @@ impl Store {
             Arg::Int(f.expires_at),
             Arg::OptText(f.completed_via.as_deref()),
             Arg::OptText(f.consent.as_deref()),
+            Arg::Int(f.user_generation),
         ];
         self.execute(&sql, &args).await?;
         Ok(())
@@ -132,13 +136,22 @@ impl Store {
             .await
     }
 
-    /// Marks a waiting flow signed on, `via` the page's form or the flows API. False if
-    /// it was not waiting (or expired): of two racing sign-ons exactly one wins.
-    pub async fn complete_flow(&self, env_id: &str, id: &str, user_id: &str, now: i64, via: &str) -> StoreResult<bool> {
+    /// Marks a waiting flow signed on by `(user id, generation)`, `via` the page's form
+    /// or the flows API. False if it was not waiting (or expired): of two racing sign-ons
+    /// exactly one wins.
+    pub async fn complete_flow(
+        &self,
+        env_id: &str,
+        id: &str,
+        (user_id, generation): (&str, i64),
+        now: i64,
+        via: &str,
+    ) -> StoreResult<bool> {
         let _t = self.timer("complete_flow");
         let changed = self
             .execute(
-                "UPDATE flows SET status = 'COMPLETED', user_id = $1, auth_time = $2, completed_via = $5 \
+                "UPDATE flows SET status = 'COMPLETED', user_id = $1, auth_time = $2, completed_via = $5, \
+                 user_generation = $6 \
                  WHERE env_id = $3 AND id = $4 AND status = 'USERNAME_PASSWORD_REQUIRED' AND expires_at > $2",
                 &[
                     Arg::Text(user_id),
@@ -146,20 +159,21 @@ impl Store {
                     Arg::Text(env_id),
                     Arg::Text(id),
                     Arg::Text(via),
+                    Arg::Int(generation),
                 ],
             )
             .await?;
         Ok(changed == 1)
     }
 
-    /// Marks a waiting flow signed on by `user_id` but waiting for consent, `via` the
-    /// page or the flows API. False if it was not waiting (of two racing sign-ons one
-    /// wins).
+    /// Marks a waiting flow signed on by `(user id, generation)` but waiting for
+    /// consent, `via` the page or the flows API. False if it was not waiting (of two
+    /// racing sign-ons one wins).
     pub async fn await_consent(
         &self,
         env_id: &str,
         id: &str,
-        user_id: &str,
+        (user_id, generation): (&str, i64),
         auth_time: i64,
         now: i64,
         via: &str,
@@ -167,7 +181,8 @@ impl Store {
         let _t = self.timer("await_consent");
         let changed = self
             .execute(
-                "UPDATE flows SET status = 'CONSENT_REQUIRED', user_id = $1, auth_time = $2, completed_via = $5 \
+                "UPDATE flows SET status = 'CONSENT_REQUIRED', user_id = $1, auth_time = $2, completed_via = $5, \
+                 user_generation = $7 \
                  WHERE env_id = $3 AND id = $4 AND status = 'USERNAME_PASSWORD_REQUIRED' AND expires_at > $6",
                 &[
                     Arg::Text(user_id),
@@ -176,6 +191,7 @@ impl Store {
                     Arg::Text(id),
                     Arg::Text(via),
                     Arg::Int(now),
+                    Arg::Int(generation),
                 ],
             )
             .await?;

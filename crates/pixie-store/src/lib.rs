@@ -44,6 +44,7 @@ pub use sessions::SessionRow;
 pub use stats::PkceStatDelta;
 pub use sweep::SweepTable;
 pub use tokens::TokenRow;
+pub use users::UserChange;
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

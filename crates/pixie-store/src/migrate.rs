@@ -75,6 +75,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0014_seen_jtis.sql"),
         include_str!("../migrations/postgres/0014_seen_jtis.sql"),
     ),
+    (
+        15,
+        include_str!("../migrations/sqlite/0015_manage.sql"),
+        include_str!("../migrations/postgres/0015_manage.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serializes migrations across instances.

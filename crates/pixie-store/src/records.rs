@@ -114,6 +114,13 @@ pub struct UserRow {
     pub name: Option<String>,
     /// Creation time.
     pub created_at: i64,
+    /// Roles (CONTRACT §5; `admin` may use the console).
+    pub roles: Vec<String>,
+    /// When the user was disabled; a disabled user cannot sign on.
+    pub disabled_at: Option<i64>,
+    /// Moves on with every change of credentials (password, disabling): what was
+    /// signed on under an older generation cannot start a session or a grant.
+    pub generation: i64,
 }
 
 impl std::fmt::Debug for UserRow {
@@ -135,6 +142,9 @@ impl FromRow for UserRow {
             email: col(r, "email")?,
             name: col(r, "name")?,
             created_at: col(r, "created_at")?,
+            roles: from_json(r, "roles")?,
+            disabled_at: col(r, "disabled_at")?,
+            generation: col(r, "generation")?,
         })
     }
 }

@@ -21,6 +21,8 @@ pub struct SessionRow {
     pub created_at: i64,
     /// Expiry.
     pub expires_at: i64,
+    /// The user's generation when they signed on (see [`crate::UserRow::generation`]).
+    pub user_generation: i64,
 }
 
 impl FromRow for SessionRow {
@@ -32,35 +34,45 @@ impl FromRow for SessionRow {
             auth_time: col(r, "auth_time")?,
             created_at: col(r, "created_at")?,
             expires_at: col(r, "expires_at")?,
+            user_generation: col(r, "user_generation")?,
         })
     }
 }
 
 impl Store {
-    /// Stores a session.
-    pub async fn insert_session(&self, s: &SessionRow) -> StoreResult<()> {
+    /// Stores a session, if its user still exists, is not disabled and has not changed
+    /// credentials since signing on (their generation is still `s.user_generation`).
+    /// Returns whether it was stored.
+    pub async fn insert_session(&self, s: &SessionRow) -> StoreResult<bool> {
         let _t = self.timer("insert_session");
-        self.execute(
-            "INSERT INTO sessions (id_hash, env_id, user_id, auth_time, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
+        let insert = (
+            "INSERT INTO sessions (id_hash, env_id, user_id, auth_time, created_at, expires_at, user_generation) \
+             SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM users u WHERE u.env_id = $2 \
+             AND u.id = $3 AND u.disabled_at IS NULL AND u.generation = $7)",
+            vec![
                 Arg::Blob(&s.id_hash),
                 Arg::Text(&s.env_id),
                 Arg::Text(&s.user_id),
                 Arg::Int(s.auth_time),
                 Arg::Int(s.created_at),
                 Arg::Int(s.expires_at),
+                Arg::Int(s.user_generation),
             ],
-        )
-        .await?;
-        Ok(())
+        );
+        let statements: Vec<_> = self
+            .lock_user(&s.env_id, &s.user_id)
+            .into_iter()
+            .chain([insert])
+            .collect();
+        let changed = self.execute_all(&statements).await?;
+        Ok(changed.last() == Some(&1))
     }
 
     /// A live session of this environment.
     pub async fn get_session(&self, env_id: &str, id_hash: &[u8], now: i64) -> StoreResult<Option<SessionRow>> {
         let _t = self.timer("get_session");
         self.fetch_optional(
-            "SELECT id_hash, env_id, user_id, auth_time, created_at, expires_at FROM sessions \
+            "SELECT id_hash, env_id, user_id, auth_time, created_at, expires_at, user_generation FROM sessions \
              WHERE id_hash = $1 AND env_id = $2 AND expires_at > $3",
             &[Arg::Blob(id_hash), Arg::Text(env_id), Arg::Int(now)],
         )

@@ -61,7 +61,7 @@ impl Store {
 /// Adds one batch entry to its day's row.
 const ADD_PKCE_STAT: &str =
     "INSERT INTO pkce_stats (env_id, client_id, day, method, outcome, rule, count, first_seen, last_seen) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM environments WHERE id = $1) \
      ON CONFLICT (env_id, client_id, day, method, outcome, rule) DO UPDATE SET \
      count = pkce_stats.count + excluded.count, \
      first_seen = CASE WHEN excluded.first_seen < pkce_stats.first_seen \

@@ -1,16 +1,31 @@
-//! Users.
+//! Users: created, listed, changed, disabled and removed by operators (CONTRACT §5).
+
+use pixie_core::lifetimes::MAX_ACCESS_TOKEN;
 
 use crate::exec::Arg;
-use crate::records::UserRow;
-use crate::{storable, Store, StoreResult};
+use crate::records::{to_json, UserRow};
+use crate::{storable, Backend, Store, StoreError, StoreResult};
+
+const USER_COLUMNS: &str =
+    "env_id, id, username, password_hash, email, name, created_at, roles, disabled_at, generation";
+
+/// What a change to a user does to what was signed on before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserChange {
+    /// Profile fields only (e-mail, name, roles, enabling): sessions and tokens stay.
+    Profile,
+    /// Credentials (password, disabling): every session of the user ends and every
+    /// token issued to them is revoked, and nothing signed on before it can resume.
+    Credentials,
+}
 
 impl Store {
     /// Creates a user; `Conflict("username")` when the name is taken in the environment.
     pub async fn insert_user(&self, u: &UserRow) -> StoreResult<()> {
         let _t = self.timer("insert_user");
+        let roles = to_json(&u.roles);
         self.execute(
-            "INSERT INTO users (env_id, id, username, password_hash, email, name, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
             &[
                 Arg::Text(&u.env_id),
                 Arg::Text(&u.id),
@@ -19,6 +34,9 @@ impl Store {
                 Arg::OptText(u.email.as_deref()),
                 Arg::OptText(u.name.as_deref()),
                 Arg::Int(u.created_at),
+                Arg::Text(&roles),
+                Arg::OptInt(u.disabled_at),
+                Arg::Int(u.generation),
             ],
         )
         .await
@@ -42,10 +60,124 @@ impl Store {
         if !storable(&[env_id, value]) {
             return Ok(None);
         }
-        let sql = format!(
-            "SELECT env_id, id, username, password_hash, email, name, created_at FROM users \
-             WHERE env_id = $1 AND {column} = $2"
-        );
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE env_id = $1 AND {column} = $2");
         self.fetch_optional(&sql, &[Arg::Text(env_id), Arg::Text(value)]).await
     }
+
+    /// Up to `limit` users of an environment by username, after `after` (a username).
+    /// Usernames never change, so the order is stable while users come and go.
+    pub async fn list_users(&self, env_id: &str, after: Option<&str>, limit: i64) -> StoreResult<Vec<UserRow>> {
+        let _t = self.timer("list_users");
+        if !storable(&[env_id, after.unwrap_or_default()]) {
+            return Ok(Vec::new());
+        }
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users WHERE env_id = $1 AND username > $2 ORDER BY username LIMIT $3");
+        self.fetch_all(
+            &sql,
+            &[Arg::Text(env_id), Arg::Text(after.unwrap_or_default()), Arg::Int(limit)],
+        )
+        .await
+    }
+
+    /// Rewrites a user's e-mail, name, password hash, roles and disabled time. A
+    /// [`UserChange::Credentials`] change also moves the user's generation on and, in
+    /// the same transaction, ends their sessions and revokes their grants and tokens.
+    /// `NotFound` if there is no such user.
+    pub async fn update_user(&self, u: &UserRow, change: UserChange, now: i64) -> StoreResult<()> {
+        let _t = self.timer("update_user");
+        let roles = to_json(&u.roles);
+        let bump = i64::from(change == UserChange::Credentials);
+        let mut statements = vec![(
+            "UPDATE users SET email = $1, name = $2, password_hash = $3, roles = $4, disabled_at = $5, \
+             generation = generation + $6 WHERE env_id = $7 AND id = $8",
+            vec![
+                Arg::OptText(u.email.as_deref()),
+                Arg::OptText(u.name.as_deref()),
+                Arg::Text(&u.password_hash),
+                Arg::Text(&roles),
+                Arg::OptInt(u.disabled_at),
+                Arg::Int(bump),
+                Arg::Text(&u.env_id),
+                Arg::Text(&u.id),
+            ],
+        )];
+        if change == UserChange::Credentials {
+            statements.extend(end_everything_of(&u.env_id, &u.id, now));
+        }
+        let changed = self.execute_all(&statements).await?;
+        if changed[0] == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Removes a user: ends their sessions, revokes their grants and tokens, withdraws
+    /// their consents, all in one transaction. `NotFound` if there was none.
+    pub async fn delete_user(&self, env_id: &str, id: &str, now: i64) -> StoreResult<()> {
+        let _t = self.timer("delete_user");
+        if !storable(&[env_id, id]) {
+            return Err(StoreError::NotFound);
+        }
+        // The first statement locks the user's row, as a credentials change does.
+        let mut statements = vec![(
+            "UPDATE users SET generation = generation + 1 WHERE env_id = $1 AND id = $2",
+            vec![Arg::Text(env_id), Arg::Text(id)],
+        )];
+        statements.extend(end_everything_of(env_id, id, now));
+        statements.push((
+            "DELETE FROM consents WHERE env_id = $1 AND user_id = $2",
+            vec![Arg::Text(env_id), Arg::Text(id)],
+        ));
+        statements.push((
+            "DELETE FROM users WHERE env_id = $1 AND id = $2",
+            vec![Arg::Text(env_id), Arg::Text(id)],
+        ));
+        let changed = self.execute_all(&statements).await?;
+        if changed[0] == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The statement that, first in a transaction creating a session or a grant for a
+    /// user, holds the user's row until the commit (PostgreSQL; SQLite runs one writing
+    /// transaction at a time anyway). A change of credentials updates that row first, so
+    /// it either commits before, and the creation's conditions see it, or waits, and then
+    /// revokes what was created.
+    pub(crate) fn lock_user<'a>(&self, env_id: &'a str, user_id: &'a str) -> Option<(&'static str, Vec<Arg<'a>>)> {
+        (self.backend() == Backend::Postgres).then(|| {
+            (
+                "SELECT 1 FROM users WHERE env_id = $1 AND id = $2 FOR SHARE",
+                vec![Arg::Text(env_id), Arg::Text(user_id)],
+            )
+        })
+    }
+}
+
+/// Ends a user's sessions and revokes every grant (codes, refresh tokens, and access
+/// tokens through a revocation of each grant) and token issued to them.
+fn end_everything_of<'a>(env_id: &'a str, user_id: &'a str, now: i64) -> Vec<(&'static str, Vec<Arg<'a>>)> {
+    let args = || vec![Arg::Int(now), Arg::Text(env_id), Arg::Text(user_id)];
+    vec![
+        (
+            "INSERT INTO revocations (what, env_id, expires_at) \
+             SELECT 'grant:' || id, env_id, $1 FROM grants \
+             WHERE env_id = $2 AND user_id = $3 AND revoked_at IS NULL ON CONFLICT (what) DO NOTHING",
+            vec![Arg::Int(now + MAX_ACCESS_TOKEN), Arg::Text(env_id), Arg::Text(user_id)],
+        ),
+        (
+            "UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND revoked_at IS NULL AND grant_id IN \
+             (SELECT id FROM grants WHERE env_id = $2 AND user_id = $3)",
+            args(),
+        ),
+        (
+            "UPDATE grants SET revoked_at = $1 WHERE env_id = $2 AND user_id = $3 AND revoked_at IS NULL",
+            args(),
+        ),
+        (
+            "DELETE FROM sessions WHERE env_id = $1 AND user_id = $2",
+            vec![Arg::Text(env_id), Arg::Text(user_id)],
+        ),
+    ]
 }

@@ -82,8 +82,12 @@ async fn battery(store: Store) {
         email: None,
         name: Some("Tom".into()),
         created_at: 1,
+        roles: vec!["admin".into()],
+        disabled_at: None,
+        generation: 0,
     };
     store.insert_user(&user).await.unwrap();
+    assert_eq!(store.get_user("e", "u1").await.unwrap().unwrap().roles, ["admin"]);
     let dup = UserRow {
         id: "u2".into(),
         ..user.clone()
@@ -116,7 +120,21 @@ async fn battery(store: Store) {
         created_at: 100,
         expires_at: 1000,
     };
-    store.insert_code(&code, &grant("g", "s0")).await.unwrap();
+    let session = |hash: u8| SessionRow {
+        id_hash: vec![hash; 32],
+        env_id: "e".into(),
+        user_id: "u1".into(),
+        auth_time: 100,
+        created_at: 100,
+        expires_at: 10_000,
+        user_generation: 0,
+    };
+    assert!(store.insert_session(&session(3)).await.unwrap());
+    assert!(
+        !store.insert_code(&code, &grant("g", "s0"), &[4; 32]).await.unwrap(),
+        "no code from a session that is not there"
+    );
+    assert!(store.insert_code(&code, &grant("g", "s0"), &[3; 32]).await.unwrap());
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let store = store.clone();
@@ -136,7 +154,7 @@ async fn battery(store: Store) {
         grant_id: "g2".into(),
         ..code.clone()
     };
-    store.insert_code(&code2, &grant("g2", "s1")).await.unwrap();
+    assert!(store.insert_code(&code2, &grant("g2", "s1"), &[3; 32]).await.unwrap());
 
     // Tokens: refresh rotation once, grant revocation.
     let token = |id: &str, kind: &str, hash: Option<Vec<u8>>| TokenRow {
@@ -287,6 +305,130 @@ async fn battery(store: Store) {
     );
     assert_eq!(store.integrity_check().await.unwrap(), "ok");
     store.close().await;
+}
+
+/// Operators' calls (CONTRACT §5): paging, changing and removing users with what that
+/// ends, removing a whole environment.
+async fn management(store: Store) {
+    for id in ["m1", "m2", "m3"] {
+        store.insert_environment(&env(id), &[]).await.unwrap();
+    }
+    let ids = |v: Vec<EnvironmentRow>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.list_environments(None, 2).await.unwrap()), ["m1", "m2"]);
+    assert_eq!(ids(store.list_environments(Some("m2"), 2).await.unwrap()), ["m3"]);
+    let user = |id: &str, name: &str| UserRow {
+        env_id: "m1".into(),
+        id: id.into(),
+        username: name.into(),
+        password_hash: "h".into(),
+        email: None,
+        name: None,
+        created_at: 1,
+        roles: vec![],
+        disabled_at: None,
+        generation: 0,
+    };
+    for (id, name) in [("u1", "carol"), ("u2", "alice"), ("u3", "bob")] {
+        store.insert_user(&user(id, name)).await.unwrap();
+    }
+    let names = |v: Vec<UserRow>| v.into_iter().map(|u| u.username).collect::<Vec<_>>();
+    assert_eq!(names(store.list_users("m1", None, 2).await.unwrap()), ["alice", "bob"]);
+    assert_eq!(names(store.list_users("m1", Some("bob"), 2).await.unwrap()), ["carol"]);
+    // A session and a grant with an access token's revocation pending.
+    let session = |hash: u8, user: &str, generation: i64| SessionRow {
+        id_hash: vec![hash; 32],
+        env_id: "m1".into(),
+        user_id: user.into(),
+        auth_time: 10,
+        created_at: 10,
+        expires_at: 10_000,
+        user_generation: generation,
+    };
+    assert!(store.insert_session(&session(1, "u1", 0)).await.unwrap());
+    let code = CodeRow {
+        code_hash: vec![1; 32],
+        env_id: "m1".into(),
+        client_id: "c".into(),
+        user_id: "u1".into(),
+        grant_id: "g1".into(),
+        data: "{}".into(),
+        created_at: 10,
+        expires_at: 100,
+        used_at: None,
+    };
+    let grant = GrantRow {
+        env_id: "m1".into(),
+        id: "g1".into(),
+        client_id: "c".into(),
+        user_id: Some("u1".into()),
+        sid: Some("s1".into()),
+        created_at: 10,
+        expires_at: 1000,
+    };
+    assert!(store.insert_code(&code, &grant, &[1; 32]).await.unwrap());
+    // A profile change ends nothing.
+    let mut u1 = store.get_user("m1", "u1").await.unwrap().unwrap();
+    u1.email = Some("c@example.com".into());
+    store.update_user(&u1, UserChange::Profile, 20).await.unwrap();
+    assert!(store.get_session("m1", &[1; 32], 20).await.unwrap().is_some());
+    assert!(!store.access_token_revoked("m1", "j", Some("g1"), None).await.unwrap());
+    // A new password ends the session and revokes the grant; the old generation can
+    // start no session any more, the new one can.
+    u1.password_hash = "h2".into();
+    store.update_user(&u1, UserChange::Credentials, 30).await.unwrap();
+    assert!(store.get_session("m1", &[1; 32], 30).await.unwrap().is_none());
+    assert!(store.access_token_revoked("m1", "j", Some("g1"), None).await.unwrap());
+    assert!(store.consume_code("m1", &[1; 32], "c", 31).await.unwrap().is_none());
+    assert!(!store.insert_session(&session(2, "u1", 0)).await.unwrap());
+    assert!(store.insert_session(&session(2, "u1", 1)).await.unwrap());
+    // Disabled: no session, no code, whatever the generation.
+    u1.disabled_at = Some(40);
+    store.update_user(&u1, UserChange::Credentials, 40).await.unwrap();
+    assert!(!store.insert_session(&session(3, "u1", 2)).await.unwrap());
+    let code2 = CodeRow {
+        code_hash: vec![2; 32],
+        grant_id: "g2".into(),
+        ..code.clone()
+    };
+    let grant2 = GrantRow {
+        id: "g2".into(),
+        ..grant.clone()
+    };
+    assert!(!store.insert_code(&code2, &grant2, &[2; 32]).await.unwrap());
+    assert!(store.get_code("m1", &[2; 32]).await.unwrap().is_none());
+    // Removal.
+    store.delete_user("m1", "u1", 50).await.unwrap();
+    assert!(store.get_user("m1", "u1").await.unwrap().is_none());
+    assert!(matches!(
+        store.delete_user("m1", "u1", 50).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.update_user(&u1, UserChange::Profile, 50).await,
+        Err(StoreError::NotFound)
+    ));
+    // The whole environment.
+    store.delete_environment("m1").await.unwrap();
+    assert!(store.get_environment("m1").await.unwrap().is_none());
+    assert!(store.get_user("m1", "u2").await.unwrap().is_none());
+    assert!(store.list_users("m1", None, 10).await.unwrap().is_empty());
+    assert!(matches!(
+        store.delete_environment("m1").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(ids(store.list_environments(None, 10).await.unwrap()), ["m2", "m3"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_management() {
+    let (store, _dir) = sqlite().await;
+    management(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_management() {
+    let Some(store) = postgres().await else { return };
+    management(store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

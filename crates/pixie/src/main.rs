@@ -1,6 +1,7 @@
 //! `pixie`: the command-line front of the pixie authorization server.
 
 mod bench;
+mod output;
 mod pkce_cmd;
 mod probe;
 mod store_cmd;

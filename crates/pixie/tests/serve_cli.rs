@@ -88,11 +88,24 @@ fn serve_and_store_commands_share_one_store() {
     assert_eq!(user["username"], "tom");
     // A key rotation from the CLI (CONTRACT §9), listed with its predecessor retiring.
     let rotated = run_json(
-        pixie().args(["key", "rotate", "--data-dir", data, "--env", "acme", "--alg", "ES256"]),
+        pixie().args([
+            "key",
+            "rotate",
+            "--data-dir",
+            data,
+            "--env",
+            "acme",
+            "--alg",
+            "ES256",
+            "--json",
+        ]),
         None,
     );
     assert_eq!(rotated["status"], "active");
-    let keys = run_json(pixie().args(["key", "list", "--data-dir", data, "--env", "acme"]), None);
+    let keys = run_json(
+        pixie().args(["key", "list", "--data-dir", data, "--env", "acme", "--json"]),
+        None,
+    );
     let items = keys["items"].as_array().unwrap();
     assert_eq!(items.len(), 3, "{keys}");
     assert_eq!(items.iter().filter(|k| k["status"] == "retiring").count(), 1, "{keys}");
@@ -177,6 +190,211 @@ fn serve_and_store_commands_share_one_store() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("code_challenge_method"));
+}
+
+/// The text a store command printed, or its one-line error.
+fn run_text(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd.output().unwrap();
+    match out.status.success() {
+        true => Ok(String::from_utf8(out.stdout).unwrap()),
+        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+    }
+}
+
+/// The management verbs (CONTRACT §5, issue 18) against a store a server is running on:
+/// lists with cursors, user show / set / disable / delete, secret rotation, environment
+/// removal, each as a table and with `--json`.
+#[test]
+fn store_commands_manage_what_they_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let mut cmd = pixie();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data]);
+    let server = serve(cmd);
+    let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    let cli = |args: &[&str]| {
+        let mut c = pixie();
+        c.env("PIXIE_DATA_DIR", data).args(args);
+        c
+    };
+    for id in ["e1", "e2", "e3"] {
+        run_json(&mut cli(&["env", "create", id]), None);
+    }
+    // Environments, two at a time: the cursor leads to the rest.
+    let first = run_json(&mut cli(&["env", "list", "--limit", "2", "--json"]), None);
+    let ids: Vec<&str> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["default", "e1"]);
+    let next = first["next"].as_str().unwrap();
+    let rest = run_json(
+        &mut cli(&["env", "list", "--limit", "2", "--after", next, "--json"]),
+        None,
+    );
+    let ids: Vec<&str> = rest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["e2", "e3"]);
+    let table = run_text(&mut cli(&["env", "list", "--limit", "2"])).unwrap();
+    assert!(table.starts_with("ID "), "{table}");
+    assert!(table.contains("more: pixie env list --after "), "{table}");
+
+    // Users: created with a role, found by name, changed, disabled, removed.
+    let user = run_json(
+        &mut cli(&[
+            "user",
+            "create",
+            "--env",
+            "e1",
+            "--username",
+            "ann",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ]),
+        Some("ann's password\n"),
+    );
+    assert_eq!(user["roles"], serde_json::json!(["admin"]));
+    let id = user["id"].as_str().unwrap();
+    let shown = run_json(
+        &mut cli(&["user", "show", "--env", "e1", "--username", "ann", "--json"]),
+        None,
+    );
+    assert_eq!(shown["id"], id);
+    let set = run_json(
+        &mut cli(&[
+            "user",
+            "set",
+            "--env",
+            "e1",
+            "--id",
+            id,
+            "--email",
+            "ann@example.com",
+            "--role",
+            "ops",
+            "--json",
+        ]),
+        None,
+    );
+    assert_eq!(set["email"], "ann@example.com");
+    assert_eq!(set["roles"], serde_json::json!(["ops"]));
+    let set = run_json(
+        &mut cli(&["user", "set", "--env", "e1", "--id", id, "--password-stdin", "--json"]),
+        Some("a new password\n"),
+    );
+    assert_eq!(set["disabled"], false);
+    let disabled = run_json(
+        &mut cli(&["user", "disable", "--env", "e1", "--username", "ann", "--json"]),
+        None,
+    );
+    assert_eq!(disabled["disabled"], true);
+    let listed = run_text(&mut cli(&["user", "list", "--env", "e1"])).unwrap();
+    assert!(listed.contains("ann") && listed.contains("disabled"), "{listed}");
+    let enabled = run_json(
+        &mut cli(&[
+            "user",
+            "set",
+            "--env",
+            "e1",
+            "--username",
+            "ann",
+            "--disabled",
+            "false",
+            "--json",
+        ]),
+        None,
+    );
+    assert_eq!(enabled["disabled"], false);
+    // The running server sees the change at once.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    common::install_tls_provider();
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let (http, token, url) = (http.clone(), token.trim().to_owned(), server.url.clone());
+        rt.block_on(async move {
+            let resp = http
+                .get(format!("{url}{path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<serde_json::Value>().await.unwrap_or_default())
+        })
+    };
+    let (st, seen) = get(format!("/admin/environments/e1/users/{id}"));
+    assert_eq!((st, &seen["email"]), (200, &serde_json::json!("ann@example.com")));
+    let deleted = run_json(&mut cli(&["user", "delete", "--env", "e1", "--id", id, "--json"]), None);
+    assert_eq!(deleted["deleted"], id);
+    assert_eq!(get(format!("/admin/environments/e1/users/{id}")).0, 404);
+    let err = run_text(&mut cli(&["user", "show", "--env", "e1", "--username", "ann"])).unwrap_err();
+    assert!(err.contains("no user named ann"), "{err}");
+    // --username and --id exclude each other; one is needed.
+    assert!(run_text(&mut cli(&["user", "show", "--env", "e1"])).is_err());
+    assert!(run_text(&mut cli(&[
+        "user",
+        "show",
+        "--env",
+        "e1",
+        "--id",
+        "a",
+        "--username",
+        "b"
+    ]))
+    .is_err());
+
+    // Applications: listed without secrets; a rotated secret is printed once.
+    let app = run_json(
+        &mut cli(&[
+            "app",
+            "create",
+            "--env",
+            "e1",
+            "--name",
+            "Web",
+            "--redirect-uri",
+            "https://web.example/cb",
+        ]),
+        None,
+    );
+    let client_id = app["client_id"].as_str().unwrap();
+    let apps = run_json(&mut cli(&["app", "list", "--env", "e1", "--json"]), None);
+    assert_eq!(apps["items"][0]["client_id"], client_id);
+    assert!(apps["items"][0].get("client_secret").is_none());
+    let rotated = run_json(
+        &mut cli(&["app", "rotate-secret", "--env", "e1", client_id, "--json"]),
+        None,
+    );
+    assert!(rotated["client_secret"].is_string());
+    assert_ne!(rotated["client_secret"], app["client_secret"]);
+    let text = run_text(&mut cli(&["app", "rotate-secret", "--env", "e1", client_id])).unwrap();
+    assert!(text.contains("client_secret") && text.contains("shown once"), "{text}");
+
+    // Keys as a table.
+    let keys = run_text(&mut cli(&["key", "list", "--env", "e1"])).unwrap();
+    assert!(keys.starts_with("KID ") && keys.contains("active"), "{keys}");
+
+    // An environment removed: gone from the list and from the server.
+    let gone = run_json(&mut cli(&["env", "delete", "e1", "--json"]), None);
+    assert_eq!(gone["deleted"], "e1");
+    // The server's cache of the environment lasts a second (cache::TTL).
+    let started = std::time::Instant::now();
+    while get("/admin/environments/e1".into()).0 != 404 {
+        assert!(started.elapsed().as_secs() < 5, "the server still serves e1");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let err = run_text(&mut cli(&["env", "delete", "e1"])).unwrap_err();
+    assert!(err.contains("not found") || err.contains("unknown"), "{err}");
 }
 
 #[test]

@@ -150,7 +150,14 @@ pub async fn authorize(svc: &Service, req: AuthorizeRequest<'_>) -> ApiResult<Au
                     let flow_id = svc.start_flow(env_id, &pending, &flow_cookie, &lt).await?;
                     let waiting = svc
                         .store
-                        .await_consent(env_id, &flow_id, &session.user_id, session.auth_time, now, "form")
+                        .await_consent(
+                            env_id,
+                            &flow_id,
+                            (&session.user_id, session.user_generation),
+                            session.auth_time,
+                            now,
+                            "form",
+                        )
                         .await?;
                     if !waiting {
                         return Err(ApiError::Internal);
@@ -161,11 +168,10 @@ pub async fn authorize(svc: &Service, req: AuthorizeRequest<'_>) -> ApiResult<Au
                         lifetime: lt.flow,
                     });
                 }
-                let sid = session_id(&session.id_hash);
-                let code = svc
-                    .issue_code(env_id, &pending, &session.user_id, session.auth_time, &sid, &lt)
-                    .await?;
-                return Ok(Authorized::Code { pending, code });
+                // Unless the session ended meanwhile (then: sign on again).
+                if let Some(code) = svc.issue_code(env_id, &pending, &session, &lt).await? {
+                    return Ok(Authorized::Code { pending, code });
+                }
             }
         }
     }
@@ -279,21 +285,34 @@ pub async fn resume(
     let cookie = flow_cookie.ok_or_else(|| {
         ApiError::invalid("the flow cookie is missing: resume in the browser (or client) that started the sign-on")
     })?;
-    let Some((pending, user_id, auth_time, denied)) = svc.consume_flow(env_id, flow_id, cookie).await? else {
+    let Some(flow) = svc.consume_flow(env_id, flow_id, cookie).await? else {
         return Err(ApiError::invalid(
             "this sign-on flow cannot be resumed: it is unknown, expired, not completed, already resumed, \
              or belongs to another browser",
         ));
     };
-    if denied {
+    let pending = flow.pending;
+    if flow.denied {
         return Ok(Resumed::Denied { pending });
     }
     // The client may have been removed while the user signed on.
     let client = svc.client(env_id, &pending.client_id).await?;
     let lt = lifetimes(&env, &client.metadata);
-    let session_cookie = svc.start_session(env_id, &user_id, auth_time, &lt).await?;
-    let sid = session_id(&crypto::sha256(session_cookie.as_bytes()));
-    let code = svc.issue_code(env_id, &pending, &user_id, auth_time, &sid, &lt).await?;
+    // The user may have been disabled, removed or given a new password meanwhile.
+    let user_changed = || {
+        ApiError::invalid(
+            "this sign-on is no longer valid: the account was disabled, removed or given a new password \
+             since; sign on again",
+        )
+    };
+    let (session_cookie, session) = svc
+        .start_session(env_id, (&flow.user_id, flow.user_generation), flow.auth_time, &lt)
+        .await?
+        .ok_or_else(user_changed)?;
+    let code = svc
+        .issue_code(env_id, &pending, &session, &lt)
+        .await?
+        .ok_or_else(user_changed)?;
     Ok(Resumed::Code {
         pending,
         code,

@@ -159,7 +159,7 @@ pub async fn attempt(svc: &Service, a: SignOnAttempt<'_>) -> ApiResult<Attempted
             if consent_needed(svc, env_id, flow, &user.id).await? {
                 let waits = svc
                     .store
-                    .await_consent(env_id, &flow.id, &user.id, now, now, a.via.as_str())
+                    .await_consent(env_id, &flow.id, (&user.id, user.generation), now, now, a.via.as_str())
                     .await?;
                 return Ok(if waits {
                     Attempted::ConsentRequired
@@ -176,6 +176,13 @@ pub async fn attempt(svc: &Service, a: SignOnAttempt<'_>) -> ApiResult<Attempted
         Credentials::WrongPassword(user_id) => {
             let fields = serde_json::json!({"env": env_id, "client": flow.client_id, "user": user_id, "addr": a.addr});
             svc.obs.audit(now, "signon.failed", fields);
+            Ok(Attempted::Refused)
+        }
+        // A disabled user is told what a wrong password is told (and counts as a
+        // failure): the answer never confirms a password. The audit log says why.
+        Credentials::Disabled(user_id) => {
+            let fields = serde_json::json!({"env": env_id, "client": flow.client_id, "user": user_id, "addr": a.addr});
+            svc.obs.audit(now, "signon.disabled", fields);
             Ok(Attempted::Refused)
         }
         Credentials::UnknownUser => {

@@ -165,3 +165,107 @@ pub(super) async fn revoke_consents(
     crate::grants::consent::revoke(&s.svc, &env, &user_id, &client_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `?limit=`, `?after=` and (for users) `?username=` of a list, each at most once.
+pub(super) struct ListQuery(pixie_core::params::Params);
+
+impl ListQuery {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name)
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ListQuery {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let params = pixie_core::params::Params::parse(parts.uri.query().unwrap_or("").as_bytes());
+        if let Some(name) = params.first_repeated() {
+            return Err(crate::error::ApiError::invalid(format!("{name}: given more than once")));
+        }
+        Ok(Self(params))
+    }
+}
+
+/// `GET /admin/environments`.
+pub(super) async fn list_environments(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    q: ListQuery,
+) -> ApiResult<Json<ListPage<Environment>>> {
+    Ok(Json(s.svc.list_environments(q.get("limit"), q.get("after")).await?))
+}
+
+/// `DELETE /admin/environments/<env>`.
+pub(super) async fn delete_environment(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path(env): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.svc.delete_environment(&env).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /admin/environments/<env>/applications`.
+pub(super) async fn list_applications(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path(env): Path<String>,
+    q: ListQuery,
+) -> ApiResult<Json<ListPage<Application>>> {
+    Ok(Json(
+        s.svc.list_applications(&env, q.get("limit"), q.get("after")).await?,
+    ))
+}
+
+/// `POST …/applications/<client_id>/secret`: a new secret, shown once.
+pub(super) async fn reset_client_secret(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path((env, client_id)): Path<(String, String)>,
+) -> ApiResult<Json<Application>> {
+    Ok(Json(s.svc.reset_client_secret(&env, &client_id).await?))
+}
+
+/// `GET /admin/environments/<env>/users`.
+pub(super) async fn list_users(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path(env): Path<String>,
+    q: ListQuery,
+) -> ApiResult<Json<ListPage<User>>> {
+    let page = s
+        .svc
+        .list_users(&env, q.get("username"), q.get("limit"), q.get("after"))
+        .await?;
+    Ok(Json(page))
+}
+
+/// `GET …/users/<id>`.
+pub(super) async fn get_user(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path((env, user_id)): Path<(String, String)>,
+) -> ApiResult<Json<User>> {
+    Ok(Json(s.svc.get_user(&env, &user_id).await?))
+}
+
+/// `PATCH …/users/<id>`.
+pub(super) async fn patch_user(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path((env, user_id)): Path<(String, String)>,
+    JsonBody(patch): JsonBody<pixie_core::wire::PatchUser>,
+) -> ApiResult<Json<User>> {
+    Ok(Json(s.svc.patch_user(&env, &user_id, patch).await?))
+}
+
+/// `DELETE …/users/<id>`.
+pub(super) async fn delete_user(
+    _: AdminAuth,
+    State(s): State<AppState>,
+    Path((env, user_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.svc.delete_user(&env, &user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -85,14 +85,19 @@ pub fn router(state: AppState) -> Router {
             &issuer(paths::USERINFO),
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
-        .route("/admin/environments", post(admin::create_environment))
+        .route(
+            "/admin/environments",
+            post(admin::create_environment).get(admin::list_environments),
+        )
         .route(
             "/admin/environments/{env}",
-            get(admin::get_environment).patch(admin::patch_environment),
+            get(admin::get_environment)
+                .patch(admin::patch_environment)
+                .delete(admin::delete_environment),
         )
         .route(
             "/admin/environments/{env}/applications",
-            post(admin::create_application),
+            post(admin::create_application).get(admin::list_applications),
         )
         .route(
             "/admin/environments/{env}/applications/{client_id}",
@@ -100,7 +105,18 @@ pub fn router(state: AppState) -> Router {
                 .patch(admin::patch_application)
                 .delete(admin::delete_application),
         )
-        .route("/admin/environments/{env}/users", post(admin::create_user))
+        .route(
+            "/admin/environments/{env}/applications/{client_id}/secret",
+            post(admin::reset_client_secret),
+        )
+        .route(
+            "/admin/environments/{env}/users",
+            post(admin::create_user).get(admin::list_users),
+        )
+        .route(
+            "/admin/environments/{env}/users/{user_id}",
+            get(admin::get_user).patch(admin::patch_user).delete(admin::delete_user),
+        )
         .route(
             "/admin/environments/{env}/users/{user_id}/consents",
             get(admin::list_consents),
