@@ -60,6 +60,10 @@ pub struct Settings {
     /// documents from `http://127.0.0.1:<port>/…` (development and tests only).
     #[serde(alias = "insecure-cimd-loopback")]
     pub insecure_cimd_loopback: Option<bool>,
+    /// `key_rotation_days` / `--key-rotation-days`: rotate every environment's signing
+    /// keys once the newest is this many days old.
+    #[serde(alias = "key-rotation-days")]
+    pub key_rotation_days: Option<u32>,
 }
 
 impl Settings {
@@ -109,6 +113,7 @@ impl Settings {
             idle_timeout: self.idle_timeout.or(other.idle_timeout),
             request_timeout: self.request_timeout.or(other.request_timeout),
             insecure_cimd_loopback: self.insecure_cimd_loopback.or(other.insecure_cimd_loopback),
+            key_rotation_days: self.key_rotation_days.or(other.key_rotation_days),
         }
     }
 }
@@ -144,6 +149,8 @@ pub struct ServeConfig {
     /// Also fetch what clients point at from `http://127.0.0.1:<port>/…` (off by default;
     /// development and tests only, warned about at start).
     pub insecure_cimd_loopback: bool,
+    /// Rotate signing keys once the newest is this many days old (off when `None`).
+    pub key_rotation_days: Option<u32>,
 }
 
 /// The default listen address: 7636, as in RFC 7636.
@@ -170,6 +177,7 @@ impl ServeConfig {
             idle_timeout: std::time::Duration::from_secs(s.idle_timeout.unwrap_or(30).max(1)),
             request_timeout: std::time::Duration::from_secs(s.request_timeout.unwrap_or(30).max(1)),
             insecure_cimd_loopback: s.insecure_cimd_loopback.unwrap_or(false),
+            key_rotation_days: s.key_rotation_days,
         }
     }
 }

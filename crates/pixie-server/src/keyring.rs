@@ -98,6 +98,30 @@ impl KeyRing {
     /// Makes a new key of `alg` for an environment, which signs from now on (CONTRACT
     /// §9); the previous one retires once every token it signed has expired.
     pub async fn rotate(&self, env_id: &str, alg: SigningAlg, now: i64) -> ApiResult<Arc<EnvKeys>> {
+        let row = self.new_key(env_id, alg, now).await?;
+        self.store.insert_key(&row).await?;
+        self.reload(env_id).await
+    }
+
+    /// Rotates the key of `alg` if the newest one was made at or before `due_before`
+    /// (a scheduled rotation); at most one of several instances doing this at once
+    /// rotates. Returns the keys when this call rotated.
+    pub async fn rotate_if_due(
+        &self,
+        env_id: &str,
+        alg: SigningAlg,
+        now: i64,
+        due_before: i64,
+    ) -> ApiResult<Option<Arc<EnvKeys>>> {
+        let row = self.new_key(env_id, alg, now).await?;
+        if !self.store.insert_key_if_due(&row, due_before).await? {
+            return Ok(None);
+        }
+        self.reload(env_id).await.map(Some)
+    }
+
+    /// A fresh key of `alg`, sealed, dated after every key the environment has.
+    async fn new_key(&self, env_id: &str, alg: SigningAlg, now: i64) -> ApiResult<KeyRow> {
         let (key, pkcs8) = tokio::task::spawn_blocking(move || SigningKey::generate(alg))
             .await
             .map_err(ApiError::internal)?
@@ -112,9 +136,7 @@ impl KeyRing {
             .map(|r| r.created_at)
             .max()
             .unwrap_or(now);
-        let row = key.seal(&self.master, env_id, &pkcs8, now.max(newest + 1));
-        self.store.insert_key(&row).await?;
-        self.reload(env_id).await
+        Ok(key.seal(&self.master, env_id, &pkcs8, now.max(newest + 1)))
     }
 
     async fn load(&self, env_id: &str) -> Result<Arc<EnvKeys>, StartupError> {

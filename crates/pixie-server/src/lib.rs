@@ -168,6 +168,13 @@ async fn start_with_shutdown(
         Some((cert, key)) => Some(tls::acceptor(cert, key).map_err(StartupError::Other)?),
         None => None,
     };
+    if let Some(days) = cfg.key_rotation_days {
+        if !(1..=3650).contains(&days) {
+            return Err(StartupError::Other(format!(
+                "--key-rotation-days {days}: must be 1 to 3650 (a key must outlive the tokens it signs)"
+            )));
+        }
+    }
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .map_err(|e| StartupError::Other(format!("cannot listen on {}: {e}", cfg.listen)))?;
@@ -220,7 +227,7 @@ async fn start_with_shutdown(
         idle: cfg.idle_timeout,
     };
     let task = tokio::spawn(serve::serve(listener, router, tls, timeouts, stop));
-    let sweeper = tokio::spawn(background(service.clone()));
+    let sweeper = tokio::spawn(background(service.clone(), cfg.key_rotation_days));
     Ok(Running {
         addr,
         public_url,
@@ -239,8 +246,10 @@ const TICK: std::time::Duration = std::time::Duration::from_secs(2);
 const SWEEP_EVERY: u32 = 30;
 const SWEEP_BATCH: i64 = 500;
 
-/// Background work: save observations, sweep expired rows. Errors are logged and retried.
-async fn background(service: Arc<Service>) {
+/// Background work: save observations, sweep expired rows, rotate signing keys that are
+/// due (`--key-rotation-days`, checked at start and with every sweep). Errors are logged
+/// and retried.
+async fn background(service: Arc<Service>, key_rotation_days: Option<u32>) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n: u32 = 0;
@@ -248,6 +257,17 @@ async fn background(service: Arc<Service>) {
         tick.tick().await;
         if let Err(e) = service.obs.flush(&service.store).await {
             tracing::warn!(error = %e, "saving PKCE observations failed; will retry");
+        }
+        // The first tick is at once: a rotation due while the server was down happens at start.
+        if let Some(days) = key_rotation_days.filter(|_| n % SWEEP_EVERY == 0) {
+            match service.rotate_due_keys(days).await {
+                Ok(rotated) => {
+                    for (env, alg, kid) in rotated {
+                        tracing::info!(env, alg = alg.as_str(), kid, "rotated a signing key on schedule");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed; will retry"),
+            }
         }
         n = n.wrapping_add(1);
         if n % SWEEP_EVERY != 0 {

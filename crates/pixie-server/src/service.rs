@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use pixie_core::client::ClientMetadata;
+use pixie_core::client::{ClientMetadata, SigningAlg};
 use pixie_core::wire::{self, Application, CreateEnvironment, PatchEnvironment};
 use pixie_core::EnvPkcePolicy;
 use pixie_store::{ClientRow, EnvironmentRow, Store, UserRow};
@@ -503,6 +503,39 @@ impl Service {
         self.obs.audit(now, "key.rotated", fields);
         let newest = keys.all.iter().find(|e| e.key.alg == alg).ok_or(ApiError::Internal)?;
         Ok(key_view(newest, now))
+    }
+
+    /// Scheduled rotation (`--key-rotation-days`): rotates, in every environment, each
+    /// algorithm's key whose newest key is at least `days` days old. Instances that run
+    /// this at the same time rotate once between them. Returns what was rotated, as
+    /// (environment, algorithm, new kid).
+    pub async fn rotate_due_keys(&self, days: u32) -> ApiResult<Vec<(String, SigningAlg, String)>> {
+        let now = self.now();
+        let due_before = now - i64::from(days) * 86_400;
+        let mut rotated = Vec::new();
+        for env_id in self.store.list_environment_ids().await? {
+            // An environment removed meanwhile has no keys: the others still rotate.
+            let keys = match self.keys.env_keys(&env_id).await {
+                Ok(keys) => keys,
+                Err(e) => {
+                    tracing::warn!(env = %env_id, error = %e, "scheduled key rotation skipped");
+                    continue;
+                }
+            };
+            for alg in [SigningAlg::ES256, SigningAlg::RS256] {
+                let newest = keys.all.iter().filter(|e| e.key.alg == alg).map(|e| e.created_at).max();
+                if newest.is_some_and(|at| at > due_before) {
+                    continue;
+                }
+                if let Some(keys) = self.keys.rotate_if_due(&env_id, alg, now, due_before).await? {
+                    let kid = keys.for_alg(alg).kid.clone();
+                    let fields = serde_json::json!({"env": env_id, "alg": alg, "kid": kid, "scheduled": true});
+                    self.obs.audit(now, "key.rotated", fields);
+                    rotated.push((env_id.clone(), alg, kid));
+                }
+            }
+        }
+        Ok(rotated)
     }
 
     /// The resource servers of an environment, by URI (one page: there are few).

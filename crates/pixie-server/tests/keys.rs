@@ -114,3 +114,61 @@ async fn a_rotated_key_signs_and_the_old_one_retires() {
         .await;
     assert_eq!(st, 404);
 }
+
+/// `--key-rotation-days`: nothing is due while keys are young; once they are, one
+/// rotation per algorithm happens however many passes (instances) find it due at once,
+/// and the old keys retire as after a rotation by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scheduled_rotation_rotates_once_when_due() {
+    let s = TestServer::start().await;
+    let svc = s.running.as_ref().unwrap().service().clone();
+    assert!(
+        svc.rotate_due_keys(30).await.unwrap().is_empty(),
+        "fresh keys are not due"
+    );
+    let before = jwks_kids(&s).await;
+    s.advance(31 * 86_400);
+    // Four passes at once (as four instances on one store would run them).
+    let mut passes = Vec::new();
+    for _ in 0..4 {
+        let svc = svc.clone();
+        passes.push(tokio::spawn(async move { svc.rotate_due_keys(30).await.unwrap() }));
+    }
+    let mut rotated = Vec::new();
+    for p in passes {
+        rotated.extend(p.await.unwrap());
+    }
+    rotated.sort_by_key(|(_, alg, _)| alg.as_str());
+    let algs: Vec<&str> = rotated.iter().map(|(_, alg, _)| alg.as_str()).collect();
+    assert_eq!(algs, ["ES256", "RS256"], "one rotation per algorithm: {rotated:?}");
+    assert!(rotated.iter().all(|(env, _, _)| env == "default"));
+    let (_, keys) = s.admin(Method::GET, "/admin/environments/default/keys", None).await;
+    let status = |kid: &str| {
+        keys["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == kid)
+            .unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for (_, _, kid) in &rotated {
+        assert_eq!(status(kid), "active");
+    }
+    for kid in &before {
+        assert_eq!(status(kid), "retiring");
+    }
+    let now = jwks_kids(&s).await;
+    assert_eq!(now.len(), 4, "old and new keys are published");
+    // A new token is signed by the new ES256 key.
+    let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    let tok = s.tokens("default", &client).await;
+    let es = rotated.iter().find(|(_, alg, _)| alg.as_str() == "ES256").unwrap();
+    assert_eq!(kid_of(tok["access_token"].as_str().unwrap()), es.2);
+    // Not due again until another 30 days have passed.
+    assert!(svc.rotate_due_keys(30).await.unwrap().is_empty());
+    s.advance(31 * 86_400);
+    assert_eq!(svc.rotate_due_keys(30).await.unwrap().len(), 2);
+}

@@ -169,6 +169,38 @@ impl Store {
         Ok(())
     }
 
+    /// Adds a signing key of `key.alg` only if the environment has none of that
+    /// algorithm made after `due_before` (a scheduled rotation): of instances that find
+    /// a rotation due at the same time, one rotates. Returns whether it was added.
+    pub async fn insert_key_if_due(&self, key: &KeyRow, due_before: i64) -> StoreResult<bool> {
+        let _t = self.timer("insert_key_if_due");
+        let mut statements = Vec::new();
+        if self.backend() == crate::Backend::Postgres {
+            // Rotations of one environment wait for each other here, so the second sees
+            // the first one's key.
+            statements.push((
+                "SELECT 1 FROM environments WHERE id = $1 FOR UPDATE",
+                vec![Arg::Text(&key.env_id)],
+            ));
+        }
+        statements.push((
+            "INSERT INTO signing_keys (env_id, kid, alg, private_enc, public_jwk, created_at) \
+             SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM signing_keys k \
+             WHERE k.env_id = $1 AND k.alg = $3 AND k.created_at > $7)",
+            vec![
+                Arg::Text(&key.env_id),
+                Arg::Text(&key.kid),
+                Arg::Text(&key.alg),
+                Arg::Blob(&key.private_enc),
+                Arg::Text(&key.public_jwk),
+                Arg::Int(key.created_at),
+                Arg::Int(due_before),
+            ],
+        ));
+        let changed = self.execute_all(&statements).await?;
+        Ok(changed.last() == Some(&1))
+    }
+
     /// An environment's signing keys, oldest first.
     pub async fn list_keys(&self, env_id: &str) -> StoreResult<Vec<KeyRow>> {
         let _t = self.timer("list_keys");

@@ -130,6 +130,10 @@ struct ServeArgs {
     /// and tests only; never in production).
     #[arg(long, env = "PIXIE_INSECURE_CIMD_LOOPBACK")]
     insecure_cimd_loopback: bool,
+    /// Rotate every environment's signing keys once the newest is this many days old
+    /// (checked at start and every minute; instances sharing a store rotate once).
+    #[arg(long, env = "PIXIE_KEY_ROTATION_DAYS", value_name = "N")]
+    key_rotation_days: Option<u32>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -179,6 +183,7 @@ fn serve_until_stopped(args: ServeArgs) -> Result<(), String> {
         idle_timeout: args.idle_timeout,
         request_timeout: args.request_timeout,
         insecure_cimd_loopback: args.insecure_cimd_loopback.then_some(true),
+        key_rotation_days: args.key_rotation_days,
         ..Settings::default()
     })?;
     runtime()?.block_on(async move {

@@ -375,6 +375,153 @@ fn the_load_tool_completes_flows_without_errors() {
     }
 }
 
+/// A key rotation under load (issue 18): `pixie bench` runs flows while the ES256 key is
+/// rotated through the admin API and the RS256 key through the CLI (as another instance
+/// would): no flow fails, a token issued before the rotation still verifies, and a new
+/// one is signed by the new key.
+#[test]
+fn a_key_rotation_under_load_fails_no_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let mut cmd = pixie();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data]);
+    let server = serve(cmd);
+    let admin = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    let client = setup_env(data, "default", &[]);
+    let backend = run_json(
+        pixie().args([
+            "app",
+            "create",
+            "--data-dir",
+            data,
+            "--env",
+            "default",
+            "--name",
+            "backend",
+            "--redirect-uri",
+            "https://backend.example/cb",
+            "--grant-type",
+            "client_credentials",
+            "--auth-method",
+            "client_secret_post",
+        ]),
+        None,
+    );
+    let (id, secret) = (
+        backend["client_id"].as_str().unwrap().to_owned(),
+        backend["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    common::install_tls_provider();
+    let http = reqwest::Client::new();
+    let token_url = format!("{}/default/as/token", server.url);
+    let introspect_url = format!("{}/default/as/introspect", server.url);
+    let creds = [("client_id", id.as_str()), ("client_secret", secret.as_str())];
+    let token = || {
+        rt.block_on(async {
+            let mut form = vec![("grant_type", "client_credentials")];
+            form.extend_from_slice(&creds);
+            let tok: Value = http
+                .post(&token_url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            tok["access_token"].as_str().unwrap().to_owned()
+        })
+    };
+    let active = |t: &str| {
+        rt.block_on(async {
+            let mut form = vec![("token", t)];
+            form.extend_from_slice(&creds);
+            let body: Value = http
+                .post(&introspect_url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["active"] == true
+        })
+    };
+    let before = token();
+    assert!(active(&before));
+
+    let mut bench = pixie()
+        .args([
+            "bench",
+            "--issuer",
+            &format!("{}/default", server.url),
+            "--client-id",
+            &client,
+        ])
+        .args([
+            "--username",
+            "tom",
+            "--concurrency",
+            "4",
+            "--duration",
+            "4",
+            "--warmup",
+            "0",
+            "--json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    bench.stdin.take().unwrap().write_all(b"pw of tom\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let rotated: Value = rt.block_on(async {
+        http.post(format!("{}/admin/environments/default/keys/rotate", server.url))
+            .bearer_auth(admin.trim())
+            .json(&serde_json::json!({"alg": "ES256"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let by_cli = run_json(
+        pixie().args([
+            "key",
+            "rotate",
+            "--data-dir",
+            data,
+            "--env",
+            "default",
+            "--alg",
+            "RS256",
+            "--json",
+        ]),
+        None,
+    );
+    assert_eq!(by_cli["status"], "active");
+    let out = bench.wait_with_output().unwrap();
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{j}");
+    assert!(j["completed"].as_u64().unwrap() > 0, "{j}");
+    assert_eq!(j["errors"], 0, "no flow failed across the rotation: {j}");
+
+    assert!(active(&before), "a token issued before the rotation still verifies");
+    let after = token();
+    use base64::Engine as _;
+    let header = after.split('.').next().unwrap();
+    let header: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    assert_eq!(header["kid"], rotated["kid"], "the new key signs");
+    assert!(active(&after));
+}
+
 /// `pixie bench --signin interaction` against a server shaped like
 /// bench/oidc-provider/server.mjs: the sign-in goes through its interaction form with the
 /// password, the session cookie it sets is kept, and only then do flows run. A wrong

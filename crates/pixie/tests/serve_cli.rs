@@ -453,6 +453,13 @@ fn startup_errors_are_clear() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
+    let out = pixie()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data])
+        .env("PIXIE_KEY_ROTATION_DAYS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--key-rotation-days 0"));
 }
 
 #[cfg(unix)]
