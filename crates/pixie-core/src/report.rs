@@ -71,6 +71,9 @@ pub struct OutcomeCounts {
 pub struct ClientReport {
     /// The client.
     pub client_id: String,
+    /// The name the operator gave it (`client_name`), when it still exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
     /// Counts by method (`none`, `plain`, `S256`), each by outcome.
     pub counts: BTreeMap<String, OutcomeCounts>,
     /// Counts by the rule that rejected, or would have rejected.
@@ -79,11 +82,27 @@ pub struct ClientReport {
     pub first_seen: i64,
     /// Last request in the window.
     pub last_seen: i64,
-    /// "ready for S256-required", or why not.
+    /// "ready for S256-required", "refused now: …" or "not ready: …".
     pub verdict: String,
     /// Whether the verdict is "ready".
     pub ready: bool,
+    /// What the operator should do about this client, in words.
+    pub action: String,
 }
+
+/// What the report needs to know beyond the observations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportContext {
+    /// Client names by client id (clients that still exist).
+    pub names: BTreeMap<String, String>,
+    /// The environment's policy: what its verdicts are measured against.
+    pub policy: crate::EnvPkcePolicy,
+}
+
+/// Rules that refuse a request for its form (a malformed challenge, a method without a
+/// challenge, an unknown method), not for the policy: a client bug or someone probing,
+/// refused under every policy; they say nothing of readiness for S256-required.
+const MALFORMED_RULES: [&str; 3] = ["malformed_challenge", "method_without_challenge", "unknown_method"];
 
 /// The report for an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,11 +119,21 @@ pub struct Report {
 pub const READY: &str = "ready for S256-required";
 
 /// Builds the report from aggregated observations.
-pub fn build(env: &str, window_days: i64, rows: &[Observation]) -> Report {
+pub fn build(env: &str, window_days: i64, rows: &[Observation], ctx: &ReportContext) -> Report {
     let mut by_client: BTreeMap<&str, ClientReport> = BTreeMap::new();
+    let mut tallies: BTreeMap<&str, Tally> = BTreeMap::new();
     for r in rows {
+        let t = tallies.entry(&r.client_id).or_default();
+        let malformed = MALFORMED_RULES.contains(&r.rule.as_str());
+        match (r.outcome.as_str(), r.method.as_str(), malformed) {
+            (_, _, true) => t.malformed += r.count,
+            ("rejected", "S256", false) => t.s256_refused += r.count,
+            ("rejected", _, false) => t.weak_refused += r.count,
+            _ => {}
+        }
         let c = by_client.entry(&r.client_id).or_insert_with(|| ClientReport {
             client_id: r.client_id.clone(),
+            client_name: ctx.names.get(&r.client_id).cloned(),
             counts: ["none", "plain", "S256"]
                 .iter()
                 .map(|m| ((*m).to_owned(), OutcomeCounts::default()))
@@ -114,6 +143,7 @@ pub fn build(env: &str, window_days: i64, rows: &[Observation]) -> Report {
             last_seen: r.last_seen,
             verdict: String::new(),
             ready: false,
+            action: String::new(),
         });
         let counts = c.counts.entry(r.method.clone()).or_default();
         match r.outcome.as_str() {
@@ -130,7 +160,8 @@ pub fn build(env: &str, window_days: i64, rows: &[Observation]) -> Report {
     let clients = by_client
         .into_values()
         .map(|mut c| {
-            (c.verdict, c.ready) = verdict(&c);
+            let t = tallies.get(c.client_id.as_str()).cloned().unwrap_or_default();
+            (c.verdict, c.ready, c.action) = verdict(&c, &t, &ctx.policy);
             c
         })
         .collect();
@@ -141,28 +172,72 @@ pub fn build(env: &str, window_days: i64, rows: &[Observation]) -> Report {
     }
 }
 
-fn verdict(c: &ClientReport) -> (String, bool) {
-    let total = |m: &str| c.counts.get(m).map_or(0, |o| o.accepted + o.rejected + o.would_reject);
-    let s256 = c.counts.get("S256").cloned().unwrap_or_default();
-    let (none, plain) = (total("none"), total("plain"));
+/// A client's requests refused, by why (computed from the rows, which keep method and
+/// rule together).
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    /// Refused for their form, whatever the method.
+    malformed: i64,
+    /// Without S256 (none or plain), refused by the policy.
+    weak_refused: i64,
+    /// With S256, refused by the policy (a client's registered method, say).
+    s256_refused: i64,
+}
+
+/// The verdict, whether it is "ready", and what to do. Requests refused for their form
+/// (see [`MALFORMED_RULES`]) are set aside; of the rest, requests without S256 that got
+/// through (or would have, in report mode) make a client "not ready", and requests
+/// without S256 that the policy refuses today make it "refused now".
+fn verdict(c: &ClientReport, t: &Tally, policy: &crate::EnvPkcePolicy) -> (String, bool, String) {
+    let get = |m: &str| c.counts.get(m).cloned().unwrap_or_default();
+    let (none, plain, s256) = (get("none"), get("plain"), get("S256"));
+    let (malformed, weak_refused) = (t.malformed, t.weak_refused);
+    let weak_live = none.accepted + none.would_reject + plain.accepted + plain.would_reject;
+    let s256_refused = s256.would_reject + t.s256_refused;
+    let enforcing = policy.mode == crate::PolicyMode::Enforce;
+    let s256_required = policy.required == crate::MethodSet::S256;
     let mut why = Vec::new();
-    if none > 0 {
-        why.push(format!("{none} request(s) without PKCE"));
+    if none.accepted + none.would_reject > 0 {
+        why.push(format!("{} request(s) without PKCE", none.accepted + none.would_reject));
     }
-    if plain > 0 {
-        why.push(format!("{plain} request(s) with plain"));
+    if plain.accepted + plain.would_reject > 0 {
+        why.push(format!("{} request(s) with plain", plain.accepted + plain.would_reject));
     }
-    if s256.rejected + s256.would_reject > 0 {
-        why.push(format!(
-            "{} S256 request(s) refused by another rule",
-            s256.rejected + s256.would_reject
-        ));
+    if s256_refused > 0 {
+        why.push(format!("{s256_refused} S256 request(s) refused by another rule"));
     }
-    if why.is_empty() {
-        (READY.into(), true)
-    } else {
-        (format!("not ready: {}", why.join(", ")), false)
+    if weak_refused > 0 {
+        why.push(format!("{weak_refused} request(s) without S256 refused now"));
     }
+    let aside = match malformed {
+        0 => String::new(),
+        n => format!(
+            " ({n} malformed request(s) were refused as under any policy: a client bug or probing, not a readiness problem)"
+        ),
+    };
+    if weak_live > 0 || s256_refused > 0 {
+        let verdict = format!("not ready: {}", why.join(", "));
+        let action = if enforcing {
+            "update the client to send S256 before requiring it; until then its requests without S256 are accepted"
+        } else {
+            "update the client to send S256 before switching the environment to enforce: report mode lets these through, enforce would refuse them"
+        };
+        return (verdict, false, format!("{action}{aside}"));
+    }
+    if weak_refused > 0 {
+        let verdict = format!("refused now: {weak_refused} request(s) without S256 were rejected");
+        let action =
+            "this client fails today: update it to send S256 (or allow its method for now; see the PKCE policy)";
+        return (verdict, false, format!("{action}{aside}"));
+    }
+    let action = match (s256_required && enforcing, malformed) {
+        (true, 0) => "nothing to do: it sends S256 and S256 is required".to_owned(),
+        (false, 0) => "nothing to do: it already sends S256 on every request".to_owned(),
+        (_, n) => format!(
+            "nothing to do for readiness; {n} malformed request(s) were refused (a client bug or probing: check its logs)"
+        ),
+    };
+    (READY.into(), true, action)
 }
 
 #[cfg(test)]
@@ -189,7 +264,7 @@ mod tests {
             obs("legacy", "S256", "accepted", "", 2, 200),
             obs("legacy", "plain", "rejected", "method_not_allowed", 1, 300),
         ];
-        let r = build("acme", 30, &rows);
+        let r = build("acme", 30, &rows, &ReportContext::default());
         assert_eq!(r.clients.len(), 2);
         let good = &r.clients[0];
         assert_eq!(
@@ -202,10 +277,64 @@ mod tests {
         assert!(!legacy.ready);
         assert_eq!(
             legacy.verdict,
-            "not ready: 3 request(s) without PKCE, 1 request(s) with plain"
+            "not ready: 3 request(s) without PKCE, 1 request(s) without S256 refused now"
         );
         assert_eq!(legacy.counts["none"].would_reject, 3);
         assert_eq!(legacy.rules["required_missing"], 3);
         assert_eq!((legacy.first_seen, legacy.last_seen), (50, 310));
+        assert!(legacy.action.contains("before requiring it"), "{}", legacy.action);
+    }
+
+    #[test]
+    fn names_and_what_to_do() {
+        let strict = crate::EnvPkcePolicy::strict();
+        let report_mode = crate::EnvPkcePolicy {
+            mode: crate::PolicyMode::Report,
+            ..strict
+        };
+        let rows = vec![
+            obs("refused", "none", "rejected", "required_missing", 3, 100),
+            obs("sloppy", "S256", "accepted", "", 9, 100),
+            obs("sloppy", "S256", "rejected", "malformed_challenge", 1, 100),
+            obs("gone", "S256", "accepted", "", 1, 100),
+            obs("legacy", "none", "would_reject", "required_missing", 2, 100),
+        ];
+        let ctx = ReportContext {
+            names: [("refused", "Old iOS app"), ("sloppy", "Web"), ("legacy", "CLI")]
+                .into_iter()
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                .collect(),
+            policy: strict,
+        };
+        let r = build("acme", 30, &rows, &ctx);
+        let by = |id: &str| r.clients.iter().find(|c| c.client_id == id).unwrap().clone();
+        let refused = by("refused");
+        assert_eq!(refused.client_name.as_deref(), Some("Old iOS app"));
+        assert!(!refused.ready);
+        assert_eq!(refused.verdict, "refused now: 3 request(s) without S256 were rejected");
+        assert!(refused.action.contains("fails today"), "{}", refused.action);
+        let sloppy = by("sloppy");
+        assert!(sloppy.ready, "one malformed request is not a readiness problem");
+        assert_eq!(sloppy.verdict, READY);
+        assert!(sloppy.action.contains("1 malformed request(s)"), "{}", sloppy.action);
+        assert_eq!(by("gone").client_name, None);
+        assert!(by("gone").action.contains("S256 is required"));
+        let legacy = by("legacy");
+        assert_eq!(legacy.verdict, "not ready: 2 request(s) without PKCE");
+        let r = build(
+            "acme",
+            30,
+            &rows,
+            &ReportContext {
+                policy: report_mode,
+                ..ctx
+            },
+        );
+        let legacy = r.clients.iter().find(|c| c.client_id == "legacy").unwrap();
+        assert!(
+            legacy.action.contains("before switching the environment to enforce"),
+            "{}",
+            legacy.action
+        );
     }
 }

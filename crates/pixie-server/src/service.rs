@@ -181,11 +181,25 @@ impl Service {
     /// The PKCE readiness report of an environment over the last `days` days (pending
     /// observations are flushed first, so the report is current).
     pub async fn pkce_report(&self, env_id: &str, days: i64) -> ApiResult<pixie_core::report::Report> {
-        self.environment(env_id).await?;
+        let env = self.environment(env_id).await?;
         self.obs.flush(&self.store).await?;
         let since = self.now().div_euclid(86_400) - (days - 1);
         let rows = self.store.pkce_stats(env_id, since).await?;
-        Ok(pixie_core::report::build(env_id, days, &rows))
+        // Clients by the names operators gave them (a removed client keeps its id only).
+        let mut names = std::collections::BTreeMap::new();
+        for id in rows.iter().map(|r| &r.client_id) {
+            if names.contains_key(id) {
+                continue;
+            }
+            if let Some(c) = self.store.get_client(env_id, id).await? {
+                names.insert(id.clone(), c.metadata.client_name);
+            }
+        }
+        let ctx = pixie_core::report::ReportContext {
+            names,
+            policy: env.pkce,
+        };
+        Ok(pixie_core::report::build(env_id, days, &rows, &ctx))
     }
 
     /// The issuer identifier of an environment.

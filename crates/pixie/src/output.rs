@@ -4,7 +4,7 @@ use pixie_core::wire::{Application, Environment, SigningKeyInfo, User};
 
 /// Rows padded into columns under a header; control characters never reach the
 /// terminal (a name is shown, not obeyed).
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> Vec<String> {
+pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> Vec<String> {
     let clean = |s: &str| {
         s.chars()
             .map(|c| if c.is_control() { '?' } else { c })
@@ -26,7 +26,7 @@ fn table(header: &[&str], rows: Vec<Vec<String>>) -> Vec<String> {
     out
 }
 
-fn date(t: i64) -> String {
+pub fn date(t: i64) -> String {
     // Days since the epoch to a civil date (Howard Hinnant's algorithm), and the time.
     let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
     let z = days + 719_468;
@@ -39,6 +39,26 @@ fn date(t: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}Z", secs / 3600, secs % 3600 / 60)
+}
+
+/// Words of `text` in lines of at most `width` characters (a longer word has a line
+/// of its own).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// Environments.
@@ -120,6 +140,13 @@ pub fn keys(items: &[SigningKeyInfo]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrapping_keeps_words_whole() {
+        assert_eq!(wrap("a bb ccc dddd", 6), ["a bb", "ccc", "dddd"]);
+        assert_eq!(wrap("", 6), Vec::<String>::new());
+        assert_eq!(wrap("averyveryverylongword x", 5), ["averyveryverylongword", "x"]);
+    }
 
     #[test]
     fn dates_are_civil() {

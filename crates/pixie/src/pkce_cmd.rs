@@ -123,75 +123,60 @@ fn verify(verifier: &str, challenge: &str, method: ChallengeMethod) -> Result<()
     }
 }
 
-/// `YYYY-MM-DD HH:MM` (UTC) from seconds since the epoch.
-fn utc(ts: i64) -> String {
-    // Howard Hinnant's days-to-civil algorithm.
-    let (days, secs) = (ts.div_euclid(86_400), ts.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", secs / 3600, secs % 3600 / 60)
-}
-
-/// The report as an aligned text table.
+/// The report as an aligned text table, then what to do about each client.
 fn report_table(r: &pixie_core::report::Report) -> String {
-    let mut rows = vec![[
-        "CLIENT".to_owned(),
-        "none a/r/w".to_owned(),
-        "plain a/r/w".to_owned(),
-        "S256 a/r/w".to_owned(),
-        "LAST SEEN (UTC)".to_owned(),
-        "VERDICT".to_owned(),
-    ]];
-    for c in &r.clients {
-        let cell = |m: &str| {
-            let o = c.counts.get(m).cloned().unwrap_or_default();
-            format!("{}/{}/{}", o.accepted, o.rejected, o.would_reject)
-        };
-        rows.push([
-            c.client_id.clone(),
-            cell("none"),
-            cell("plain"),
-            cell("S256"),
-            utc(c.last_seen),
-            c.verdict.clone(),
-        ]);
-    }
-    let mut widths = [0usize; 6];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
+    let rows = r
+        .clients
+        .iter()
+        .map(|c| {
+            let cell = |m: &str| {
+                let o = c.counts.get(m).cloned().unwrap_or_default();
+                format!("{}/{}/{}", o.accepted, o.rejected, o.would_reject)
+            };
+            let rules: Vec<String> = c.rules.iter().map(|(rule, n)| format!("{rule}={n}")).collect();
+            vec![
+                c.client_name.clone().unwrap_or_else(|| "(removed)".into()),
+                c.client_id.clone(),
+                cell("none"),
+                cell("plain"),
+                cell("S256"),
+                rules.join(","),
+                crate::output::date(c.last_seen),
+                c.verdict.clone(),
+            ]
+        })
+        .collect();
+    let header = [
+        "CLIENT",
+        "CLIENT ID",
+        "none a/r/w",
+        "plain a/r/w",
+        "S256 a/r/w",
+        "REFUSED BY",
+        "LAST SEEN (UTC)",
+        "VERDICT",
+    ];
     let mut out = format!(
         "PKCE report for {} over {} day(s) (a/r/w: accepted/rejected/would_reject)\n",
         r.env, r.window_days
     );
-    for row in &rows {
-        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        out.push_str(line.join("  ").trim_end());
+    for line in crate::output::table(&header, rows) {
+        out.push_str(&line);
         out.push('\n');
     }
     if r.clients.is_empty() {
         out.push_str("(no authorization requests in the window)\n");
+        return out;
+    }
+    out.push_str("\nWhat to do:\n");
+    for c in &r.clients {
+        let name = c.client_name.as_deref().unwrap_or("(removed)");
+        let line = format!("{name} ({}): {}", c.client_id, c.action);
+        for (i, part) in crate::output::wrap(&line, 96).iter().enumerate() {
+            out.push_str(if i == 0 { "  " } else { "    " });
+            out.push_str(part);
+            out.push('\n');
+        }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00");
-        assert_eq!(utc(1_795_319_924), "2026-11-22 03:58");
-    }
 }

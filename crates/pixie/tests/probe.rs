@@ -327,12 +327,21 @@ fn pkce_report_table_after_report_mode_traffic() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
+    // The client by the name it was given, its id, the rule, and what to do.
     let line = text
         .lines()
-        .find(|l| l.starts_with(&client))
+        .find(|l| l.starts_with("probe ") && l.contains(&client))
         .unwrap_or_else(|| panic!("{text}"));
     assert!(line.contains("0/0/3"), "none: 3 would_reject: {line}");
+    assert!(line.contains("required_missing=3"), "{line}");
     assert!(line.contains("not ready: 3 request(s) without PKCE"), "{line}");
+    let todo = text.split("What to do:").nth(1).unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        todo.contains(&format!(
+            "probe ({client}): update the client to send S256 before switching"
+        )),
+        "{text}"
+    );
     let json = run_json(
         pixie().args(["pkce", "report", "--env", "mig", "--data-dir", data, "--json"]),
         None,
