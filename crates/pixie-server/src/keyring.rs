@@ -127,12 +127,13 @@ impl KeyRing {
             .map_err(ApiError::internal)?
             .map_err(ApiError::internal)?;
         // A rotation in the same second as the last would tie on created_at: the new key
-        // is dated after every key the environment has, so it is the newest.
+        // is dated after every key of its algorithm, so it is the newest.
         let newest = self
             .store
             .list_keys(env_id)
             .await?
             .iter()
+            .filter(|r| r.alg == alg.as_str())
             .map(|r| r.created_at)
             .max()
             .unwrap_or(now);

@@ -312,9 +312,17 @@ impl Service {
         Ok(self.env_view(&env))
     }
 
-    /// The signing keys of an environment.
+    /// The signing keys of an environment. Keys older than the environment belong to a
+    /// removed one of the same id (kept by this instance while another removed and
+    /// created it again): then they are read afresh.
     pub async fn env_keys(&self, env_id: &str) -> ApiResult<Arc<EnvKeys>> {
-        self.keys.env_keys(env_id).await
+        let env = self.environment(env_id).await?;
+        let keys = self.keys.env_keys(env_id).await?;
+        if keys.all.iter().any(|k| k.created_at < env.created_at) {
+            self.keys.forget(env_id);
+            return self.keys.env_keys(env_id).await;
+        }
+        Ok(keys)
     }
 
     /// Opens every environment's keys: fails clearly when the master key is wrong.
@@ -491,13 +499,40 @@ impl Service {
     }
 
     /// An environment's signing keys, newest first by algorithm, with their status.
-    pub async fn list_signing_keys(&self, env_id: &str) -> ApiResult<wire::ListPage<wire::SigningKeyInfo>> {
-        self.environment(env_id).await?;
-        let keys = self.keys.env_keys(env_id).await?;
+    pub async fn list_signing_keys(
+        &self,
+        env_id: &str,
+        limit: Option<&str>,
+        after: Option<&str>,
+    ) -> ApiResult<wire::ListPage<wire::SigningKeyInfo>> {
+        let keys = self.env_keys(env_id).await?;
         let now = self.now();
+        let limit = pixie_core::paging::limit(limit).map_err(|e| ApiError::invalid(e.to_string()))?;
+        // Oldest first by (creation, kid): a stable order while keys are added.
+        let mut all: Vec<&crate::keys::KeyEntry> = keys.all.iter().collect();
+        all.sort_by(|a, b| (a.created_at, &a.key.kid).cmp(&(b.created_at, &b.key.kid)));
+        let after = after
+            .map(|c| pixie_core::paging::parse_cursor(c, "keys", 2))
+            .transpose()
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
+        let rest: Vec<&crate::keys::KeyEntry> = match &after {
+            None => all,
+            Some(p) => {
+                let at: i64 = p[0]
+                    .parse()
+                    .map_err(|_| ApiError::invalid("after: not a cursor from this list's `next`"))?;
+                all.into_iter()
+                    .filter(|e| (e.created_at, e.key.kid.as_str()) > (at, p[1].as_str()))
+                    .collect()
+            }
+        };
+        let taken: Vec<&crate::keys::KeyEntry> = rest.into_iter().take(limit as usize + 1).collect();
+        let (taken, next) = pixie_core::paging::page(taken, limit, |e| {
+            pixie_core::paging::cursor("keys", &[&e.created_at.to_string(), &e.key.kid])
+        });
         Ok(wire::ListPage {
-            items: keys.all.iter().map(|e| key_view(e, now)).collect(),
-            next: None,
+            items: taken.into_iter().map(|e| key_view(e, now)).collect(),
+            next,
         })
     }
 
@@ -529,7 +564,7 @@ impl Service {
         let mut rotated = Vec::new();
         for env_id in self.store.list_environment_ids().await? {
             // An environment removed meanwhile has no keys: the others still rotate.
-            let keys = match self.keys.env_keys(&env_id).await {
+            let keys = match self.env_keys(&env_id).await {
                 Ok(keys) => keys,
                 Err(e) => {
                     tracing::warn!(env = %env_id, error = %e, "scheduled key rotation skipped");

@@ -5,7 +5,7 @@
 
 use pixie_core::paging;
 use pixie_core::wire::{self, CreateUser, ListPage, PatchUser};
-use pixie_store::{UserChange, UserRow};
+use pixie_store::{UserChange, UserRow, UserUpdate};
 
 use crate::crypto;
 use crate::error::{ApiError, ApiResult};
@@ -125,41 +125,46 @@ impl Service {
         Ok(user_view(&self.user_row(env_id, user_id).await?))
     }
 
-    /// Changes a user. A new password, or disabling, ends the user's sessions and
+    /// Changes a user: only the fields given, so changes made at once to different
+    /// fields all hold. A new password, or disabling, ends the user's sessions and
     /// revokes every token issued to them (CONTRACT §5).
     pub async fn patch_user(&self, env_id: &str, user_id: &str, patch: PatchUser) -> ApiResult<wire::User> {
-        let mut row = self.user_row(env_id, user_id).await?;
-        let mut change = UserChange::Profile;
-        if let Some(email) = patch.email {
+        self.user_row(env_id, user_id).await?;
+        if let Some(email) = &patch.email {
             check_shown("email", email.as_deref())?;
-            row.email = email;
         }
-        if let Some(name) = patch.name {
+        if let Some(name) = &patch.name {
             check_shown("name", name.as_deref())?;
-            row.name = name;
         }
-        if let Some(roles) = patch.roles {
-            pixie_core::names::check_roles(&roles).map_err(ApiError::invalid)?;
-            row.roles = roles;
+        if let Some(roles) = &patch.roles {
+            pixie_core::names::check_roles(roles).map_err(ApiError::invalid)?;
         }
-        let now = self.now();
-        match patch.disabled {
-            Some(true) => {
-                row.disabled_at = row.disabled_at.or(Some(now));
-                change = UserChange::Credentials;
+        let hash = match patch.password {
+            Some(password) => {
+                check_password(&password)?;
+                Some(hash_password(password).await?)
             }
-            Some(false) => row.disabled_at = None,
-            None => {}
-        }
-        if let Some(password) = patch.password {
-            check_password(&password)?;
-            row.password_hash = hash_password(password).await?;
-            change = UserChange::Credentials;
-        }
-        self.store.update_user(&row, change, now).await.map_err(|e| match e {
-            pixie_store::StoreError::NotFound => ApiError::NotFound("user"),
-            e => e.into(),
-        })?;
+            None => None,
+        };
+        let change = match (hash.is_some(), patch.disabled) {
+            (true, _) | (_, Some(true)) => UserChange::Credentials,
+            _ => UserChange::Profile,
+        };
+        let update = UserUpdate {
+            email: patch.email.as_ref().map(Option::as_deref),
+            name: patch.name.as_ref().map(Option::as_deref),
+            password_hash: hash.as_deref(),
+            roles: patch.roles.as_deref(),
+            disabled: patch.disabled,
+        };
+        let now = self.now();
+        self.store
+            .update_user(env_id, user_id, &update, change, now)
+            .await
+            .map_err(|e| match e {
+                pixie_store::StoreError::NotFound => ApiError::NotFound("user"),
+                e => e.into(),
+            })?;
         self.directory.forget_user(env_id, user_id);
         let event = match (change, patch.disabled) {
             (UserChange::Profile, _) => "user.changed",
@@ -168,7 +173,8 @@ impl Service {
         };
         self.obs
             .audit(now, event, serde_json::json!({"env": env_id, "user": user_id}));
-        Ok(user_view(&row))
+        // As stored now, with whatever else changed meanwhile.
+        Ok(user_view(&self.user_row(env_id, user_id).await?))
     }
 
     /// Removes a user, ending their sessions and revoking every token issued to them.

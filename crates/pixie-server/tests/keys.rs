@@ -172,3 +172,44 @@ async fn scheduled_rotation_rotates_once_when_due() {
     s.advance(31 * 86_400);
     assert_eq!(svc.rotate_due_keys(30).await.unwrap().len(), 2);
 }
+
+/// The key listing pages like every list: `?limit` is checked, `next` leads on.
+#[tokio::test]
+async fn the_key_listing_pages() {
+    let s = TestServer::start().await;
+    for _ in 0..3 {
+        let (st, _) = s
+            .admin(Method::POST, "/admin/environments/default/keys/rotate", Some(json!({})))
+            .await;
+        assert_eq!(st, 201);
+    }
+    let (st, body) = s
+        .admin(Method::GET, "/admin/environments/default/keys?limit=0", None)
+        .await;
+    assert_eq!(st, 400, "{body}");
+    let mut seen = Vec::new();
+    let mut path = "/admin/environments/default/keys?limit=2".to_owned();
+    loop {
+        let (st, page) = s.admin(Method::GET, &path, None).await;
+        assert_eq!(st, 200, "{page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|k| k["kid"].as_str().unwrap().to_owned()));
+        match page["next"].as_str() {
+            Some(c) => path = format!("/admin/environments/default/keys?limit=2&after={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5, "two first keys and three rotations: {seen:?}");
+    let unique: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), 5);
+    // Rotations in one second are dated one after another, each after its own kind only.
+    let (_, all) = s.admin(Method::GET, "/admin/environments/default/keys", None).await;
+    let newest = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["created_at"].as_i64().unwrap())
+        .max();
+    assert!(newest.unwrap() <= s.now() + 3, "no key dated far in the future: {all}");
+}

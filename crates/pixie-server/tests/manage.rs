@@ -591,3 +591,42 @@ async fn disabling_wins_against_flows_racing_it() {
         assert_eq!(active["active"], false, "a token outlived the disabling");
     }
 }
+
+/// Two changes to one user at once (a password reset in flight while an operator
+/// disables the account): both hold. A PATCH writes only the fields it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_changes_to_one_user_both_hold() {
+    let s = std::sync::Arc::new(TestServer::start().await);
+    let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    let id = tom(&s).await;
+    let path = format!("/admin/environments/default/users/{id}");
+    for round in 0..4 {
+        let new_password = format!("new password {round}");
+        let reset = {
+            let (s, path, body) = (s.clone(), path.clone(), json!({"password": new_password}));
+            tokio::spawn(async move { s.admin(Method::PATCH, &path, Some(body)).await.0 })
+        };
+        let disable = {
+            let (s, path) = (s.clone(), path.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(5 * round)).await;
+                s.admin(
+                    Method::PATCH,
+                    &path,
+                    Some(json!({"disabled": true, "email": "d@example.com"})),
+                )
+                .await
+                .0
+            })
+        };
+        assert_eq!((reset.await.unwrap(), disable.await.unwrap()), (200, 200));
+        let (_, user) = s.admin(Method::GET, &path, None).await;
+        assert_eq!(user["disabled"], true, "round {round}: the disabling was lost: {user}");
+        assert_eq!(user["email"], "d@example.com");
+        // The reset held too: enabled again, the new password signs on.
+        s.admin(Method::PATCH, &path, Some(json!({"disabled": false}))).await;
+        let (flow, _) = start_flow(&s, &client).await;
+        let resp = s.flow_sign_on("default", &flow, "tom", &new_password).await;
+        assert_eq!(resp.status(), 200, "round {round}: the password reset was lost");
+    }
+}

@@ -350,3 +350,65 @@ async fn a_rotated_key_is_known_at_the_other_instance_at_once() {
         "{jwks}"
     );
 }
+
+/// An environment removed and created again at one instance: the other answers 404 for
+/// it within its one-second cache, then serves the new environment's keys only (not the
+/// removed one's, which it had read), and a disabled user's tokens die at both at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_removed_environment_and_a_disabled_user_at_the_other_instance() {
+    let Some(p) = two_instances().await else { return };
+    let client = p.a.env_with_public_client("re", json!({}), json!({})).await;
+    let kids = |jwks: Value| -> Vec<String> {
+        let mut k: Vec<String> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect();
+        k.sort();
+        k
+    };
+    let (_, old) = p.b.get_json("/re/as/jwks").await;
+    let old = kids(old);
+    let tok = p.b.tokens("re", &client).await;
+    let access = tok["access_token"].as_str().unwrap().to_owned();
+
+    // A disabled user: their token dies at the other instance at once.
+    let (_, found) =
+        p.a.admin(reqwest::Method::GET, "/admin/environments/re/users?username=tom", None)
+            .await;
+    let id = found["items"][0]["id"].as_str().unwrap().to_owned();
+    let path_user = format!("/admin/environments/re/users/{id}");
+    let (st, _) =
+        p.a.admin(reqwest::Method::PATCH, &path_user, Some(json!({"disabled": true})))
+            .await;
+    assert_eq!(st, 200);
+    assert_eq!(p.b.userinfo("re", &access).await.0, 401);
+    assert_eq!(p.b.introspect("re", &client, &access).await["active"], false);
+
+    assert_eq!(
+        p.a.admin(reqwest::Method::DELETE, "/admin/environments/re", None)
+            .await
+            .0,
+        204
+    );
+    let started = std::time::Instant::now();
+    while p.b.get_json("/re/as/jwks").await.0 != 404 {
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "the other instance still serves the removed environment"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    p.a.env_with_public_client("re", json!({}), json!({})).await;
+    let (_, fresh) = p.a.get_json("/re/as/jwks").await;
+    let fresh = kids(fresh);
+    assert!(fresh.iter().all(|k| !old.contains(k)));
+    let (st, at_b) = p.b.get_json("/re/as/jwks").await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        kids(at_b),
+        fresh,
+        "the other instance serves the new keys, not the removed ones"
+    );
+}

@@ -44,7 +44,7 @@ pub use sessions::SessionRow;
 pub use stats::PkceStatDelta;
 pub use sweep::SweepTable;
 pub use tokens::TokenRow;
-pub use users::UserChange;
+pub use users::{UserChange, UserUpdate};
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

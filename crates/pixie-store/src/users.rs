@@ -19,6 +19,21 @@ pub enum UserChange {
     Credentials,
 }
 
+/// The fields of a user to change; `None` leaves one as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserUpdate<'a> {
+    /// A new e-mail address (`Some(None)` clears it).
+    pub email: Option<Option<&'a str>>,
+    /// A new full name (`Some(None)` clears it).
+    pub name: Option<Option<&'a str>>,
+    /// A new password hash.
+    pub password_hash: Option<&'a str>,
+    /// New roles.
+    pub roles: Option<&'a [String]>,
+    /// Disable (since now, unless already) or enable.
+    pub disabled: Option<bool>,
+}
+
 impl Store {
     /// Creates a user; `Conflict("username")` when the name is taken in the environment.
     pub async fn insert_user(&self, u: &UserRow) -> StoreResult<()> {
@@ -80,30 +95,64 @@ impl Store {
         .await
     }
 
-    /// Rewrites a user's e-mail, name, password hash, roles and disabled time. A
-    /// [`UserChange::Credentials`] change also moves the user's generation on and, in
-    /// the same transaction, ends their sessions and revokes their grants and tokens.
-    /// `NotFound` if there is no such user.
-    pub async fn update_user(&self, u: &UserRow, change: UserChange, now: i64) -> StoreResult<()> {
+    /// Changes the fields `update` names, and only those (so two changes made at once
+    /// to different fields both hold). A [`UserChange::Credentials`] change also moves
+    /// the user's generation on and, in the same transaction, ends their sessions and
+    /// revokes their grants and tokens. `NotFound` if there is no such user.
+    pub async fn update_user(
+        &self,
+        env_id: &str,
+        id: &str,
+        update: &UserUpdate<'_>,
+        change: UserChange,
+        now: i64,
+    ) -> StoreResult<()> {
         let _t = self.timer("update_user");
-        let roles = to_json(&u.roles);
-        let bump = i64::from(change == UserChange::Credentials);
-        let mut statements = vec![(
-            "UPDATE users SET email = $1, name = $2, password_hash = $3, roles = $4, disabled_at = $5, \
-             generation = generation + $6 WHERE env_id = $7 AND id = $8",
-            vec![
-                Arg::OptText(u.email.as_deref()),
-                Arg::OptText(u.name.as_deref()),
-                Arg::Text(&u.password_hash),
-                Arg::Text(&roles),
-                Arg::OptInt(u.disabled_at),
-                Arg::Int(bump),
-                Arg::Text(&u.env_id),
-                Arg::Text(&u.id),
-            ],
-        )];
+        if !storable(&[env_id, id]) {
+            return Err(StoreError::NotFound);
+        }
+        let roles = update.roles.map(|r| to_json(&r));
+        // (column, how it takes its new value `$n`, the value): only the fields named.
+        let mut fields: Vec<(&str, &str, Arg<'_>)> = Vec::new();
+        if let Some(email) = update.email {
+            fields.push(("email", "$n", Arg::OptText(email)));
+        }
+        if let Some(name) = update.name {
+            fields.push(("name", "$n", Arg::OptText(name)));
+        }
+        if let Some(hash) = update.password_hash {
+            fields.push(("password_hash", "$n", Arg::Text(hash)));
+        }
+        if let Some(roles) = &roles {
+            fields.push(("roles", "$n", Arg::Text(roles)));
+        }
+        match update.disabled {
+            // Disabled since the first time; enabling clears it.
+            Some(true) => fields.push(("disabled_at", "COALESCE(disabled_at, $n)", Arg::Int(now))),
+            Some(false) => fields.push(("disabled_at", "$n", Arg::OptInt(None))),
+            None => {}
+        }
+        let mut sets = vec!["generation = generation + $1".to_owned()];
+        let mut args = vec![Arg::Int(i64::from(change == UserChange::Credentials))];
+        for (column, value, arg) in fields {
+            args.push(arg);
+            sets.push(format!(
+                "{column} = {}",
+                value.replace("$n", &format!("${}", args.len()))
+            ));
+        }
+        let n = args.len();
+        args.push(Arg::Text(env_id));
+        args.push(Arg::Text(id));
+        let sql = format!(
+            "UPDATE users SET {} WHERE env_id = ${} AND id = ${}",
+            sets.join(", "),
+            n + 1,
+            n + 2
+        );
+        let mut statements = vec![(sql.as_str(), args)];
         if change == UserChange::Credentials {
-            statements.extend(end_everything_of(&u.env_id, &u.id, now));
+            statements.extend(end_everything_of(env_id, id, now));
         }
         let changed = self.execute_all(&statements).await?;
         if changed[0] == 0 {

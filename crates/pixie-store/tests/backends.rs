@@ -367,23 +367,54 @@ async fn management(store: Store) {
     };
     assert!(store.insert_code(&code, &grant, &[1; 32]).await.unwrap());
     // A profile change ends nothing.
-    let mut u1 = store.get_user("m1", "u1").await.unwrap().unwrap();
-    u1.email = Some("c@example.com".into());
-    store.update_user(&u1, UserChange::Profile, 20).await.unwrap();
+    let email = UserUpdate {
+        email: Some(Some("c@example.com")),
+        ..Default::default()
+    };
+    store
+        .update_user("m1", "u1", &email, UserChange::Profile, 20)
+        .await
+        .unwrap();
+    let u1 = store.get_user("m1", "u1").await.unwrap().unwrap();
+    assert_eq!(u1.email.as_deref(), Some("c@example.com"));
     assert!(store.get_session("m1", &[1; 32], 20).await.unwrap().is_some());
     assert!(!store.access_token_revoked("m1", "j", Some("g1"), None).await.unwrap());
     // A new password ends the session and revokes the grant; the old generation can
     // start no session any more, the new one can.
-    u1.password_hash = "h2".into();
-    store.update_user(&u1, UserChange::Credentials, 30).await.unwrap();
+    let password = UserUpdate {
+        password_hash: Some("h2"),
+        ..Default::default()
+    };
+    store
+        .update_user("m1", "u1", &password, UserChange::Credentials, 30)
+        .await
+        .unwrap();
+    let u1 = store.get_user("m1", "u1").await.unwrap().unwrap();
+    assert_eq!(
+        (u1.password_hash.as_str(), u1.generation, u1.email.as_deref()),
+        ("h2", 1, Some("c@example.com"))
+    );
     assert!(store.get_session("m1", &[1; 32], 30).await.unwrap().is_none());
     assert!(store.access_token_revoked("m1", "j", Some("g1"), None).await.unwrap());
     assert!(store.consume_code("m1", &[1; 32], "c", 31).await.unwrap().is_none());
     assert!(!store.insert_session(&session(2, "u1", 0)).await.unwrap());
     assert!(store.insert_session(&session(2, "u1", 1)).await.unwrap());
     // Disabled: no session, no code, whatever the generation.
-    u1.disabled_at = Some(40);
-    store.update_user(&u1, UserChange::Credentials, 40).await.unwrap();
+    let disable = UserUpdate {
+        disabled: Some(true),
+        ..Default::default()
+    };
+    store
+        .update_user("m1", "u1", &disable, UserChange::Credentials, 40)
+        .await
+        .unwrap();
+    store
+        .update_user("m1", "u1", &disable, UserChange::Credentials, 45)
+        .await
+        .unwrap();
+    let u1 = store.get_user("m1", "u1").await.unwrap().unwrap();
+    assert_eq!(u1.disabled_at, Some(40), "disabled since the first time");
+    assert_eq!(u1.password_hash, "h2", "untouched");
     assert!(!store.insert_session(&session(3, "u1", 2)).await.unwrap());
     let code2 = CodeRow {
         code_hash: vec![2; 32],
@@ -404,7 +435,7 @@ async fn management(store: Store) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.update_user(&u1, UserChange::Profile, 50).await,
+        store.update_user("m1", "u1", &email, UserChange::Profile, 50).await,
         Err(StoreError::NotFound)
     ));
     // The whole environment.

@@ -301,7 +301,10 @@ pub async fn key(cmd: KeyCommand) -> Result<(), String> {
     match cmd {
         KeyCommand::List { env, json, store } => {
             let svc = open(&store).await?;
-            let page = svc.list_signing_keys(&env).await.map_err(|e| e.to_string())?;
+            let page = svc
+                .list_signing_keys(&env, Some("500"), None)
+                .await
+                .map_err(|e| e.to_string())?;
             match json {
                 true => print_json(&page),
                 false => print_table(&crate::output::keys(&page.items)),

@@ -114,8 +114,11 @@ pub(super) async fn list_keys(
     _: AdminAuth,
     State(s): State<AppState>,
     Path(env): Path<String>,
+    q: ListQuery,
 ) -> ApiResult<Json<pixie_core::wire::ListPage<pixie_core::wire::SigningKeyInfo>>> {
-    Ok(Json(s.svc.list_signing_keys(&env).await?))
+    Ok(Json(
+        s.svc.list_signing_keys(&env, q.get("limit"), q.get("after")).await?,
+    ))
 }
 
 /// `POST /admin/environments/<env>/keys/rotate`.

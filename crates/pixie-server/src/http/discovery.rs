@@ -99,8 +99,7 @@ pub(super) async fn jwks(
     State(s): State<super::state::AppState>,
     Path(env): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    s.svc.environment(&env).await?;
-    let keys = s.svc.keys.env_keys(&env).await?;
+    let keys = s.svc.env_keys(&env).await?;
     Ok((
         [(header::CACHE_CONTROL, "public, max-age=300")],
         Json(keys.jwks(s.svc.now())),
