@@ -181,3 +181,30 @@ impl ServeConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod sample_file {
+    use super::Settings;
+
+    /// The repository's `pixie.example.toml` names every key, and with its comments
+    /// taken away it is a valid configuration that sets each one.
+    #[test]
+    fn the_sample_file_names_every_key() {
+        let sample = include_str!("../../../pixie.example.toml");
+        let uncommented: String = sample
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                l.split_once(" = ")
+                    .is_some_and(|(k, _)| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let s: Settings = toml::from_str(&uncommented).unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("None"),
+            "a key is missing from pixie.example.toml: {shown}"
+        );
+    }
+}

@@ -1022,3 +1022,33 @@ async fn consent_through_the_pages() {
     let resp = s.authorize("default", &pairs, &cookies).await;
     assert!(query(&location(&resp)).contains_key("code"));
 }
+
+/// `/` is a small page for a person (issue 19): what the server is, where discovery
+/// is; with the sign-on page's security headers, and no environment named.
+#[tokio::test]
+async fn the_root_is_a_page_for_people() {
+    let s = TestServer::start().await;
+    s.admin(
+        reqwest::Method::POST,
+        "/admin/environments",
+        Some(json!({"id": "secret-tenant"})),
+    )
+    .await;
+    let resp = s.http.get(s.url("/")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("/.well-known/openid-configuration"), "{html}");
+    assert!(html.contains(env!("CARGO_PKG_VERSION")));
+    assert!(
+        !html.contains("secret-tenant") && !html.contains("default"),
+        "no environment is named"
+    );
+    assert!(!html.contains("<script"));
+}

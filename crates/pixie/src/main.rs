@@ -42,28 +42,34 @@ enum Command {
     Probe(probe::ProbeArgs),
     /// Load against a running server: the full S256 flow, authorize only, or discovery.
     Bench(bench::BenchArgs),
+    /// Prints a shell completion script: `pixie completions bash > /etc/bash_completion.d/pixie`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Where the store is: shared by `serve` and the store commands.
 #[derive(Args, Clone)]
 pub struct StoreArgs {
     /// Directory of the embedded store, master key and admin token.
-    #[arg(long, env = "PIXIE_DATA_DIR")]
+    #[arg(long, env = "PIXIE_DATA_DIR", hide_env_values = true)]
     data_dir: Option<std::path::PathBuf>,
     /// `sqlite://…` (default: `<data-dir>/pixie.db`) or `postgres://…`.
-    #[arg(long, env = "PIXIE_DATABASE_URL")]
+    #[arg(long, env = "PIXIE_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// The public base URL; issuers are `<public-url>/<env>`.
-    #[arg(long, env = "PIXIE_PUBLIC_URL")]
+    #[arg(long, env = "PIXIE_PUBLIC_URL", hide_env_values = true)]
     public_url: Option<String>,
     /// A TOML file with the same keys (listen, public_url, data_dir, database_url, admin_token, master_key).
-    #[arg(long, env = "PIXIE_CONFIG")]
+    #[arg(long, env = "PIXIE_CONFIG", hide_env_values = true)]
     config: Option<std::path::PathBuf>,
     /// The master key that seals signing keys (default: `<data-dir>/master.key`).
     #[arg(long, env = "PIXIE_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
     /// A file holding the master key (kept out of process listings).
-    #[arg(long, env = "PIXIE_MASTER_KEY_FILE")]
+    #[arg(long, env = "PIXIE_MASTER_KEY_FILE", hide_env_values = true)]
     master_key_file: Option<std::path::PathBuf>,
 }
 
@@ -90,49 +96,49 @@ impl StoreArgs {
 #[derive(Args)]
 struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "PIXIE_LISTEN")]
+    #[arg(long, env = "PIXIE_LISTEN", hide_env_values = true)]
     listen: Option<String>,
     /// The admin API bearer token (default: generated into `<data-dir>/admin-token`).
     #[arg(long, env = "PIXIE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// A file holding the admin token (kept out of process listings; at least 16 characters).
-    #[arg(long, env = "PIXIE_ADMIN_TOKEN_FILE")]
+    #[arg(long, env = "PIXIE_ADMIN_TOKEN_FILE", hide_env_values = true)]
     admin_token_file: Option<std::path::PathBuf>,
     /// Audit events (rejections, token issuance) as JSON lines: `off` (default), `stdout`, or a file.
-    #[arg(long, env = "PIXIE_AUDIT_LOG")]
+    #[arg(long, env = "PIXIE_AUDIT_LOG", hide_env_values = true)]
     audit_log: Option<String>,
     /// Serve https with this PEM certificate chain (with --tls-key).
-    #[arg(long, env = "PIXIE_TLS_CERT", requires = "tls_key")]
+    #[arg(long, env = "PIXIE_TLS_CERT", hide_env_values = true, requires = "tls_key")]
     tls_cert: Option<std::path::PathBuf>,
     /// The PEM private key for --tls-cert.
-    #[arg(long, env = "PIXIE_TLS_KEY", requires = "tls_cert")]
+    #[arg(long, env = "PIXIE_TLS_KEY", hide_env_values = true, requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
     /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed.
-    #[arg(long, env = "PIXIE_TRUSTED_PROXIES")]
+    #[arg(long, env = "PIXIE_TRUSTED_PROXIES", hide_env_values = true)]
     trusted_proxies: Option<String>,
     /// Log lines as `text` or `json` (one object per line).
-    #[arg(long, env = "PIXIE_LOG_FORMAT", default_value = "text")]
+    #[arg(long, env = "PIXIE_LOG_FORMAT", hide_env_values = true, default_value = "text")]
     log_format: pixie_server::LogFormat,
     /// Export request traces with OTLP over HTTP (protobuf) to URL/v1/traces.
-    #[arg(long, env = "PIXIE_OTLP_ENDPOINT", value_name = "URL")]
+    #[arg(long, env = "PIXIE_OTLP_ENDPOINT", hide_env_values = true, value_name = "URL")]
     otlp_endpoint: Option<String>,
     /// Seconds for a TLS handshake and a request head; a new connection that sends
     /// nothing is closed after this too (default 10).
-    #[arg(long, env = "PIXIE_HEADER_TIMEOUT")]
+    #[arg(long, env = "PIXIE_HEADER_TIMEOUT", hide_env_values = true)]
     header_timeout: Option<u64>,
     /// Seconds a connection may stay open with no request in flight (default 30).
-    #[arg(long, env = "PIXIE_IDLE_TIMEOUT")]
+    #[arg(long, env = "PIXIE_IDLE_TIMEOUT", hide_env_values = true)]
     idle_timeout: Option<u64>,
     /// Seconds a whole request may take, body included; then 408 (default 30).
-    #[arg(long, env = "PIXIE_REQUEST_TIMEOUT")]
+    #[arg(long, env = "PIXIE_REQUEST_TIMEOUT", hide_env_values = true)]
     request_timeout: Option<u64>,
     /// Also fetch client metadata documents from http://127.0.0.1:<port>/… (development
     /// and tests only; never in production).
-    #[arg(long, env = "PIXIE_INSECURE_CIMD_LOOPBACK")]
+    #[arg(long, env = "PIXIE_INSECURE_CIMD_LOOPBACK", hide_env_values = true)]
     insecure_cimd_loopback: bool,
     /// Rotate every environment's signing keys once the newest is this many days old
     /// (checked at start and every minute; instances sharing a store rotate once).
-    #[arg(long, env = "PIXIE_KEY_ROTATION_DAYS", value_name = "N")]
+    #[arg(long, env = "PIXIE_KEY_ROTATION_DAYS", hide_env_values = true, value_name = "N")]
     key_rotation_days: Option<u32>,
     #[command(flatten)]
     store: StoreArgs,
@@ -203,6 +209,15 @@ fn main() -> ExitCode {
         Command::Probe(args) => return probe::run(args),
         Command::Bench(args) => return bench::run(args),
         Command::Serve(args) => return serve(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            use std::io::Write as _;
+            // Into memory first: the generator panics on a closed pipe (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pixie", &mut script);
+            let _ = std::io::stdout().write_all(&script);
+            return ExitCode::SUCCESS;
+        }
         Command::Env(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::env(cmd))),
         Command::App(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::app(cmd))),
         Command::User(cmd) => runtime().and_then(|rt| rt.block_on(store_cmd::user(cmd))),

@@ -27,7 +27,7 @@ pub enum PkceCommand {
         #[arg(long, allow_hyphen_values = true)]
         challenge: String,
         /// The `code_challenge_method`: `S256` or `plain`.
-        #[arg(long, value_parser = parse_method)]
+        #[arg(long, default_value = "S256", value_parser = parse_method)]
         method: ChallengeMethod,
     },
     /// Prints an environment's PKCE readiness report: per client, what it sent, what
@@ -48,7 +48,13 @@ pub enum PkceCommand {
 }
 
 fn parse_method(s: &str) -> Result<ChallengeMethod, String> {
-    ChallengeMethod::parse(s).ok_or_else(|| format!("unknown method '{s}': use S256 or plain"))
+    ChallengeMethod::parse(s).ok_or_else(|| {
+        match ChallengeMethod::ALL.iter().find(|m| m.as_str().eq_ignore_ascii_case(s)) {
+            // RFC 7636 §4.3: method names are case-sensitive.
+            Some(m) => format!("unknown method '{s}': method names are case-sensitive; did you mean {m}?"),
+            None => format!("unknown method '{s}': use S256 or plain"),
+        }
+    })
 }
 
 /// Runs a `pixie pkce` subcommand.

@@ -130,3 +130,36 @@ fn s256_agrees_with_openssl() {
         );
     }
 }
+
+/// CLI habits (issue 19): `pkce verify` defaults to S256 like `generate`, a method in
+/// the wrong case is named, a misspelt flag gets a suggestion, help shows no empty
+/// `[env: X=]` markers, and completions are printed for bash, zsh and fish.
+#[test]
+fn cli_habits() {
+    let pair = generate(&[]);
+    let out = pixie(&[
+        "pkce",
+        "verify",
+        "--verifier",
+        pair["code_verifier"].as_str().unwrap(),
+        "--challenge",
+        pair["code_challenge"].as_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = pixie(&["pkce", "generate", "--method", "s256"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean S256?"));
+    let out = pixie(&["app", "create", "--redirect-url", "x"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'--redirect-uri'"));
+    let help = String::from_utf8(pixie(&["serve", "--help"]).stdout).unwrap();
+    assert!(help.contains("[env: PIXIE_LISTEN]") && !help.contains("=]"), "{help}");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = pixie(&["completions", shell]);
+        assert!(out.status.success());
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            script.contains("rotate-secret") && script.contains("redirect-uri"),
+            "{shell}"
+        );
+    }
+}

@@ -40,6 +40,7 @@ const BODY_LIMIT: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     let issuer = |path: &str| format!("/{{env}}{path}");
     let routes = Router::new()
+        .route("/", get(home))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/static/pixie.css", get(pages::stylesheet))
@@ -158,6 +159,11 @@ async fn metrics(State(obs): State<Arc<Observability>>, headers: axum::http::Hea
         ("text/plain; version=0.0.4; charset=utf-8", obs.render_prometheus_text())
     };
     ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// `GET /`: a small page for a person who opens the server's address.
+async fn home(axum::Extension(base): axum::Extension<state::Base>) -> Response {
+    pages::home_page(base.url())
 }
 
 /// How long `/healthz` waits for the store: a load balancer's check (2-5 s) must get

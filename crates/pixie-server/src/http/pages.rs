@@ -162,6 +162,25 @@ pub fn signoff_page(public_url: &str, action: &str, csrf: &str) -> Response {
 }
 
 #[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage<'a> {
+    public_url: &'a str,
+    version: &'a str,
+}
+
+/// What a person's browser sees at `/`: what this server is and where to look. It
+/// names no environment (they are the operator's to publish).
+pub fn home_page(public_url: &str) -> Response {
+    render(
+        StatusCode::OK,
+        &HomePage {
+            public_url,
+            version: env!("CARGO_PKG_VERSION"),
+        },
+    )
+}
+
+#[derive(Template)]
 #[template(path = "signed_off.html")]
 struct SignedOffPage<'a> {
     public_url: &'a str,
