@@ -185,12 +185,17 @@ pub fn authorize_pkce(
             ))
         }
         Some(m) => Some(ChallengeMethod::parse(m).ok_or_else(|| {
+            // Suggest only what this environment allows; a method in the wrong case
+            // is named as such (RFC 7636 §4.3: method names are case-sensitive).
+            let allowed = env.allowed.names().join(" or ");
+            let hint = match ChallengeMethod::ALL.iter().find(|k| k.as_str().eq_ignore_ascii_case(m)) {
+                Some(k) if env.allowed.contains(*k) => format!("method names are case-sensitive: send {k}"),
+                _ if allowed.is_empty() => "this environment allows no PKCE method".to_owned(),
+                _ => format!("use {allowed}"),
+            };
             PkceRejection::new(
                 UnknownMethod,
-                format!(
-                    "code_challenge_method{} is not supported: use S256 or plain",
-                    quote_method(m)
-                ),
+                format!("code_challenge_method{} is not supported: {hint}", quote_method(m)),
             )
         })?),
         None => None,
@@ -404,6 +409,35 @@ mod tests {
         .unwrap_err();
         assert!(!err.error.description.contains('<'));
         assert_eq!(err.rule, PkceRule::UnknownMethod);
+    }
+
+    #[test]
+    fn an_unknown_method_suggests_only_what_is_allowed() {
+        let strict = EnvPkcePolicy::strict();
+        let err = authorize_pkce(&strict, &Default::default(), true, p(Some(C), Some("s256"))).unwrap_err();
+        assert!(
+            err.error
+                .description
+                .ends_with("method names are case-sensitive: send S256"),
+            "{}",
+            err.error.description
+        );
+        let err = authorize_pkce(&strict, &Default::default(), true, p(Some(C), Some("S512"))).unwrap_err();
+        assert!(err.error.description.ends_with("use S256"), "{}", err.error.description);
+        assert!(!err.error.description.contains("plain"));
+        let err = authorize_pkce(&strict, &Default::default(), true, p(Some(C), Some("PLAIN"))).unwrap_err();
+        assert!(
+            err.error.description.ends_with("use S256"),
+            "plain is not allowed here: {}",
+            err.error.description
+        );
+        let permissive = EnvPkcePolicy::permissive();
+        let err = authorize_pkce(&permissive, &Default::default(), false, p(Some(C), Some("x"))).unwrap_err();
+        assert!(
+            err.error.description.ends_with("use plain or S256"),
+            "{}",
+            err.error.description
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ impl Directory {
             .store
             .get_environment(env_id)
             .await?
-            .ok_or(ApiError::NotFound("environment"))?;
+            .ok_or_else(|| ApiError::UnknownEnvironment(crate::error::shown_id(env_id)))?;
         self.envs.insert_read_since(env_id.to_owned(), env.clone(), started);
         Ok(env)
     }

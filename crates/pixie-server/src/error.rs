@@ -72,6 +72,9 @@ pub enum ApiError {
     /// 404: names what was not found.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// 404: no environment of this id (as [`shown_id`] shows it).
+    #[error("environment {0} not found")]
+    UnknownEnvironment(String),
     /// 409: names what already exists.
     #[error("{0} already exists")]
     Conflict(String),
@@ -97,6 +100,19 @@ pub enum ApiError {
 
 /// Result of an API call.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// An id as an error message may repeat it: quoted when it could be an environment id,
+/// else not repeated at all (a message never echoes arbitrary input).
+pub fn shown_id(id: &str) -> String {
+    let plausible = (1..=63).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    match plausible {
+        true => format!("'{id}'"),
+        false => "(not a valid environment id)".into(),
+    }
+}
 
 impl ApiError {
     /// 400 `invalid_request` with a description naming the field.
@@ -179,7 +195,7 @@ impl IntoResponse for ApiError {
                 (*status, error, description)
             }
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "invalid_token", self.to_string()),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", self.to_string()),
+            Self::NotFound(_) | Self::UnknownEnvironment(_) => (StatusCode::NOT_FOUND, "not_found", self.to_string()),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", self.to_string()),
             Self::TooManyRequests(wait) => (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -296,6 +312,7 @@ impl ApiError {
                 "NOT_FOUND",
                 "no such flow, or it expired".to_owned(),
             ),
+            e @ Self::UnknownEnvironment(_) => (StatusCode::NOT_FOUND, "NOT_FOUND", e.to_string()),
             Self::Invalid { description, .. } => (StatusCode::BAD_REQUEST, "INVALID_REQUEST", description),
             other => return other.into_response(),
         };

@@ -41,7 +41,7 @@ impl Service {
     pub async fn delete_environment(&self, env_id: &str) -> ApiResult<()> {
         self.directory.forget_environment_and_its_members(env_id);
         let deleted = self.store.delete_environment(env_id).await.map_err(|e| match e {
-            pixie_store::StoreError::NotFound => ApiError::NotFound("environment"),
+            pixie_store::StoreError::NotFound => ApiError::UnknownEnvironment(crate::error::shown_id(env_id)),
             e => e.into(),
         });
         // Again after the commit, as for a removed client.

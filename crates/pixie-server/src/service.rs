@@ -61,7 +61,21 @@ pub fn validate_env_id(id: &str) -> ApiResult<()> {
         && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
     if !ok {
-        return Err(ApiError::invalid("id: must match ^[a-z0-9][a-z0-9-]{0,62}$"));
+        // In words first; the pattern for those who want it.
+        let why = if b.is_empty() {
+            "it is empty".to_owned()
+        } else if b.len() > 63 {
+            format!("it is {} characters long, at most 63 are allowed", b.len())
+        } else if b.iter().any(u8::is_ascii_uppercase) {
+            format!("capital letters are not allowed (try '{}')", id.to_ascii_lowercase())
+        } else if b[0] == b'-' {
+            "it must start with a letter or digit".to_owned()
+        } else {
+            "only lowercase letters, digits and '-' are allowed".to_owned()
+        };
+        return Err(ApiError::invalid(format!(
+            "id: {why} (an environment id matches ^[a-z0-9][a-z0-9-]{{0,62}}$)"
+        )));
     }
     if RESERVED_ENV_IDS.contains(&id) {
         return Err(ApiError::invalid(format!("id: '{id}' is reserved")));

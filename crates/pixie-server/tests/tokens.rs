@@ -808,3 +808,46 @@ async fn resources_are_bounded() {
         4 + pixie_server::service::MAX_RESOURCES
     );
 }
+
+/// A refused code says why (issue 19): unknown, another client's, already used (and
+/// then "any" tokens, since an exchange without its verifier got none), expired.
+#[tokio::test]
+async fn a_refused_code_says_why() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    let other = s.env_with_public_client("default", json!({}), json!({})).await;
+    let why = |body: &Value| body["error_description"].as_str().unwrap().to_owned();
+
+    let (st, body, _) = s
+        .token("default", &TestServer::code_exchange(&client, "no-such-code"))
+        .await;
+    assert_eq!(st, 400);
+    assert!(why(&body).starts_with("code is unknown"), "{body}");
+
+    let (q, _) = s.code_via_flows("default", &TestServer::pairs(&client)).await;
+    let (_, body, _) = s.token("default", &TestServer::code_exchange(&other, &q["code"])).await;
+    assert_eq!(why(&body), "code was issued to another client");
+    // Spent by a request without its verifier: no tokens; the replay says "any".
+    let no_verifier = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client.as_str()),
+    ];
+    let (st, body, _) = s.token("default", &no_verifier).await;
+    assert_eq!(st, 400, "{body}");
+    let (_, body, _) = s
+        .token("default", &TestServer::code_exchange(&client, &q["code"]))
+        .await;
+    assert_eq!(
+        why(&body),
+        "code was already used; any tokens issued for it are now revoked"
+    );
+
+    let (q, _) = s.code_via_flows("default", &TestServer::pairs(&client)).await;
+    s.advance(3600);
+    let (_, body, _) = s
+        .token("default", &TestServer::code_exchange(&client, &q["code"]))
+        .await;
+    assert!(why(&body).starts_with("code has expired"), "{body}");
+}

@@ -80,6 +80,26 @@ pub enum StoreError {
     /// The inline SQLite connection failed (see `exec`).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The database server could not be reached at start: where, and why.
+    #[error("cannot connect to PostgreSQL at {target}: {why}")]
+    Unreachable {
+        /// `host:port/database`, without credentials.
+        target: String,
+        /// The operating system's or the server's reason.
+        why: String,
+    },
+}
+
+/// Where a PostgreSQL URL points, without its credentials or parameters.
+fn postgres_target(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let rest = rest.split_once('?').map_or(rest, |(r, _)| r);
+    if rest.is_empty() {
+        "localhost (the default)".into()
+    } else {
+        rest.to_owned()
+    }
 }
 
 impl StoreError {
@@ -162,6 +182,27 @@ impl Store {
             return Err(StoreError::UnsupportedUrl);
         };
         let options = AnyConnectOptions::from_str(&url)?;
+        if backend == Backend::Postgres {
+            // One connection first, alone: a pool that cannot connect only says it timed
+            // out, and an operator needs to know where it tried and what the OS said.
+            use sqlx::Connection as _;
+            let unreachable = |why: String| StoreError::Unreachable {
+                target: postgres_target(&url),
+                why,
+            };
+            match tokio::time::timeout(ACQUIRE_TIMEOUT, sqlx::AnyConnection::connect_with(&options)).await {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                }
+                Ok(Err(e)) => return Err(unreachable(e.to_string())),
+                Err(_) => {
+                    return Err(unreachable(format!(
+                        "no answer within {} s (a firewall dropping packets, or the wrong host?)",
+                        ACQUIRE_TIMEOUT.as_secs()
+                    )))
+                }
+            }
+        }
         // A statement waits at most this long for a connection (a new one included):
         // with the database gone, a request is answered 503 in seconds, not held.
         let mut pool_options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
@@ -286,5 +327,19 @@ fn sqlite_url(url: &str) -> String {
         format!("{url}&mode=rwc")
     } else {
         format!("{url}?mode=rwc")
+    }
+}
+
+#[cfg(test)]
+mod target_tests {
+    #[test]
+    fn a_postgres_target_never_shows_credentials() {
+        assert_eq!(
+            super::postgres_target("postgres://pixie:s3cret@db.internal:5432/pixie?sslmode=require"),
+            "db.internal:5432/pixie"
+        );
+        assert_eq!(super::postgres_target("postgresql://h/db"), "h/db");
+        assert_eq!(super::postgres_target("postgres://"), "localhost (the default)");
+        assert_eq!(super::postgres_target("postgres://a@b:c@h:1/d"), "h:1/d");
     }
 }

@@ -194,6 +194,8 @@ fn serve_until_stopped(args: ServeArgs) -> Result<(), String> {
     })?;
     runtime()?.block_on(async move {
         let running = pixie_server::serve_until_signal(cfg).await.map_err(|e| e.to_string())?;
+        // The banner says where clients reach pixie; the log says where it listens.
+        tracing::info!(address = %running.addr, public_url = %running.public_url, "listening");
         if let Some(path) = &running.admin_token_file {
             tracing::info!(file = %path.display(), "the admin token is in this file");
         }

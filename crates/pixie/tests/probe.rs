@@ -702,6 +702,14 @@ fn probe_raw(issuer: &str, extra: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// A dead issuer is said to be dead (issue 19): the OS's reason, not "no document".
+#[test]
+fn the_probe_says_why_there_is_no_discovery() {
+    let (code, _, err) = probe_raw("http://127.0.0.1:1/default", &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("Connection refused"), "{err}");
+}
+
 /// RFC 8414 §3.3: a discovery document for another issuer is refused, and nothing is
 /// sent to the endpoints it names.
 #[test]

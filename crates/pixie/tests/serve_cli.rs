@@ -460,6 +460,24 @@ fn startup_errors_are_clear() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--key-rotation-days 0"));
+    // An unreachable PostgreSQL is named, with the OS's reason, and no password.
+    let out = pixie()
+        .args([
+            "serve",
+            "--data-dir",
+            data,
+            "--database-url",
+            "postgres://pixie:s3cret@127.0.0.1:1/pixie",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot connect to PostgreSQL at 127.0.0.1:1/pixie") && err.contains("refused"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
 }
 
 #[cfg(unix)]

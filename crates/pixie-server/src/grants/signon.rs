@@ -43,7 +43,7 @@ pub async fn browser_flow(
     let cookie = cookie.ok_or(NotThisBrowser::NoCookie)?;
     let flow = match svc.flow(env_id, flow_id).await {
         Ok(f) => f,
-        Err(ApiError::NotFound(_)) => return Err(NotThisBrowser::Expired),
+        Err(ApiError::NotFound(_) | ApiError::UnknownEnvironment(_)) => return Err(NotThisBrowser::Expired),
         Err(e) => return Err(NotThisBrowser::Store(e)),
     };
     if !crypto::ct_eq(&crypto::sha256(cookie.as_bytes()), &flow.cookie_hash) {

@@ -150,19 +150,31 @@ async fn code_not_consumed(
     hash: &[u8],
     now: i64,
 ) -> ApiResult<ApiError> {
-    if let Some(used) = svc.store.get_code(env_id, hash).await? {
-        if used.client_id == client.client_id && used.used_at.is_some() {
-            let n = svc.store.revoke_grant(env_id, &used.grant_id, now).await?;
-            tracing::warn!(env = env_id, client = %client.client_id, revoked = n, "authorization code replayed: its tokens are revoked");
-            let fields = serde_json::json!({"env": env_id, "client": client.client_id, "revoked": n});
-            svc.obs.audit(now, "code.replayed", fields);
-            return Ok(invalid_grant(
-                "code was already used; the tokens issued for it are revoked",
-            ));
-        }
+    let Some(found) = svc.store.get_code(env_id, hash).await? else {
+        return Ok(invalid_grant("code is unknown: not a code this environment issued"));
+    };
+    if found.client_id != client.client_id {
+        return Ok(invalid_grant("code was issued to another client"));
     }
+    if found.used_at.is_some() {
+        let n = svc.store.revoke_grant(env_id, &found.grant_id, now).await?;
+        tracing::warn!(env = env_id, client = %client.client_id, revoked = n, "authorization code replayed: its tokens are revoked");
+        let fields = serde_json::json!({"env": env_id, "client": client.client_id, "revoked": n});
+        svc.obs.audit(now, "code.replayed", fields);
+        // Whether the first exchange got tokens is not known here (one without its
+        // verifier got none): "any".
+        return Ok(invalid_grant(
+            "code was already used; any tokens issued for it are now revoked",
+        ));
+    }
+    if found.expires_at <= now {
+        return Ok(invalid_grant(
+            "code has expired (a code lives a minute by default): start a new authorization",
+        ));
+    }
+    // Live, unused, this client's: its grant was revoked.
     Ok(invalid_grant(
-        "code is invalid, expired, revoked (its session ended), or was issued to another client",
+        "code was revoked: the session it came from ended (signed off, or the user was disabled or removed)",
     ))
 }
 

@@ -81,6 +81,7 @@ pub fn error_page(public_url: &str, message: &str) -> Response {
 pub fn error_response(e: ApiError, public_url: &str) -> Response {
     match e {
         ApiError::NotFound(what) => error_page(public_url, &format!("{what} not found")),
+        e @ ApiError::UnknownEnvironment(_) => error_page(public_url, &e.to_string()),
         ApiError::Invalid { description, .. } => error_page(public_url, &description),
         other => other.into_response(),
     }

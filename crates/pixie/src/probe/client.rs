@@ -117,6 +117,19 @@ pub fn origin(url: &str) -> Option<String> {
     ))
 }
 
+/// Why a request got no answer, in the words of the deepest cause ("Connection refused
+/// (os error 111)", "dns error: …"), not reqwest's "error sending request".
+fn reason(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    match e.is_timeout() {
+        true => "no answer in time".into(),
+        false => cause.to_string(),
+    }
+}
+
 fn pairs(query: &str) -> HashMap<String, String> {
     form_urlencoded::parse(query.as_bytes()).into_owned().collect()
 }
@@ -149,18 +162,25 @@ impl Client {
             format!("{scheme_host}/.well-known/oauth-authorization-server{path}"),
         ];
         let mut doc = None;
+        // What each place answered, to say why none had a document.
+        let mut answers = Vec::new();
         for url in &candidates {
-            if let Ok(resp) = http.get(url).send().await {
-                if resp.status().is_success() {
+            match http.get(url).send().await {
+                Ok(resp) if resp.status().is_success() => {
                     let body = read_body(resp, url).await?;
-                    if let Ok(v) = serde_json::from_slice::<Value>(&body) {
-                        doc = Some(v);
-                        break;
+                    match serde_json::from_slice::<Value>(&body) {
+                        Ok(v) => {
+                            doc = Some(v);
+                            break;
+                        }
+                        Err(_) => answers.push(format!("{url}: not JSON")),
                     }
                 }
+                Ok(resp) => answers.push(format!("{url}: HTTP {}", resp.status().as_u16())),
+                Err(e) => answers.push(format!("{url}: {}", reason(&e))),
             }
         }
-        let doc = doc.ok_or_else(|| format!("no discovery document at {}", candidates.join(" or ")))?;
+        let doc = doc.ok_or_else(|| format!("no discovery document ({})", answers.join("; ")))?;
         let s = |k: &str| {
             doc[k]
                 .as_str()
