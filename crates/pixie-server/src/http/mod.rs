@@ -2,6 +2,7 @@
 //! with extractors, call the service or the core, and map errors through one type.
 
 mod admin;
+mod admin_routes;
 mod authorize;
 mod consent;
 pub mod cookies;
@@ -86,57 +87,11 @@ pub fn router(state: AppState) -> Router {
             &issuer(paths::USERINFO),
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
-        .route(
-            "/admin/environments",
-            post(admin::create_environment).get(admin::list_environments),
-        )
-        .route(
-            "/admin/environments/{env}",
-            get(admin::get_environment)
-                .patch(admin::patch_environment)
-                .delete(admin::delete_environment),
-        )
-        .route(
-            "/admin/environments/{env}/applications",
-            post(admin::create_application).get(admin::list_applications),
-        )
-        .route(
-            "/admin/environments/{env}/applications/{client_id}",
-            get(admin::get_application)
-                .patch(admin::patch_application)
-                .delete(admin::delete_application),
-        )
-        .route(
-            "/admin/environments/{env}/applications/{client_id}/secret",
-            post(admin::reset_client_secret),
-        )
-        .route(
-            "/admin/environments/{env}/users",
-            post(admin::create_user).get(admin::list_users),
-        )
-        .route(
-            "/admin/environments/{env}/users/{user_id}",
-            get(admin::get_user).patch(admin::patch_user).delete(admin::delete_user),
-        )
-        .route(
-            "/admin/environments/{env}/users/{user_id}/consents",
-            get(admin::list_consents),
-        )
-        .route(
-            "/admin/environments/{env}/users/{user_id}/consents/{client_id}",
-            axum::routing::delete(admin::revoke_consents),
-        )
-        .route("/admin/environments/{env}/pkce-report", get(admin::pkce_report))
-        .route("/admin/environments/{env}/keys", get(admin::list_keys))
-        .route("/admin/environments/{env}/keys/rotate", post(admin::rotate_key))
-        .route(
-            "/admin/environments/{env}/resources",
-            post(admin::create_resource).get(admin::list_resources),
-        )
-        .route(
-            "/admin/environments/{env}/resources/{uri}",
-            axum::routing::delete(admin::delete_resource),
-        )
+        .route("/admin/openapi.json", get(admin_openapi));
+    // The admin API, from the table its OpenAPI document is made of.
+    let routes = admin_routes::admin_routes()
+        .into_iter()
+        .fold(routes, |r, (route, handler)| r.route(route.path, handler))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     layers::wrap(routes, &state).with_state(state)
@@ -159,6 +114,13 @@ async fn metrics(State(obs): State<Arc<Observability>>, headers: axum::http::Hea
         ("text/plain; version=0.0.4; charset=utf-8", obs.render_prometheus_text())
     };
     ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// `GET /admin/openapi.json`: the admin API as OpenAPI 3.1, made from the routing table
+/// (public: it describes the API, it opens nothing).
+async fn admin_openapi() -> Response {
+    let routes: Vec<admin_routes::AdminRoute> = admin_routes::admin_routes().into_iter().map(|(r, _)| r).collect();
+    axum::Json(admin_routes::openapi(&routes)).into_response()
 }
 
 /// `GET /`: a small page for a person who opens the server's address.
