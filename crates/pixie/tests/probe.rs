@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use common::{pixie, run_json, serve};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn probe(issuer: &str, client_id: &str) -> (Option<i32>, Value) {
     probe_with(issuer, client_id, &[])
@@ -103,8 +103,34 @@ fn probe_pixie_strict_and_permissive() {
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["must_failures"], 0);
     for (check, verdict) in verdicts(&report) {
-        assert_eq!(verdict, "pass", "strict pixie: {check}");
+        // Without PKCE nothing gets a code, so the downgrade has nothing to try: n/a, said why.
+        let expected = if check == "downgrade (verifier without challenge)" {
+            "n/a"
+        } else {
+            "pass"
+        };
+        assert_eq!(verdict, expected, "strict pixie: {check}");
     }
+    // Structured JSON: ok, the HTTP status and error code of what decided a check.
+    let checks = report["checks"].as_array().unwrap();
+    let by = |name: &str| checks.iter().find(|c| c["check"] == name).unwrap().clone();
+    let reuse = by("code reuse");
+    assert_eq!(
+        (reuse["ok"].clone(), reuse["status"].clone()),
+        (json!(true), json!(400))
+    );
+    assert_eq!(reuse["error"], "invalid_grant");
+    let downgrade = by("downgrade (verifier without challenge)");
+    assert_eq!(downgrade["ok"], Value::Null);
+    assert!(
+        downgrade["observed"].as_str().unwrap().contains("not reachable"),
+        "{downgrade}"
+    );
+    assert_eq!(by("request without PKCE")["error"], "invalid_request");
+    // Pixie revokes the first tokens of a reused code.
+    assert_eq!(by("code reuse revokes")["verdict"], "pass");
+    assert_eq!(by("code reuse revokes")["status"], 401);
+    assert_eq!(by("S256 advertised")["observed"], "advertised: S256", "no debug text");
     let permissive = setup_env(
         data,
         "legacy",
@@ -185,7 +211,7 @@ fn probe_mcp_against_pixie() {
             .find(|(c, _)| c == "resource in aud")
             .unwrap()
             .1,
-        "skip"
+        "n/a"
     );
 }
 
@@ -277,6 +303,14 @@ fn probe_fails_a_server_that_ignores_pkce() {
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("FAIL") && text.contains("MUST failure(s)"), "{text}");
+    // A terminal's 100 columns, words whole.
+    for line in text.lines() {
+        assert!(line.chars().count() <= 100, "{} columns: {line}", line.chars().count());
+    }
+    assert!(text.contains("FAIL     code reuse (MUST)"), "{text}");
+    // Its token endpoint hands out the same tokens for a reused code; with no userinfo
+    // endpoint the revocation cannot be seen: n/a, not pass.
+    assert_eq!(get("code reuse revokes"), "n/a");
     drop(rt);
     let _ = Command::new("true").status();
 }

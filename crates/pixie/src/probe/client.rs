@@ -29,6 +29,9 @@ pub struct Metadata {
     pub registration_endpoint: Option<String>,
     /// `client_id_metadata_document_supported`.
     pub cimd_supported: bool,
+    /// `userinfo_endpoint`, when published on the issuer's origin (the probe sends an
+    /// access token nowhere else).
+    pub userinfo_endpoint: Option<String>,
 }
 
 /// What one metadata URL answered.
@@ -197,6 +200,7 @@ impl Client {
             iss_supported: doc["authorization_response_iss_parameter_supported"] == true,
             registration_endpoint: doc["registration_endpoint"].as_str().map(str::to_owned),
             cimd_supported: doc["client_id_metadata_document_supported"] == true,
+            userinfo_endpoint: doc["userinfo_endpoint"].as_str().map(str::to_owned),
         };
         // Endpoints are URLs: whitespace or hidden characters in one are an attempt to
         // disguise what the operator is asked to open.
@@ -222,6 +226,10 @@ impl Client {
             ));
         }
         let home = origin(issuer).ok_or_else(|| format!("--issuer {issuer:?} is not an absolute URL"))?;
+        let mut meta = meta;
+        if meta.userinfo_endpoint.as_deref().and_then(origin).as_deref() != Some(home.as_str()) {
+            meta.userinfo_endpoint = None;
+        }
         // The secret goes only where the issuer lives.
         if client_secret.is_some() && origin(&meta.token_endpoint).as_deref() != Some(home.as_str()) {
             return Err(format!(
@@ -353,12 +361,23 @@ impl Client {
         let answer = match &mut self.login {
             Login::Browser(rx) => {
                 eprintln!(
-                    "\nOpen this URL in a browser and sign on (waiting up to 5 minutes):\n{}\n",
-                    crate::probe::printable(&url, 8192)
+                    "\nOpen this URL in a browser and sign on (waiting up to 5 minutes):\n{}\n\
+                     If the browser shows an error page instead of coming back, the server refused \
+                     the request before redirecting: most often {} is not a registered redirect URI \
+                     of client {}.\n",
+                    crate::probe::printable(&url, 8192),
+                    crate::probe::printable(&self.redirect_uri, 200),
+                    crate::probe::printable(&self.client_id, 200),
                 );
                 let query = tokio::time::timeout(Duration::from_secs(300), rx.recv())
                     .await
-                    .map_err(|_| "no answer at the redirect URI within 5 minutes".to_owned())?
+                    .map_err(|_| {
+                        format!(
+                            "no answer at the redirect URI {} within 5 minutes: is it registered for the client \
+                             (exactly, port included)? The server shows an error page, not a redirect, when it is not",
+                            crate::probe::printable(&self.redirect_uri, 200)
+                        )
+                    })?
                     .ok_or("the loopback receiver stopped")?;
                 let q = pairs(&query);
                 Answer {
@@ -437,6 +456,14 @@ impl Client {
     /// Exchanges a code; returns the status and JSON body.
     pub async fn exchange(&self, code: &str, verifier: Option<&str>) -> Result<(u16, Value), String> {
         self.exchange_with(code, verifier, &[]).await
+    }
+
+    /// The HTTP status of the userinfo endpoint for this access token (`None` when the
+    /// issuer publishes none on its origin, or it did not answer).
+    pub async fn userinfo_status(&self, access_token: &str) -> Option<u16> {
+        let url = self.meta.userinfo_endpoint.as_ref()?;
+        let resp = self.http.get(url).bearer_auth(access_token).send().await.ok()?;
+        Some(resp.status().as_u16())
     }
 
     /// A code exchange with extra parameters (`resource`, say).

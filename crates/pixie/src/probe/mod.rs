@@ -67,7 +67,8 @@ pub enum Verdict {
     Fail,
     /// A SHOULD not followed.
     Warn,
-    /// Could not be checked.
+    /// Could not be checked (`n/a`; `observed` says why).
+    #[serde(rename = "n/a")]
     Skip,
 }
 
@@ -82,10 +83,41 @@ pub struct Check {
     pub reference: &'static str,
     /// MUST or SHOULD.
     pub level: Level,
-    /// What happened.
+    /// What happened, in words.
     pub observed: String,
+    /// The HTTP status of the answer that decided it, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The OAuth `error` code of that answer, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `true` as expected, `false` not, `null` not checked (see `observed` for why).
+    pub ok: Option<bool>,
     /// The verdict.
     pub verdict: Verdict,
+}
+
+/// What a check saw: words, and the status and error code behind them.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    text: String,
+    status: Option<u16>,
+    error: Option<String>,
+}
+
+impl From<String> for Seen {
+    fn from(text: String) -> Self {
+        Self {
+            text,
+            ..Self::default()
+        }
+    }
+}
+
+impl From<&str> for Seen {
+    fn from(text: &str) -> Self {
+        text.to_owned().into()
+    }
 }
 
 /// Text from the audited server, safe to print: control characters (terminal escape
@@ -110,9 +142,10 @@ fn check(
     reference: &'static str,
     level: Level,
     ok: Option<bool>,
-    observed: String,
+    seen: impl Into<Seen>,
 ) -> Check {
-    let observed = printable(&observed, 300);
+    let seen = seen.into();
+    let observed = printable(&seen.text, 300);
     let verdict = match (ok, level) {
         (None, _) => Verdict::Skip,
         (Some(true), _) => Verdict::Pass,
@@ -125,7 +158,19 @@ fn check(
         reference,
         level,
         observed,
+        status: seen.status,
+        error: seen.error.map(|e| printable(&e, 100)),
+        ok,
         verdict,
+    }
+}
+
+/// A list of methods as a person reads it.
+fn methods_text(methods: Option<&Vec<String>>) -> String {
+    match methods {
+        None => "code_challenge_methods_supported is not published".into(),
+        Some(m) if m.is_empty() => "code_challenge_methods_supported is empty".into(),
+        Some(m) => format!("advertised: {}", m.join(", ")),
     }
 }
 
@@ -143,19 +188,32 @@ fn s256_pair() -> (CodeVerifier, String) {
     (v, c)
 }
 
-fn describe(a: &Answer) -> String {
+fn describe(a: &Answer) -> Seen {
     match (&a.code, &a.error) {
         (Some(_), _) => "accepted (a code was issued)".into(),
-        (None, Some((e, d))) => format!("refused: {e} ({d})"),
+        (None, Some((e, d))) => Seen {
+            text: format!("refused: {e} ({d})"),
+            status: None,
+            error: Some(e.clone()),
+        },
         (None, None) => "no code and no error".into(),
     }
 }
 
-fn token_observed(status: u16, body: &serde_json::Value) -> String {
-    if status == 200 {
-        "200: tokens issued".into()
-    } else {
-        format!("{status}: {}", body["error"].as_str().unwrap_or("?"))
+fn token_observed(status: u16, body: &serde_json::Value) -> Seen {
+    let error = body["error"].as_str().map(str::to_owned);
+    let text = match (status, &error) {
+        (200, _) => "HTTP 200: tokens issued".into(),
+        (_, Some(e)) => match body["error_description"].as_str() {
+            Some(d) => format!("HTTP {status}: {e} ({d})"),
+            None => format!("HTTP {status}: {e}"),
+        },
+        (_, None) => format!("HTTP {status}, no error code"),
+    };
+    Seen {
+        text,
+        status: Some(status),
+        error,
     }
 }
 
@@ -170,7 +228,7 @@ async fn run_checks(c: &mut Client) -> Result<Vec<Check>, String> {
         "RFC 9700 §2.1.1; RFC 8414",
         Should,
         Some(methods.as_ref().is_some_and(|m| m.iter().any(|x| x == "S256"))),
-        format!("{methods:?}"),
+        methods_text(methods.as_ref()),
     ));
     out.push(check(
         "plain not advertised",
@@ -178,7 +236,7 @@ async fn run_checks(c: &mut Client) -> Result<Vec<Check>, String> {
         "RFC 9700 §2.1.1; OAuth 2.1 §4.1.1",
         Should,
         Some(!methods.as_ref().is_some_and(|m| m.iter().any(|x| x == "plain"))),
-        format!("{methods:?}"),
+        methods_text(methods.as_ref()),
     ));
 
     // The baseline: an S256 flow works, and its code works once.
@@ -194,13 +252,12 @@ async fn run_checks(c: &mut Client) -> Result<Vec<Check>, String> {
         if c.meta.iss_supported { Must } else { Should },
         Some(iss_ok),
         format!(
-            "{:?}{}",
-            a.iss,
-            if c.meta.iss_supported {
-                " (advertised)"
-            } else {
-                " (not advertised)"
-            }
+            "{}; authorization_response_iss_parameter_supported is {}",
+            match &a.iss {
+                Some(iss) => format!("iss={iss}"),
+                None => "no iss".into(),
+            },
+            c.meta.iss_supported
         ),
     ));
     let Some(code) = a.code.clone() else {
@@ -215,6 +272,7 @@ async fn run_checks(c: &mut Client) -> Result<Vec<Check>, String> {
         return Ok(out);
     };
     let (st, body) = c.exchange(&code, Some(verifier.as_str())).await?;
+    let first_access = body["access_token"].as_str().map(str::to_owned);
     out.push(check(
         "S256 flow",
         "the right verifier gets tokens",
@@ -223,6 +281,11 @@ async fn run_checks(c: &mut Client) -> Result<Vec<Check>, String> {
         Some(st == 200),
         token_observed(st, &body),
     ));
+    // Before the reuse: the first access token works (else its revocation says nothing).
+    let worked = match &first_access {
+        Some(t) => c.userinfo_status(t).await,
+        None => None,
+    };
     let (st, body) = c.exchange(&code, Some(verifier.as_str())).await?;
     out.push(check(
         "code reuse",
@@ -231,6 +294,33 @@ async fn run_checks(c: &mut Client) -> Result<Vec<Check>, String> {
         Must,
         Some(st == 400),
         token_observed(st, &body),
+    ));
+    let (ok, seen): (Option<bool>, Seen) = match (&first_access, worked) {
+        (None, _) => (None, "not checked: the first exchange issued no access token".into()),
+        (Some(_), None) => (None, "not checked: no userinfo endpoint on the issuer's origin".into()),
+        (Some(_), Some(before)) if before != 200 => (
+            None,
+            format!("not checked: the access token got HTTP {before} at userinfo before the reuse").into(),
+        ),
+        (Some(t), Some(_)) => match c.userinfo_status(t).await {
+            Some(after) => (
+                Some(after == 401),
+                Seen {
+                    text: format!("userinfo with the first access token after the reuse: HTTP {after}"),
+                    status: Some(after),
+                    error: None,
+                },
+            ),
+            None => (None, "not checked: userinfo did not answer".into()),
+        },
+    };
+    out.push(check(
+        "code reuse revokes",
+        "the tokens issued for a reused code are revoked (userinfo refuses them)",
+        "RFC 6749 §4.1.2; RFC 9700 §4.5",
+        Should,
+        ok,
+        seen,
     ));
 
     // The verifier is enforced.
@@ -296,7 +386,10 @@ async fn run_checks(c: &mut Client) -> Result<Vec<Check>, String> {
             let (st, body) = c.exchange(code, Some(verifier.as_str())).await?;
             (Some(st == 400), token_observed(st, &body))
         }
-        None => (Some(true), "not reachable: requests without PKCE are refused".into()),
+        None => (
+            None,
+            Seen::from("not reachable here: requests without PKCE are refused, so no code without a challenge exists to try it on"),
+        ),
     };
     out.push(check(
         "downgrade (verifier without challenge)",
@@ -375,7 +468,7 @@ async fn run_mcp_checks(c: &mut Client, resource: Option<&str>) -> Result<Vec<Ch
         "MCP authorization (PKCE)",
         Must,
         Some(c.meta.methods.as_ref().is_some_and(|m| m.iter().any(|x| x == "S256"))),
-        format!("{:?}", c.meta.methods),
+        methods_text(c.meta.methods.as_ref()),
     ));
     out.push(check(
         "client registration offered",
@@ -384,9 +477,12 @@ async fn run_mcp_checks(c: &mut Client, resource: Option<&str>) -> Result<Vec<Ch
         Should,
         Some(c.meta.cimd_supported || c.meta.registration_endpoint.is_some()),
         format!(
-            "documents: {}, registration_endpoint: {:?}",
+            "client_id_metadata_document_supported is {}; registration_endpoint: {}",
             c.meta.cimd_supported,
-            c.meta.registration_endpoint.as_deref().map(|u| printable(u, 120))
+            c.meta
+                .registration_endpoint
+                .as_deref()
+                .map_or("none".into(), |u| printable(u, 120))
         ),
     ));
     let Some(resource) = resource else {
@@ -396,7 +492,7 @@ async fn run_mcp_checks(c: &mut Client, resource: Option<&str>) -> Result<Vec<Ch
             "RFC 8707 §2; MCP authorization (resource parameter)",
             Must,
             None,
-            "not checked: pass --resource".into(),
+            "not checked: pass --resource",
         ));
         return Ok(out);
     };
@@ -419,7 +515,10 @@ async fn run_mcp_checks(c: &mut Client, resource: Option<&str>) -> Result<Vec<Ch
                 (200, Some(claims)) => {
                     let aud = &claims["aud"];
                     let named = aud == resource || aud.as_array().is_some_and(|a| a.iter().any(|v| v == resource));
-                    (Some(named), format!("aud {}", printable(&aud.to_string(), 200)))
+                    (
+                        Some(named),
+                        Seen::from(format!("aud {}", printable(&aud.to_string(), 200))),
+                    )
                 }
                 (200, None) => (
                     None,
@@ -440,42 +539,41 @@ async fn run_mcp_checks(c: &mut Client, resource: Option<&str>) -> Result<Vec<Ch
     Ok(out)
 }
 
+/// Columns the text report fits in.
+const WIDTH: usize = 100;
+
+/// The report for a terminal: a line per check (verdict, name, level), then what was
+/// expected (and where it is written) and what was seen, wrapped to [`WIDTH`] columns.
 fn table(issuer: &str, checks: &[Check]) -> String {
-    let mut rows = vec![[
-        "CHECK".to_owned(),
-        "EXPECTED".to_owned(),
-        "OBSERVED".to_owned(),
-        "VERDICT".to_owned(),
-    ]];
+    let mut out = String::new();
+    for line in crate::output::wrap(&format!("PKCE probe of {issuer}"), WIDTH) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push('\n');
+    let indent = " ".repeat(9);
     for c in checks {
         let verdict = match c.verdict {
             Verdict::Pass => "pass",
             Verdict::Fail => "FAIL",
             Verdict::Warn => "warn",
-            Verdict::Skip => "skip",
+            Verdict::Skip => "n/a",
         };
         let level = match c.level {
             Level::Must => "MUST",
             Level::Should => "SHOULD",
         };
-        rows.push([
-            c.check.to_owned(),
-            format!("{level}: {} [{}]", c.expected, c.reference),
-            c.observed.chars().take(70).collect(),
-            verdict.to_owned(),
-        ]);
-    }
-    let mut widths = [0usize; 4];
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
+        out.push_str(&format!("{verdict:<8} {} ({level})\n", c.check));
+        for (label, text) in [
+            ("expected", format!("{} [{}]", c.expected, c.reference)),
+            ("observed", c.observed.clone()),
+        ] {
+            let width = WIDTH - indent.len() - label.len() - 1;
+            for (i, part) in crate::output::wrap(&text, width).iter().enumerate() {
+                let head = if i == 0 { label } else { "" };
+                out.push_str(&format!("{indent}{head:<8} {part}\n"));
+            }
         }
-    }
-    let mut out = format!("PKCE probe of {issuer}\n");
-    for r in &rows {
-        let line: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
     }
     out
 }
