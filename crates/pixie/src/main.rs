@@ -53,16 +53,16 @@ enum Command {
 /// Where the store is: shared by `serve` and the store commands.
 #[derive(Args, Clone)]
 pub struct StoreArgs {
-    /// Directory of the embedded store, master key and admin token.
+    /// Directory of the embedded store, master key and admin token (default: `./pixie-data`).
     #[arg(long, env = "PIXIE_DATA_DIR", hide_env_values = true)]
     data_dir: Option<std::path::PathBuf>,
     /// `sqlite://…` (default: `<data-dir>/pixie.db`) or `postgres://…`.
     #[arg(long, env = "PIXIE_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
-    /// The public base URL; issuers are `<public-url>/<env>`.
+    /// The public base URL; issuers are `<public-url>/<env>` (default: `http://` + the listen address).
     #[arg(long, env = "PIXIE_PUBLIC_URL", hide_env_values = true)]
     public_url: Option<String>,
-    /// A TOML file with the same keys (listen, public_url, data_dir, database_url, admin_token, master_key).
+    /// A TOML file with the same keys (see pixie.example.toml; default: none).
     #[arg(long, env = "PIXIE_CONFIG", hide_env_values = true)]
     config: Option<std::path::PathBuf>,
     /// The master key that seals signing keys (default: `<data-dir>/master.key`).
@@ -95,7 +95,7 @@ impl StoreArgs {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on (default: `127.0.0.1:7636`).
     #[arg(long, env = "PIXIE_LISTEN", hide_env_values = true)]
     listen: Option<String>,
     /// The admin API bearer token (default: generated into `<data-dir>/admin-token`).
@@ -113,13 +113,13 @@ struct ServeArgs {
     /// The PEM private key for --tls-cert.
     #[arg(long, env = "PIXIE_TLS_KEY", hide_env_values = true, requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
-    /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed.
+    /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed (default: none).
     #[arg(long, env = "PIXIE_TRUSTED_PROXIES", hide_env_values = true)]
     trusted_proxies: Option<String>,
     /// Log lines as `text` or `json` (one object per line).
     #[arg(long, env = "PIXIE_LOG_FORMAT", hide_env_values = true, default_value = "text")]
     log_format: pixie_server::LogFormat,
-    /// Export request traces with OTLP over HTTP (protobuf) to URL/v1/traces.
+    /// Export request traces with OTLP over HTTP (protobuf) to URL/v1/traces (default: off).
     #[arg(long, env = "PIXIE_OTLP_ENDPOINT", hide_env_values = true, value_name = "URL")]
     otlp_endpoint: Option<String>,
     /// Seconds for a TLS handshake and a request head; a new connection that sends
@@ -137,7 +137,7 @@ struct ServeArgs {
     #[arg(long, env = "PIXIE_INSECURE_CIMD_LOOPBACK", hide_env_values = true)]
     insecure_cimd_loopback: bool,
     /// Rotate every environment's signing keys once the newest is this many days old
-    /// (checked at start and every minute; instances sharing a store rotate once).
+    /// (checked at start and every minute; instances sharing a store rotate once; default: off).
     #[arg(long, env = "PIXIE_KEY_ROTATION_DAYS", hide_env_values = true, value_name = "N")]
     key_rotation_days: Option<u32>,
     #[command(flatten)]

@@ -29,6 +29,9 @@ pub enum PkceCommand {
         /// The `code_challenge_method`: `S256` or `plain`.
         #[arg(long, default_value = "S256", value_parser = parse_method)]
         method: ChallengeMethod,
+        /// Print `{"ok": …, "reason": …}` instead of a line (the exit code is the same).
+        #[arg(long)]
+        json: bool,
     },
     /// Prints an environment's PKCE readiness report: per client, what it sent, what
     /// happened, and whether it is ready for S256-required.
@@ -103,16 +106,23 @@ pub fn run(cmd: PkceCommand) -> ExitCode {
             verifier,
             challenge,
             method,
-        } => match verify(&verifier, &challenge, method) {
-            Ok(()) => {
-                println!("ok: the verifier transforms to the challenge ({method})");
-                ExitCode::SUCCESS
+            json,
+        } => {
+            let checked = verify(&verifier, &challenge, method);
+            match (&checked, json) {
+                (Ok(()), false) => println!("ok: the verifier transforms to the challenge ({method})"),
+                (Err(reason), false) => println!("mismatch: {reason}"),
+                (Ok(()), true) => println!("{}", serde_json::json!({"ok": true, "method": method.as_str()})),
+                (Err(reason), true) => println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "method": method.as_str(), "reason": reason})
+                ),
             }
-            Err(reason) => {
-                println!("mismatch: {reason}");
-                ExitCode::from(1)
+            match checked {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::from(1),
             }
-        },
+        }
     }
 }
 

@@ -146,6 +146,27 @@ fn cli_habits() {
         pair["code_challenge"].as_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = pixie(&[
+        "pkce",
+        "verify",
+        "--verifier",
+        pair["code_verifier"].as_str().unwrap(),
+        "--challenge",
+        "not-the-challenge-not-the-challenge-not-the-challenge",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (j["ok"].clone(), j["method"].clone()),
+        (serde_json::json!(false), serde_json::json!("S256"))
+    );
+    assert!(j["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    let help = String::from_utf8(pixie(&["serve", "--help"]).stdout).unwrap();
+    assert!(
+        help.contains("default: `127.0.0.1:7636`") && help.contains("default: `./pixie-data`"),
+        "{help}"
+    );
     let out = pixie(&["pkce", "generate", "--method", "s256"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean S256?"));
