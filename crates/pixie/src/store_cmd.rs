@@ -60,7 +60,7 @@ pub struct PageArgs {
     #[arg(long, default_value = "50")]
     limit: String,
     /// The cursor printed after the previous page.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     after: Option<String>,
     /// Print the page as JSON (`{"items": […], "next": cursor|null}`).
     #[arg(long)]
@@ -121,7 +121,8 @@ pub enum AppCommand {
         /// The environment.
         #[arg(long)]
         env: String,
-        /// The client id.
+        /// The client id (may start with `-`: base64url has it).
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// Print the application (with its new secret) as JSON.
         #[arg(long)]
@@ -236,10 +237,15 @@ pub struct WhoArgs {
     #[arg(long)]
     env: String,
     /// The user's sign-on name.
-    #[arg(long, required_unless_present = "id", conflicts_with = "id")]
+    #[arg(
+        long,
+        required_unless_present = "id",
+        conflicts_with = "id",
+        allow_hyphen_values = true
+    )]
     username: Option<String>,
-    /// The user's id (the `sub` of their tokens).
-    #[arg(long)]
+    /// The user's id (the `sub` of their tokens; may start with `-`: base64url has it).
+    #[arg(long, allow_hyphen_values = true)]
     id: Option<String>,
 }
 

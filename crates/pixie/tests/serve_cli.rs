@@ -339,6 +339,11 @@ fn store_commands_manage_what_they_created() {
     assert_eq!(get(format!("/admin/environments/e1/users/{id}")).0, 404);
     let err = run_text(&mut cli(&["user", "show", "--env", "e1", "--username", "ann"])).unwrap_err();
     assert!(err.contains("no user named ann"), "{err}");
+    // Ids are base64url: one may start with '-' and is still a value, not a flag.
+    let err = run_text(&mut cli(&["user", "show", "--env", "e1", "--id", "-3xYz"])).unwrap_err();
+    assert!(err.contains("user not found"), "{err}");
+    let err = run_text(&mut cli(&["app", "rotate-secret", "--env", "e1", "-3xYz"])).unwrap_err();
+    assert!(err.contains("application not found"), "{err}");
     // --username and --id exclude each other; one is needed.
     assert!(run_text(&mut cli(&["user", "show", "--env", "e1"])).is_err());
     assert!(run_text(&mut cli(&[
