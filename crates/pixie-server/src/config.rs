@@ -64,6 +64,10 @@ pub struct Settings {
     /// keys once the newest is this many days old.
     #[serde(alias = "key-rotation-days")]
     pub key_rotation_days: Option<u32>,
+    /// `console_env` / `--console-env`: serve the admin console at `/console/`, its
+    /// operators signing in to this environment (users with the `admin` role).
+    #[serde(alias = "console-env")]
+    pub console_env: Option<String>,
 }
 
 impl Settings {
@@ -114,6 +118,7 @@ impl Settings {
             request_timeout: self.request_timeout.or(other.request_timeout),
             insecure_cimd_loopback: self.insecure_cimd_loopback.or(other.insecure_cimd_loopback),
             key_rotation_days: self.key_rotation_days.or(other.key_rotation_days),
+            console_env: self.console_env.or(other.console_env),
         }
     }
 }
@@ -151,6 +156,8 @@ pub struct ServeConfig {
     pub insecure_cimd_loopback: bool,
     /// Rotate signing keys once the newest is this many days old (off when `None`).
     pub key_rotation_days: Option<u32>,
+    /// The console's environment (no console when `None`).
+    pub console_env: Option<String>,
 }
 
 /// The default listen address: 7636, as in RFC 7636.
@@ -178,6 +185,7 @@ impl ServeConfig {
             request_timeout: std::time::Duration::from_secs(s.request_timeout.unwrap_or(30).max(1)),
             insecure_cimd_loopback: s.insecure_cimd_loopback.unwrap_or(false),
             key_rotation_days: s.key_rotation_days,
+            console_env: s.console_env,
         }
     }
 }

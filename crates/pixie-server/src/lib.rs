@@ -203,6 +203,12 @@ async fn start_with_shutdown(
             "created the default environment (strict PKCE policy)"
         );
     }
+    if let Some(env_id) = &cfg.console_env {
+        service
+            .ensure_console_client(env_id, &public_url)
+            .await
+            .map_err(|e| StartupError::Other(format!("--console-env {env_id}: {e}")))?;
+    }
     let (token, token_file) = admin_token(cfg.admin_token.as_deref(), &cfg.data_dir)?;
     let service = Arc::new(service);
     let trusted = net::TrustedProxies::parse(&cfg.trusted_proxies).map_err(StartupError::Other)?;
@@ -211,6 +217,7 @@ async fn start_with_shutdown(
         admin_token_hash: Arc::new(crypto::sha256(token.as_bytes())),
         trusted: Arc::new(trusted),
         request_timeout: cfg.request_timeout,
+        console_env: cfg.console_env.clone(),
     };
     let router = http::router(state);
     let (tx, rx) = oneshot::channel::<()>();

@@ -14,6 +14,42 @@ fn bad_paging(e: paging::PagingError) -> ApiError {
 }
 
 impl Service {
+    /// Registers (or updates) the console's public client in `env_id` with its
+    /// redirect URI under `public_url` (CONTRACT §11). The environment must exist.
+    pub async fn ensure_console_client(&self, env_id: &str, public_url: &str) -> ApiResult<()> {
+        self.environment(env_id).await?;
+        let metadata = crate::http::console_client_metadata(public_url);
+        let now = self.now();
+        let id = crate::http::CONSOLE_CLIENT_ID;
+        match self.store.get_client(env_id, id).await? {
+            Some(mut row) if row.metadata != metadata => {
+                row.metadata = metadata;
+                row.secret_hash = None;
+                row.updated_at = now;
+                self.store.update_client(&row).await?;
+                self.directory.forget_client(env_id, id);
+            }
+            Some(_) => {}
+            None => {
+                let row = pixie_store::ClientRow {
+                    env_id: env_id.to_owned(),
+                    client_id: id.to_owned(),
+                    secret_hash: None,
+                    metadata,
+                    created_at: now,
+                    updated_at: now,
+                    document_expires_at: None,
+                };
+                match self.store.insert_client(&row).await {
+                    // Another instance registered it first.
+                    Err(pixie_store::StoreError::Conflict(_)) | Ok(()) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A page of environments, by id.
     pub async fn list_environments(
         &self,

@@ -140,6 +140,10 @@ struct ServeArgs {
     /// (checked at start and every minute; instances sharing a store rotate once; default: off).
     #[arg(long, env = "PIXIE_KEY_ROTATION_DAYS", hide_env_values = true, value_name = "N")]
     key_rotation_days: Option<u32>,
+    /// Serve the admin console at <public-url>/console/: its operators sign in to this
+    /// environment, and users whose roles hold `admin` may use it (default: no console).
+    #[arg(long, env = "PIXIE_CONSOLE_ENV", hide_env_values = true, value_name = "ID")]
+    console_env: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -190,6 +194,7 @@ fn serve_until_stopped(args: ServeArgs) -> Result<(), String> {
         request_timeout: args.request_timeout,
         insecure_cimd_loopback: args.insecure_cimd_loopback.then_some(true),
         key_rotation_days: args.key_rotation_days,
+        console_env: args.console_env,
         ..Settings::default()
     })?;
     runtime()?.block_on(async move {

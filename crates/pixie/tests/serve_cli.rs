@@ -465,6 +465,25 @@ fn startup_errors_are_clear() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--key-rotation-days 0"));
+    // A console for an environment that does not exist.
+    let out = pixie()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+            "--console-env",
+            "nope",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--console-env nope") && err.contains("environment 'nope' not found"),
+        "{err}"
+    );
     // An unreachable PostgreSQL is named, with the OS's reason, and no password.
     let out = pixie()
         .args([

@@ -5,6 +5,7 @@ mod admin;
 mod admin_routes;
 mod authorize;
 mod consent;
+mod console;
 pub mod cookies;
 mod discovery;
 pub mod extract;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 use crate::error::ApiError;
 use crate::observe::Observability;
 
+pub use console::{client_metadata as console_client_metadata, CLIENT_ID as CONSOLE_CLIENT_ID};
 pub use state::{paths, AppState, Base};
 
 /// Request bodies larger than this are refused with 413.
@@ -87,7 +89,12 @@ pub fn router(state: AppState) -> Router {
             &issuer(paths::USERINFO),
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
-        .route("/admin/openapi.json", get(admin_openapi));
+        .route("/admin/openapi.json", get(admin_openapi))
+        .route("/console", get(console_slash))
+        .route("/console/", get(console::home))
+        .route("/console/signin", get(console::signin))
+        .route("/console/callback", get(console::callback))
+        .route("/console/signout", post(console::signout));
     // The admin API, from the table its OpenAPI document is made of.
     let routes = admin_routes::admin_routes()
         .into_iter()
@@ -121,6 +128,18 @@ async fn metrics(State(obs): State<Arc<Observability>>, headers: axum::http::Hea
 async fn admin_openapi() -> Response {
     let routes: Vec<admin_routes::AdminRoute> = admin_routes::admin_routes().into_iter().map(|(r, _)| r).collect();
     axum::Json(admin_routes::openapi(&routes)).into_response()
+}
+
+/// `GET /console`: to `/console/` (when there is a console).
+async fn console_slash(State(s): State<AppState>, axum::Extension(base): axum::Extension<state::Base>) -> Response {
+    match s.console_env {
+        Some(_) => (
+            axum::http::StatusCode::PERMANENT_REDIRECT,
+            [(axum::http::header::LOCATION, format!("{}/console/", base.url()))],
+        )
+            .into_response(),
+        None => ApiError::NotFound("endpoint").into_response(),
+    }
 }
 
 /// `GET /`: a small page for a person who opens the server's address.

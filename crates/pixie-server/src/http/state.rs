@@ -74,6 +74,9 @@ pub struct AppState {
     pub trusted: Arc<crate::net::TrustedProxies>,
     /// The longest a request may take, body included.
     pub request_timeout: std::time::Duration,
+    /// The environment whose admins may use the console (`--console-env`); no console
+    /// without it.
+    pub console_env: Option<String>,
 }
 
 impl AppState {

@@ -1,0 +1,220 @@
+//! The admin console (CONTRACT §11, issue 20, first part) over HTTP: it exists only
+//! with `--console-env`, signs operators in through pixie's own code flow with S256
+//! PKCE, lets in users with the `admin` role only, keeps its session in an `HttpOnly`,
+//! `SameSite=Strict` cookie, and its forms need their CSRF token.
+
+use pixie_testkit::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn console_server() -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.console_env = Some("default".into());
+    let s = TestServer::start_with(dir, cfg).await;
+    for (name, roles) in [("root", json!(["admin"])), ("tom", json!([]))] {
+        let user = json!({"username": name, "password": PASSWORD, "roles": roles});
+        let (st, _) = s
+            .admin(Method::POST, "/admin/environments/default/users", Some(user))
+            .await;
+        assert_eq!(st, 201);
+    }
+    s
+}
+
+fn cookie_pairs(resp: &reqwest::Response) -> Vec<String> {
+    set_cookies(resp)
+}
+
+/// Signs `username` in to the console; returns the cookies the browser then holds and
+/// the raw `Set-Cookie` of the console session.
+async fn sign_in(s: &TestServer, username: &str) -> (Vec<String>, String) {
+    let resp = s.http.get(s.url("/console/")).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), s.url("/console/signin"));
+    let resp = s.http.get(s.url("/console/signin")).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let signin_cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        signin_cookie.contains("HttpOnly") && signin_cookie.contains("SameSite=Lax"),
+        "{signin_cookie}"
+    );
+    let mut cookies = cookie_pairs(&resp);
+    let authorize = location(&resp);
+    let q = query(&authorize);
+    assert_eq!(q["client_id"], "pixie-console");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert!(q.contains_key("state") && q.contains_key("nonce"));
+    let resp = s.http.get(&authorize).send().await.unwrap();
+    assert_eq!(resp.status(), 302);
+    cookies.extend(cookie_pairs(&resp));
+    let flow = query(&location(&resp))["flowId"].clone();
+    let signed = s.flow_sign_on("default", &flow, username, PASSWORD).await;
+    let body: Value = signed.json().await.unwrap();
+    assert_eq!(body["status"], "COMPLETED", "{body}");
+    let resp = s
+        .http
+        .get(s.local(body["resumeUrl"].as_str().unwrap()))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    cookies.extend(cookie_pairs(&resp));
+    let callback = location(&resp);
+    assert!(callback.starts_with(&s.url("/console/callback?")), "{callback}");
+    let resp = s
+        .http
+        .get(&callback)
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "{:?}", resp.text().await);
+    assert_eq!(location(&resp), s.url("/console/"));
+    let session = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("pixie_console="))
+        .expect("a console session cookie");
+    cookies.extend(cookie_pairs(&resp));
+    cookies.retain(|c| !c.ends_with('=') && !c.starts_with("pixie_console_signin="));
+    (cookies, session)
+}
+
+async fn get_console(s: &TestServer, cookies: &[String]) -> reqwest::Response {
+    s.http
+        .get(s.url("/console/"))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn no_console_without_console_env() {
+    let s = TestServer::start().await;
+    for path in ["/console/", "/console", "/console/signin", "/console/callback"] {
+        assert_eq!(s.http.get(s.url(path)).send().await.unwrap().status(), 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_signs_in_with_pkce_and_out_with_csrf() {
+    let s = console_server().await;
+    // The console is a public client of its environment, S256 required.
+    let (st, app) = s
+        .admin(
+            Method::GET,
+            "/admin/environments/default/applications/pixie-console",
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(app["token_endpoint_auth_method"], "none");
+    assert_eq!(app["code_challenge_method"], "S256");
+    assert_eq!(app["redirect_uris"], json!([s.url("/console/callback")]));
+
+    let (cookies, session) = sign_in(&s, "root").await;
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    assert!(
+        !session.contains("Secure"),
+        "plain http here; Secure and __Host- under https"
+    );
+    let resp = get_console(&s, &cookies).await;
+    assert_eq!(resp.status(), 200);
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Signed in as root (default)"), "{html}");
+    assert!(html.contains("<td>default</td>"), "{html}");
+
+    // Signing out needs the form's CSRF token.
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let csrf = &html[start..start + html[start..].find('"').unwrap()];
+    let post = |form: Vec<(&'static str, String)>| {
+        s.http
+            .post(s.url("/console/signout"))
+            .header("cookie", cookies.join("; "))
+            .form(&form)
+            .send()
+    };
+    assert_eq!(post(vec![]).await.unwrap().status(), 403);
+    assert_eq!(post(vec![("csrf", "forged".into())]).await.unwrap().status(), 403);
+    let resp = post(vec![("csrf", csrf.to_owned())]).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let cleared = resp.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cleared.starts_with("pixie_console=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+}
+
+#[tokio::test]
+async fn a_user_without_the_admin_role_is_told_so() {
+    let s = console_server().await;
+    let (cookies, _) = sign_in(&s, "tom").await;
+    let resp = get_console(&s, &cookies).await;
+    assert_eq!(resp.status(), 403);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("lack the admin role") && html.contains("tom"), "{html}");
+    assert!(!html.contains("<td>default</td>"), "no data for a non-admin");
+}
+
+#[tokio::test]
+async fn the_console_session_ends_when_the_operator_changes() {
+    let s = console_server().await;
+    let (cookies, _) = sign_in(&s, "root").await;
+    assert_eq!(get_console(&s, &cookies).await.status(), 200);
+    let (_, found) = s
+        .admin(Method::GET, "/admin/environments/default/users?username=root", None)
+        .await;
+    let id = found["items"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/admin/environments/default/users/{id}");
+    // The role taken away: refused at once.
+    s.admin(Method::PATCH, &path, Some(json!({"roles": []}))).await;
+    assert_eq!(get_console(&s, &cookies).await.status(), 403);
+    s.admin(Method::PATCH, &path, Some(json!({"roles": ["admin"]}))).await;
+    assert_eq!(get_console(&s, &cookies).await.status(), 200);
+    // Disabled: the session is over (back to sign-in), even re-enabled.
+    s.admin(Method::PATCH, &path, Some(json!({"disabled": true}))).await;
+    s.admin(Method::PATCH, &path, Some(json!({"disabled": false}))).await;
+    let resp = get_console(&s, &cookies).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), s.url("/console/signin"));
+}
+
+#[tokio::test]
+async fn a_callback_not_started_here_or_tampered_is_refused() {
+    let s = console_server().await;
+    // No sign-in cookie: a code planted from elsewhere is not taken.
+    let resp = s
+        .http
+        .get(s.url("/console/callback?code=abc&state=xyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // This browser's sign-in, another state.
+    let resp = s.http.get(s.url("/console/signin")).send().await.unwrap();
+    let cookies = cookie_pairs(&resp);
+    let resp = s
+        .http
+        .get(s.url("/console/callback?code=abc&state=not-the-state"))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("state"));
+    // A forged session cookie is no session.
+    let resp = get_console(&s, &["pixie_console=AAAA".to_owned()]).await;
+    assert_eq!(resp.status(), 303);
+}
