@@ -133,7 +133,7 @@ async fn an_admin_signs_in_with_pkce_and_out_with_csrf() {
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let html = resp.text().await.unwrap();
     assert!(html.contains("Signed in as root (default)"), "{html}");
-    assert!(html.contains("<td>default</td>"), "{html}");
+    assert!(html.contains("<td>default ("), "{html}");
 
     // Signing out needs the form's CSRF token.
     let marker = "name=\"csrf\" value=\"";
@@ -165,7 +165,7 @@ async fn a_user_without_the_admin_role_is_told_so() {
     assert_eq!(resp.status(), 403);
     let html = resp.text().await.unwrap();
     assert!(html.contains("lack the admin role") && html.contains("tom"), "{html}");
-    assert!(!html.contains("<td>default</td>"), "no data for a non-admin");
+    assert!(!html.contains("<td>default ("), "no data for a non-admin");
 }
 
 #[tokio::test]
@@ -217,4 +217,100 @@ async fn a_callback_not_started_here_or_tampered_is_refused() {
     // A forged session cookie is no session.
     let resp = get_console(&s, &["pixie_console=AAAA".to_owned()]).await;
     assert_eq!(resp.status(), 303);
+}
+
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn the_report_page_draws_requests_per_day_and_says_what_to_do() {
+    let s = console_server().await;
+    let (cookies, _) = sign_in(&s, "root").await;
+    // The console's own sign-in was an S256 request; a legacy request joins it.
+    let legacy = s.env_with_public_client("default", json!({}), json!({})).await;
+    let resp = s
+        .authorize(
+            "default",
+            &[
+                ("response_type", "code"),
+                ("client_id", &legacy),
+                ("redirect_uri", REDIRECT),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status(), 302);
+    let page = |path: &str| {
+        let url = s.url(path);
+        let cookies = cookies.join("; ");
+        let http = s.http.clone();
+        async move { http.get(url).header("cookie", cookies).send().await.unwrap() }
+    };
+    let resp = page("/console/environments/default/report").await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("id=\"chart\"") && html.contains("role=\"img\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("S256 accepted: "),
+        "the console's own S256 request is drawn"
+    );
+    assert!(html.contains("pixie console") && html.contains("Test app"), "{html}");
+    assert!(
+        html.contains("refused now: 1 request(s) without S256 were rejected"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"));
+    assert_eq!(page("/console/environments/nope/report").await.status(), 404);
+}
+
+#[tokio::test]
+async fn keys_are_listed_and_rotated_from_the_console_with_csrf() {
+    let s = console_server().await;
+    let (cookies, _) = sign_in(&s, "root").await;
+    let get = || async {
+        s.http
+            .get(s.url("/console/environments/default/keys"))
+            .header("cookie", cookies.join("; "))
+            .send()
+            .await
+            .unwrap()
+    };
+    let html = get().await.text().await.unwrap();
+    assert_eq!(html.matches("<td>active</td>").count(), 2, "{html}");
+    assert!(html.contains("<label for=\"alg\">"), "every input has a label");
+    let csrf = csrf_of(&html);
+    let post = |form: Vec<(&'static str, String)>| {
+        s.http
+            .post(s.url("/console/environments/default/keys/rotate"))
+            .header("cookie", cookies.join("; "))
+            .form(&form)
+            .send()
+    };
+    assert_eq!(
+        post(vec![("alg", "ES256".into())]).await.unwrap().status(),
+        403,
+        "no CSRF token"
+    );
+    let resp = post(vec![("alg", "ES256".into()), ("csrf", csrf)]).await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let html = get().await.text().await.unwrap();
+    assert_eq!(html.matches("<td>retiring</td>").count(), 1, "{html}");
+    let (_, keys) = s.admin(Method::GET, "/admin/environments/default/keys", None).await;
+    assert_eq!(keys["items"].as_array().unwrap().len(), 3);
+    // A non-admin gets neither the page nor the rotation.
+    let (tom, _) = sign_in(&s, "tom").await;
+    let resp = s
+        .http
+        .get(s.url("/console/environments/default/keys"))
+        .header("cookie", tom.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
 }

@@ -42,6 +42,20 @@ impl Store {
         Ok(())
     }
 
+    /// Requests of an environment per day from `since_day` on, by method and outcome:
+    /// (day, method, outcome, count), by day.
+    pub async fn pkce_daily(&self, env_id: &str, since_day: i64) -> StoreResult<Vec<(i64, String, String, i64)>> {
+        let _t = self.timer("pkce_daily");
+        let rows: Vec<Daily> = self
+            .fetch_all(
+                "SELECT day, method, outcome, CAST(SUM(count) AS BIGINT) AS count FROM pkce_stats \
+                 WHERE env_id = $1 AND day >= $2 GROUP BY day, method, outcome ORDER BY day, method, outcome",
+                &[Arg::Text(env_id), Arg::Int(since_day)],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|d| (d.0, d.1, d.2, d.3)).collect())
+    }
+
     /// The observations of an environment from `since_day` on, summed over days.
     pub async fn pkce_stats(&self, env_id: &str, since_day: i64) -> StoreResult<Vec<Observation>> {
         let _t = self.timer("pkce_stats");
@@ -68,6 +82,20 @@ const ADD_PKCE_STAT: &str =
                   THEN excluded.first_seen ELSE pkce_stats.first_seen END, \
      last_seen = CASE WHEN excluded.last_seen > pkce_stats.last_seen \
                  THEN excluded.last_seen ELSE pkce_stats.last_seen END";
+
+/// A day's count of one method and outcome, read.
+struct Daily(i64, String, String, i64);
+
+impl FromRow for Daily {
+    fn from_row(r: &impl Columns) -> StoreResult<Self> {
+        Ok(Self(
+            col(r, "day")?,
+            col(r, "method")?,
+            col(r, "outcome")?,
+            col(r, "count")?,
+        ))
+    }
+}
 
 /// A summed observation, read.
 struct Summed(Observation);

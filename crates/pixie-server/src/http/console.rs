@@ -166,12 +166,93 @@ struct HomePage<'a> {
 
 /// Who is signed in to the console, checked against the store on every request.
 enum Operator {
-    /// An admin: their username, and the session's CSRF secret.
-    Admin { username: String, csrf: String },
+    /// An admin.
+    Admin(Admin),
     /// Signed in, without the admin role.
     NotAdmin { username: String },
     /// No (valid) session: sign in.
     None,
+}
+
+/// A signed-in operator with the admin role.
+pub(super) struct Admin {
+    /// Their user id (what the audit log names).
+    pub user_id: String,
+    /// Their username.
+    pub username: String,
+    /// The session's CSRF secret, which every form carries.
+    pub csrf: String,
+}
+
+impl Admin {
+    /// The refusal page when a posted form lacks the session's CSRF token.
+    pub(super) fn refuse_without_csrf(&self, base: &Base, form: &Params) -> Option<Response> {
+        match crypto::ct_eq(form.get("csrf").unwrap_or("").as_bytes(), self.csrf.as_bytes()) {
+            true => None,
+            false => Some(message(
+                base,
+                StatusCode::FORBIDDEN,
+                "Refused",
+                "this form did not carry the console's CSRF token",
+                false,
+            )),
+        }
+    }
+}
+
+/// The admin behind a console request, or what to answer instead: 404 without a
+/// console, the way to sign in, or the page saying the role is missing.
+pub(super) async fn admin_or_response(s: &AppState, base: &Base, headers: &HeaderMap) -> Result<Admin, Response> {
+    let Some(env_id) = s.console_env.clone() else {
+        return Err(not_found());
+    };
+    match operator(s, &env_id, base, headers).await {
+        Ok(Operator::Admin(admin)) => Ok(admin),
+        Ok(Operator::NotAdmin { username }) => Err(lacks_role(base, &username)),
+        Ok(Operator::None) => Err(redirect(&format!("{}/console/signin", base.url()))),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+/// A rendered console page with the security headers.
+pub(super) fn html(page: &impl Template) -> Response {
+    let mut resp = match page.render() {
+        Ok(html) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    secure_headers(&mut resp);
+    resp
+}
+
+/// A 303 to `to` (after a form's POST).
+pub(super) fn redirect_to(to: &str) -> Response {
+    redirect(to)
+}
+
+/// `YYYY-MM-DD` of a day since the epoch.
+pub(super) fn day_label(day: i64) -> String {
+    time_label(day * 86_400)[..10].to_owned()
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of seconds since the epoch.
+pub(super) fn time_label(t: i64) -> String {
+    // Howard Hinnant's days-to-civil algorithm.
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", secs / 3600, secs % 3600 / 60)
 }
 
 async fn operator(s: &AppState, env_id: &str, base: &Base, headers: &HeaderMap) -> crate::error::ApiResult<Operator> {
@@ -189,10 +270,11 @@ async fn operator(s: &AppState, env_id: &str, base: &Base, headers: &HeaderMap) 
         return Ok(Operator::None);
     }
     Ok(match user.roles.iter().any(|r| r == ADMIN_ROLE) {
-        true => Operator::Admin {
+        true => Operator::Admin(Admin {
+            user_id: user.id,
             username: user.username,
             csrf: session.csrf,
-        },
+        }),
         false => Operator::NotAdmin {
             username: user.username,
         },
@@ -212,11 +294,9 @@ pub(super) async fn home(
     let Some(env_id) = s.console_env.clone() else {
         return not_found();
     };
-    let (username, csrf) = match operator(&s, &env_id, &base, &headers).await {
-        Ok(Operator::Admin { username, csrf }) => (username, csrf),
-        Ok(Operator::NotAdmin { username }) => return lacks_role(&base, &username),
-        Ok(Operator::None) => return redirect(&format!("{}/console/signin", base.url())),
-        Err(e) => return e.into_response(),
+    let Admin { username, csrf, .. } = match admin_or_response(&s, &base, &headers).await {
+        Ok(admin) => admin,
+        Err(resp) => return resp,
     };
     let envs = match s.svc.list_environments(Some("500"), None).await {
         Ok(page) => page.items,
@@ -234,24 +314,13 @@ pub(super) async fn home(
             id: e.id,
         })
         .collect();
-    let page = HomePage {
+    html(&HomePage {
         public_url: base.url(),
         username: &username,
         env: &env_id,
         envs,
         csrf: &csrf,
-    };
-    let mut resp = match page.render() {
-        Ok(html) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            html,
-        )
-            .into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    };
-    secure_headers(&mut resp);
-    resp
+    })
 }
 
 fn lacks_role(base: &Base, username: &str) -> Response {

@@ -6,6 +6,7 @@ mod admin_routes;
 mod authorize;
 mod consent;
 mod console;
+mod console_pages;
 pub mod cookies;
 mod discovery;
 pub mod extract;
@@ -94,7 +95,13 @@ pub fn router(state: AppState) -> Router {
         .route("/console/", get(console::home))
         .route("/console/signin", get(console::signin))
         .route("/console/callback", get(console::callback))
-        .route("/console/signout", post(console::signout));
+        .route("/console/signout", post(console::signout))
+        .route("/console/environments/{env}/report", get(console_pages::report))
+        .route("/console/environments/{env}/keys", get(console_pages::keys))
+        .route(
+            "/console/environments/{env}/keys/rotate",
+            post(console_pages::rotate_key),
+        );
     // The admin API, from the table its OpenAPI document is made of.
     let routes = admin_routes::admin_routes()
         .into_iter()
