@@ -314,3 +314,139 @@ async fn keys_are_listed_and_rotated_from_the_console_with_csrf() {
         .unwrap();
     assert_eq!(resp.status(), 403);
 }
+
+#[tokio::test]
+async fn users_are_managed_from_the_console() {
+    let s = console_server().await;
+    let (cookies, _) = sign_in(&s, "root").await;
+    let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    let get = |path: String| {
+        let (http, cookies) = (s.http.clone(), cookies.join("; "));
+        let url = s.url(&path);
+        async move { http.get(url).header("cookie", cookies).send().await.unwrap() }
+    };
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        let (http, cookies) = (s.http.clone(), cookies.join("; "));
+        let url = s.url(&path);
+        async move {
+            http.post(url)
+                .header("cookie", cookies)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let html = get("/console/environments/default/users".into())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(">root</a>") && html.contains(">tom</a>"), "{html}");
+    for id in [
+        "new-username",
+        "new-password",
+        "new-email",
+        "new-name",
+        "new-roles",
+        "find",
+    ] {
+        assert!(html.contains(&format!("<label for=\"{id}\">")), "a label for {id}");
+    }
+    let csrf = csrf_of(&html);
+    // Create, without and with the CSRF token.
+    let form = |csrf: Option<&str>| {
+        let mut f = vec![
+            ("username", "ann".to_owned()),
+            ("password", PASSWORD.to_owned()),
+            ("email", "ann@example.com".to_owned()),
+            ("roles", "ops, admin".to_owned()),
+        ];
+        if let Some(c) = csrf {
+            f.push(("csrf", c.to_owned()));
+        }
+        f
+    };
+    assert_eq!(
+        post("/console/environments/default/users".into(), form(None))
+            .await
+            .status(),
+        403
+    );
+    let resp = post("/console/environments/default/users".into(), form(Some(&csrf))).await;
+    assert_eq!(resp.status(), 303);
+    let user_page = location(&resp);
+    let id = user_page.rsplit('/').next().unwrap().to_owned();
+    let (_, ann) = s
+        .admin(Method::GET, &format!("/admin/environments/default/users/{id}"), None)
+        .await;
+    assert_eq!(ann["roles"], json!(["ops", "admin"]));
+    // A refused change names the field.
+    let resp = post(
+        "/console/environments/default/users".into(),
+        vec![
+            ("username", "bad name".into()),
+            ("password", PASSWORD.into()),
+            ("csrf", csrf.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("username"));
+    // tom: signed on and holding tokens; disabled from the console, they die.
+    let tok = s.tokens("default", &client).await;
+    let access = tok["access_token"].as_str().unwrap();
+    let (_, found) = s
+        .admin(Method::GET, "/admin/environments/default/users?username=tom", None)
+        .await;
+    let tom = found["items"][0]["id"].as_str().unwrap().to_owned();
+    let page = format!("/console/environments/default/users/{tom}");
+    let html = get(page.clone()).await.text().await.unwrap();
+    assert!(html.contains("Active"), "{html}");
+    let resp = post(page.clone(), vec![("action", "disable".into()), ("csrf", csrf.clone())]).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        s.userinfo("default", access).await.0,
+        401,
+        "disabled from the console: tokens revoked"
+    );
+    assert!(get(page.clone()).await.text().await.unwrap().contains("Disabled"));
+    // Password and roles; then delete.
+    let resp = post(
+        page.clone(),
+        vec![
+            ("action", "password".into()),
+            ("password", "a brand new one".into()),
+            ("csrf", csrf.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    let resp = post(
+        page.clone(),
+        vec![
+            ("action", "profile".into()),
+            ("email", "".into()),
+            ("name", "Tom T".into()),
+            ("roles", "auditor".into()),
+            ("csrf", csrf.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    let (_, t) = s
+        .admin(Method::GET, &format!("/admin/environments/default/users/{tom}"), None)
+        .await;
+    assert_eq!(
+        (t["name"].clone(), t["roles"].clone(), t["email"].clone()),
+        (json!("Tom T"), json!(["auditor"]), Value::Null)
+    );
+    let resp = post(page.clone(), vec![("action", "delete".into()), ("csrf", csrf)]).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        s.admin(Method::GET, &format!("/admin/environments/default/users/{tom}"), None)
+            .await
+            .0,
+        404
+    );
+}

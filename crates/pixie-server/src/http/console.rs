@@ -229,6 +229,11 @@ pub(super) fn html(page: &impl Template) -> Response {
     resp
 }
 
+/// A message page (a refused change, say) with the security headers.
+pub(super) fn message_page(base: &Base, status: StatusCode, heading: &str, text: &str) -> Response {
+    message(base, status, heading, text, false)
+}
+
 /// A 303 to `to` (after a form's POST).
 pub(super) fn redirect_to(to: &str) -> Response {
     redirect(to)

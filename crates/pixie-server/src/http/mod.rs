@@ -7,6 +7,7 @@ mod authorize;
 mod consent;
 mod console;
 mod console_pages;
+mod console_users;
 pub mod cookies;
 mod discovery;
 pub mod extract;
@@ -101,6 +102,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/console/environments/{env}/keys/rotate",
             post(console_pages::rotate_key),
+        )
+        .route(
+            "/console/environments/{env}/users",
+            get(console_users::list).post(console_users::create),
+        )
+        .route(
+            "/console/environments/{env}/users/{user_id}",
+            get(console_users::show).post(console_users::change),
         );
     // The admin API, from the table its OpenAPI document is made of.
     let routes = admin_routes::admin_routes()

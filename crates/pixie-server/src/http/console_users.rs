@@ -1,0 +1,252 @@
+//! The console's users pages: find, list, create, change (profile, roles, password),
+//! disable, enable and delete, each form with the CSRF token and each change audited
+//! with the operator. Changes go through the same service calls as the admin API, so
+//! disabling or a new password ends the user's sessions and tokens here too.
+
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use pixie_core::params::Params;
+use pixie_core::wire::{CreateUser, PatchUser, User};
+
+use super::console::{admin_or_response, html, message_page, redirect_to, Admin};
+use super::state::{AppState, Base};
+use crate::error::ApiError;
+
+/// A user's line in the list.
+struct UserLine {
+    id: String,
+    username: String,
+    email: String,
+    roles: String,
+    status: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "console_users.html")]
+struct UsersPage<'a> {
+    public_url: &'a str,
+    env: &'a str,
+    username: &'a str,
+    csrf: &'a str,
+    find: &'a str,
+    users: Vec<UserLine>,
+    next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console_user.html")]
+struct UserPage<'a> {
+    public_url: &'a str,
+    env: &'a str,
+    username: &'a str,
+    csrf: &'a str,
+    action: &'a str,
+    user: &'a User,
+    status: &'a str,
+    email: &'a str,
+    name: &'a str,
+    roles: String,
+}
+
+/// Roles typed as "a, b": the list, empty entries dropped.
+fn roles(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What a refused change shows: the API's description (it names the field), or the
+/// error as the API would answer it.
+fn refused(base: &Base, e: ApiError) -> Response {
+    match e {
+        ApiError::Invalid { description, .. } => message_page(base, StatusCode::BAD_REQUEST, "Not saved", &description),
+        ApiError::Conflict(what) => message_page(
+            base,
+            StatusCode::CONFLICT,
+            "Not saved",
+            &format!("{what} already exists"),
+        ),
+        e => e.into_response(),
+    }
+}
+
+fn audit(s: &AppState, op: &Admin, event: &str, env: &str, user: &str) {
+    let fields = serde_json::json!({"env": env, "user": user, "operator": op.user_id, "via": "console"});
+    s.svc.obs.audit(s.svc.now(), event, fields);
+}
+
+/// `GET /console/environments/<env>/users[?username=…][&after=…]`.
+pub(super) async fn list(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<Base>,
+    headers: HeaderMap,
+    Path(env): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let op = match admin_or_response(&s, &base, &headers).await {
+        Ok(op) => op,
+        Err(resp) => return resp,
+    };
+    let q = Params::parse(query.unwrap_or_default().as_bytes());
+    let find = q.non_empty("username");
+    let page = match s.svc.list_users(&env, find, None, q.non_empty("after")).await {
+        Ok(page) => page,
+        Err(e) => return refused(&base, e),
+    };
+    let users = page
+        .items
+        .into_iter()
+        .map(|u| UserLine {
+            status: if u.disabled { "disabled" } else { "active" },
+            roles: u.roles.join(", "),
+            email: u.email.unwrap_or_default(),
+            username: u.username,
+            id: u.id,
+        })
+        .collect();
+    html(&UsersPage {
+        public_url: base.url(),
+        env: &env,
+        username: &op.username,
+        csrf: &op.csrf,
+        find: find.unwrap_or(""),
+        users,
+        next: page.next,
+    })
+}
+
+/// `POST /console/environments/<env>/users`: creates a user.
+pub(super) async fn create(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<Base>,
+    headers: HeaderMap,
+    Path(env): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let op = match admin_or_response(&s, &base, &headers).await {
+        Ok(op) => op,
+        Err(resp) => return resp,
+    };
+    let form = Params::parse(&body);
+    if let Some(refusal) = op.refuse_without_csrf(&base, &form) {
+        return refusal;
+    }
+    let req = CreateUser {
+        username: form.get("username").unwrap_or("").to_owned(),
+        password: form.get("password").unwrap_or("").to_owned(),
+        email: form.non_empty("email").map(str::to_owned),
+        name: form.non_empty("name").map(str::to_owned),
+        roles: roles(form.get("roles").unwrap_or("")),
+    };
+    match s.svc.create_user(&env, req).await {
+        Ok(user) => {
+            audit(&s, &op, "console.user_created", &env, &user.id);
+            redirect_to(&format!("{}/console/environments/{env}/users/{}", base.url(), user.id))
+        }
+        Err(e) => refused(&base, e),
+    }
+}
+
+/// `GET /console/environments/<env>/users/<id>`.
+pub(super) async fn show(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<Base>,
+    headers: HeaderMap,
+    Path((env, id)): Path<(String, String)>,
+) -> Response {
+    let op = match admin_or_response(&s, &base, &headers).await {
+        Ok(op) => op,
+        Err(resp) => return resp,
+    };
+    let user = match s.svc.get_user(&env, &id).await {
+        Ok(u) => u,
+        Err(e) => return refused(&base, e),
+    };
+    let action = format!("{}/console/environments/{env}/users/{}", base.url(), user.id);
+    html(&UserPage {
+        public_url: base.url(),
+        env: &env,
+        username: &op.username,
+        csrf: &op.csrf,
+        action: &action,
+        status: if user.disabled { "Disabled" } else { "Active" },
+        email: user.email.as_deref().unwrap_or(""),
+        name: user.name.as_deref().unwrap_or(""),
+        roles: user.roles.join(", "),
+        user: &user,
+    })
+}
+
+/// `POST /console/environments/<env>/users/<id>`: `action` is `profile`, `password`,
+/// `disable`, `enable` or `delete`.
+pub(super) async fn change(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<Base>,
+    headers: HeaderMap,
+    Path((env, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let op = match admin_or_response(&s, &base, &headers).await {
+        Ok(op) => op,
+        Err(resp) => return resp,
+    };
+    let form = Params::parse(&body);
+    if let Some(refusal) = op.refuse_without_csrf(&base, &form) {
+        return refusal;
+    }
+    let back = format!("{}/console/environments/{env}/users/{id}", base.url());
+    let patch = match form.get("action") {
+        Some("profile") => PatchUser {
+            email: Some(form.non_empty("email").map(str::to_owned)),
+            name: Some(form.non_empty("name").map(str::to_owned)),
+            roles: Some(roles(form.get("roles").unwrap_or(""))),
+            ..Default::default()
+        },
+        Some("password") => PatchUser {
+            password: Some(form.get("password").unwrap_or("").to_owned()),
+            ..Default::default()
+        },
+        Some("disable") => PatchUser {
+            disabled: Some(true),
+            ..Default::default()
+        },
+        Some("enable") => PatchUser {
+            disabled: Some(false),
+            ..Default::default()
+        },
+        Some("delete") => {
+            return match s.svc.delete_user(&env, &id).await {
+                Ok(()) => {
+                    audit(&s, &op, "console.user_deleted", &env, &id);
+                    redirect_to(&format!("{}/console/environments/{env}/users", base.url()))
+                }
+                Err(e) => refused(&base, e),
+            }
+        }
+        _ => {
+            return message_page(
+                &base,
+                StatusCode::BAD_REQUEST,
+                "Not saved",
+                "action: not one this page sends",
+            )
+        }
+    };
+    let event = match form.get("action") {
+        Some("password") => "console.user_password_set",
+        Some("disable") => "console.user_disabled",
+        Some("enable") => "console.user_enabled",
+        _ => "console.user_changed",
+    };
+    match s.svc.patch_user(&env, &id, patch).await {
+        Ok(_) => {
+            audit(&s, &op, event, &env, &id);
+            redirect_to(&back)
+        }
+        Err(e) => refused(&base, e),
+    }
+}
