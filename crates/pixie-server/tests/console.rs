@@ -450,3 +450,138 @@ async fn users_are_managed_from_the_console() {
         404
     );
 }
+
+#[tokio::test]
+async fn applications_are_managed_from_the_console_and_a_secret_is_shown_once() {
+    let s = console_server().await;
+    let (cookies, _) = sign_in(&s, "root").await;
+    let get = |path: String| {
+        let (http, cookies) = (s.http.clone(), cookies.join("; "));
+        let url = s.url(&path);
+        async move { http.get(url).header("cookie", cookies).send().await.unwrap() }
+    };
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        let (http, cookies) = (s.http.clone(), cookies.join("; "));
+        let url = s.url(&path);
+        async move {
+            http.post(url)
+                .header("cookie", cookies)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let html = get("/console/environments/default/applications".into())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("pixie console"),
+        "the console's own client is listed: {html}"
+    );
+    let csrf = csrf_of(&html);
+    let resp = post(
+        "/console/environments/default/applications".into(),
+        vec![
+            ("client_name", "Backend".into()),
+            (
+                "redirect_uris",
+                "https://backend.example/cb\r\nhttps://backend.example/cb2".into(),
+            ),
+            ("kind", "confidential".into()),
+            ("csrf", csrf.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    let grab = |html: &str, marker: &str| {
+        let start = html.find(marker).unwrap() + marker.len();
+        html[start..start + html[start..].find('<').unwrap()].to_owned()
+    };
+    let secret = grab(&html, "Client secret, shown once: <code>");
+    let id = grab(&html, "<code id=\"client-id\">");
+    let token = |secret: String| {
+        let id = id.clone();
+        let s = &s;
+        async move {
+            // client_secret_basic, the registration default.
+            s.http
+                .post(s.url("/default/as/token"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // The secret is real (client_credentials needs the grant type: 400 unauthorized
+    // grant, not 401), and later pages never show it.
+    assert_ne!(token(secret.clone()).await, 401);
+    let page = format!("/console/environments/default/applications/{id}");
+    let html = get(page.clone()).await.text().await.unwrap();
+    assert!(!html.contains(&secret) && !html.contains("shown once"));
+    // Rotated from the console: the old secret stops working.
+    let resp = post(page.clone(), vec![("action", "secret".into()), ("csrf", csrf.clone())]).await;
+    let html = resp.text().await.unwrap();
+    let new_secret = grab(&html, "Client secret, shown once: <code>");
+    assert_ne!(new_secret, secret);
+    assert_eq!(token(secret).await, 401, "the old secret stops working");
+    assert_ne!(token(new_secret).await, 401);
+    // Edited: a redirect URI dropped, S256 pinned.
+    let resp = post(
+        page.clone(),
+        vec![
+            ("action", "edit".into()),
+            ("client_name", "Backend 2".into()),
+            ("redirect_uris", "https://backend.example/cb".into()),
+            ("code_challenge_method", "S256".into()),
+            ("csrf", csrf.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let (_, app) = s
+        .admin(
+            Method::GET,
+            &format!("/admin/environments/default/applications/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(app["client_name"], "Backend 2");
+    assert_eq!(app["redirect_uris"], json!(["https://backend.example/cb"]));
+    assert_eq!(app["code_challenge_method"], "S256");
+    // A refused edit names the field; a form without its token is refused.
+    let resp = post(
+        page.clone(),
+        vec![
+            ("action", "edit".into()),
+            ("client_name", "x".into()),
+            ("redirect_uris", "javascript:alert(1)".into()),
+            ("csrf", csrf.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("redirect_uris"));
+    assert_eq!(
+        post(page.clone(), vec![("action", "delete".into())]).await.status(),
+        403
+    );
+    let resp = post(page.clone(), vec![("action", "delete".into()), ("csrf", csrf)]).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        s.admin(
+            Method::GET,
+            &format!("/admin/environments/default/applications/{id}"),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+}

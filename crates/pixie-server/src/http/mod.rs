@@ -6,6 +6,7 @@ mod admin_routes;
 mod authorize;
 mod consent;
 mod console;
+mod console_apps;
 mod console_pages;
 mod console_users;
 pub mod cookies;
@@ -110,6 +111,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/console/environments/{env}/users/{user_id}",
             get(console_users::show).post(console_users::change),
+        )
+        .route(
+            "/console/environments/{env}/applications",
+            get(console_apps::list).post(console_apps::create),
+        )
+        .route(
+            "/console/environments/{env}/applications/{client_id}",
+            get(console_apps::show).post(console_apps::change),
         );
     // The admin API, from the table its OpenAPI document is made of.
     let routes = admin_routes::admin_routes()

@@ -1,0 +1,255 @@
+//! The console's applications pages: list, register (a secret shown once), change the
+//! name, redirect URIs and PKCE method, rotate the secret (shown once), delete; every
+//! form with the CSRF token, every change audited with the operator, through the admin
+//! API's own calls.
+
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use pixie_core::params::Params;
+use pixie_core::wire::Application;
+
+use super::console::{admin_or_response, html, message_page, redirect_to, Admin};
+use super::state::{AppState, Base};
+use crate::error::ApiError;
+
+struct AppLine {
+    name: String,
+    client_id: String,
+    auth: &'static str,
+    pkce: String,
+}
+
+#[derive(Template)]
+#[template(path = "console_apps.html")]
+struct AppsPage<'a> {
+    public_url: &'a str,
+    env: &'a str,
+    username: &'a str,
+    csrf: &'a str,
+    apps: Vec<AppLine>,
+    next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console_app.html")]
+struct AppPage<'a> {
+    public_url: &'a str,
+    env: &'a str,
+    username: &'a str,
+    csrf: &'a str,
+    action: &'a str,
+    name: &'a str,
+    client_id: &'a str,
+    auth: &'static str,
+    confidential: bool,
+    redirects: String,
+    method: &'a str,
+    secret: Option<&'a str>,
+}
+
+fn auth_label(app: &Application) -> &'static str {
+    match app.metadata.has_secret() {
+        true => "confidential (client secret)",
+        false => "public (no secret)",
+    }
+}
+
+fn refused(base: &Base, e: ApiError) -> Response {
+    match e {
+        ApiError::Invalid { description, .. } => message_page(base, StatusCode::BAD_REQUEST, "Not saved", &description),
+        e => e.into_response(),
+    }
+}
+
+fn audit(s: &AppState, op: &Admin, event: &str, env: &str, client: &str) {
+    let fields = serde_json::json!({"env": env, "client": client, "operator": op.user_id, "via": "console"});
+    s.svc.obs.audit(s.svc.now(), event, fields);
+}
+
+fn lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::Value::String(l.to_owned()))
+        .collect()
+}
+
+/// An application's page, with its secret when one was just made.
+fn app_page(base: &Base, env: &str, op: &Admin, app: &Application, secret: Option<&str>) -> Response {
+    let action = format!(
+        "{}/console/environments/{env}/applications/{}",
+        base.url(),
+        app.client_id
+    );
+    html(&AppPage {
+        public_url: base.url(),
+        env,
+        username: &op.username,
+        csrf: &op.csrf,
+        action: &action,
+        name: &app.metadata.client_name,
+        client_id: &app.client_id,
+        auth: auth_label(app),
+        confidential: app.metadata.has_secret(),
+        redirects: app.metadata.redirect_uris.join("\n"),
+        method: app.metadata.code_challenge_method.map_or("", |m| m.as_str()),
+        secret,
+    })
+}
+
+/// `GET /console/environments/<env>/applications`.
+pub(super) async fn list(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<Base>,
+    headers: HeaderMap,
+    Path(env): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let op = match admin_or_response(&s, &base, &headers).await {
+        Ok(op) => op,
+        Err(resp) => return resp,
+    };
+    let q = Params::parse(query.unwrap_or_default().as_bytes());
+    let page = match s.svc.list_applications(&env, None, q.non_empty("after")).await {
+        Ok(p) => p,
+        Err(e) => return refused(&base, e),
+    };
+    let apps = page
+        .items
+        .iter()
+        .map(|a| AppLine {
+            name: a.metadata.client_name.clone(),
+            client_id: a.client_id.clone(),
+            auth: auth_label(a),
+            pkce: a
+                .metadata
+                .code_challenge_method
+                .map_or("the environment's policy".into(), |m| format!("{m} required")),
+        })
+        .collect();
+    html(&AppsPage {
+        public_url: base.url(),
+        env: &env,
+        username: &op.username,
+        csrf: &op.csrf,
+        apps,
+        next: page.next,
+    })
+}
+
+/// `POST /console/environments/<env>/applications`: registers one; a confidential
+/// one's secret is on the page that answers, once.
+pub(super) async fn create(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<Base>,
+    headers: HeaderMap,
+    Path(env): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let op = match admin_or_response(&s, &base, &headers).await {
+        Ok(op) => op,
+        Err(resp) => return resp,
+    };
+    let form = Params::parse(&body);
+    if let Some(refusal) = op.refuse_without_csrf(&base, &form) {
+        return refusal;
+    }
+    let mut meta = serde_json::json!({
+        "client_name": form.get("client_name").unwrap_or(""),
+        "redirect_uris": lines(form.get("redirect_uris").unwrap_or("")),
+    });
+    if form.get("kind") != Some("confidential") {
+        meta["token_endpoint_auth_method"] = "none".into();
+    }
+    let metadata = match crate::strict_json::from_json_value(meta) {
+        Ok(m) => m,
+        Err(e) => return refused(&base, e),
+    };
+    match s.svc.create_application(&env, metadata).await {
+        Ok(app) => {
+            audit(&s, &op, "console.application_created", &env, &app.client_id);
+            app_page(&base, &env, &op, &app, app.client_secret.as_deref())
+        }
+        Err(e) => refused(&base, e),
+    }
+}
+
+/// `GET /console/environments/<env>/applications/<client_id>`.
+pub(super) async fn show(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<Base>,
+    headers: HeaderMap,
+    Path((env, id)): Path<(String, String)>,
+) -> Response {
+    let op = match admin_or_response(&s, &base, &headers).await {
+        Ok(op) => op,
+        Err(resp) => return resp,
+    };
+    match s.svc.get_application(&env, &id).await {
+        Ok(app) => app_page(&base, &env, &op, &app, None),
+        Err(e) => refused(&base, e),
+    }
+}
+
+/// `POST /console/environments/<env>/applications/<client_id>`: `action` is `edit`,
+/// `secret` or `delete`.
+pub(super) async fn change(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<Base>,
+    headers: HeaderMap,
+    Path((env, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let op = match admin_or_response(&s, &base, &headers).await {
+        Ok(op) => op,
+        Err(resp) => return resp,
+    };
+    let form = Params::parse(&body);
+    if let Some(refusal) = op.refuse_without_csrf(&base, &form) {
+        return refusal;
+    }
+    match form.get("action") {
+        Some("edit") => {
+            let mut patch = serde_json::Map::new();
+            patch.insert("client_name".into(), form.get("client_name").unwrap_or("").into());
+            patch.insert(
+                "redirect_uris".into(),
+                serde_json::Value::Array(lines(form.get("redirect_uris").unwrap_or(""))),
+            );
+            let method = form.non_empty("code_challenge_method");
+            patch.insert(
+                "code_challenge_method".into(),
+                method.map_or(serde_json::Value::Null, |m| m.into()),
+            );
+            match s.svc.patch_application(&env, &id, patch).await {
+                Ok(app) => {
+                    audit(&s, &op, "console.application_changed", &env, &id);
+                    app_page(&base, &env, &op, &app, app.client_secret.as_deref())
+                }
+                Err(e) => refused(&base, e),
+            }
+        }
+        Some("secret") => match s.svc.reset_client_secret(&env, &id).await {
+            Ok(app) => {
+                audit(&s, &op, "console.application_secret_reset", &env, &id);
+                app_page(&base, &env, &op, &app, app.client_secret.as_deref())
+            }
+            Err(e) => refused(&base, e),
+        },
+        Some("delete") => match s.svc.delete_application(&env, &id).await {
+            Ok(()) => {
+                audit(&s, &op, "console.application_deleted", &env, &id);
+                redirect_to(&format!("{}/console/environments/{env}/applications", base.url()))
+            }
+            Err(e) => refused(&base, e),
+        },
+        _ => message_page(
+            &base,
+            StatusCode::BAD_REQUEST,
+            "Not saved",
+            "action: not one this page sends",
+        ),
+    }
+}
