@@ -133,7 +133,7 @@ async fn an_admin_signs_in_with_pkce_and_out_with_csrf() {
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let html = resp.text().await.unwrap();
     assert!(html.contains("Signed in as root (default)"), "{html}");
-    assert!(html.contains("<td>default ("), "{html}");
+    assert!(html.contains(">default</a> ("), "{html}");
 
     // Signing out needs the form's CSRF token.
     let marker = "name=\"csrf\" value=\"";
@@ -165,7 +165,7 @@ async fn a_user_without_the_admin_role_is_told_so() {
     assert_eq!(resp.status(), 403);
     let html = resp.text().await.unwrap();
     assert!(html.contains("lack the admin role") && html.contains("tom"), "{html}");
-    assert!(!html.contains("<td>default ("), "no data for a non-admin");
+    assert!(!html.contains(">default</a> ("), "no data for a non-admin");
 }
 
 #[tokio::test]
@@ -584,4 +584,60 @@ async fn applications_are_managed_from_the_console_and_a_secret_is_shown_once() 
         .0,
         404
     );
+}
+
+#[tokio::test]
+async fn a_policy_changed_in_the_console_shows_in_discovery() {
+    let s = console_server().await;
+    let (cookies, _) = sign_in(&s, "root").await;
+    s.admin(Method::POST, "/admin/environments", Some(json!({"id": "acme"})))
+        .await;
+    let page = s.url("/console/environments/acme");
+    let html = s
+        .http
+        .get(&page)
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("id=\"allowed-s256\" name=\"allowed\" value=\"S256\" checked"),
+        "{html}"
+    );
+    let csrf = csrf_of(&html);
+    let post = |form: Vec<(&'static str, &'static str)>, csrf: Option<String>| {
+        let mut form: Vec<(&str, String)> = form.into_iter().map(|(k, v)| (k, v.to_owned())).collect();
+        if let Some(c) = csrf {
+            form.push(("csrf", c));
+        }
+        s.http
+            .post(&page)
+            .header("cookie", cookies.join("; "))
+            .form(&form)
+            .send()
+    };
+    let report_mode = vec![
+        ("allowed", "S256"),
+        ("allowed", "plain"),
+        ("required", "S256"),
+        ("mode", "report"),
+        ("require_for_public_clients", "on"),
+        ("access_token", "900"),
+    ];
+    assert_eq!(post(report_mode.clone(), None).await.unwrap().status(), 403);
+    assert_eq!(post(report_mode, Some(csrf.clone())).await.unwrap().status(), 303);
+    let (_, discovery) = s.get_json("/acme/.well-known/openid-configuration").await;
+    assert_eq!(discovery["code_challenge_methods_supported"], json!(["plain", "S256"]));
+    let (_, env) = s.admin(Method::GET, "/admin/environments/acme", None).await;
+    assert_eq!(env["pkce"]["mode"], "report");
+    assert_eq!(env["lifetimes"]["access_token"], 900);
+    // An invalid policy is refused with the API's words: required not within allowed.
+    let resp = post(vec![("allowed", "S256"), ("required", "plain")], Some(csrf))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("pkce.required"));
 }

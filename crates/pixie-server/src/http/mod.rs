@@ -7,6 +7,7 @@ mod authorize;
 mod consent;
 mod console;
 mod console_apps;
+mod console_env;
 mod console_pages;
 mod console_users;
 pub mod cookies;
@@ -119,6 +120,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/console/environments/{env}/applications/{client_id}",
             get(console_apps::show).post(console_apps::change),
+        )
+        .route(
+            "/console/environments/{env}",
+            get(console_env::show).post(console_env::save),
         );
     // The admin API, from the table its OpenAPI document is made of.
     let routes = admin_routes::admin_routes()
