@@ -155,6 +155,25 @@ async fn an_admin_signs_in_with_pkce_and_out_with_csrf() {
         cleared.starts_with("pixie_console=;") && cleared.contains("Max-Age=0"),
         "{cleared}"
     );
+    // A copy of the cookie kept from before the sign-out is no session any more.
+    let resp = get_console(&s, &cookies).await;
+    assert_eq!(resp.status(), 303, "a copied console cookie outlived the sign-out");
+    // And the environment's sign-on session of this browser ended too: signing in
+    // again asks for the password (the authorization goes to the sign-on page).
+    let resp = s.http.get(s.url("/console/signin")).send().await.unwrap();
+    let authorize = location(&resp);
+    let resp = s
+        .http
+        .get(&authorize)
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location(&resp).contains("flowId="),
+        "signed straight back in: {}",
+        location(&resp)
+    );
 }
 
 #[tokio::test]
@@ -165,6 +184,10 @@ async fn a_user_without_the_admin_role_is_told_so() {
     assert_eq!(resp.status(), 403);
     let html = resp.text().await.unwrap();
     assert!(html.contains("lack the admin role") && html.contains("tom"), "{html}");
+    assert!(
+        html.contains("/console/signout") && html.contains("name=\"csrf\""),
+        "a way out: {html}"
+    );
     assert!(!html.contains(">default</a> ("), "no data for a non-admin");
 }
 
@@ -640,4 +663,53 @@ async fn a_policy_changed_in_the_console_shows_in_discovery() {
         .unwrap();
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains("pkce.required"));
+}
+
+#[tokio::test]
+async fn resources_are_registered_and_removed_from_the_console() {
+    let s = console_server().await;
+    let (cookies, _) = sign_in(&s, "root").await;
+    let page = s.url("/console/environments/default/resources");
+    let get = || async {
+        s.http
+            .get(&page)
+            .header("cookie", cookies.join("; "))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let csrf = csrf_of(&get().await);
+    let post = |url: String, form: Vec<(&'static str, String)>| {
+        s.http.post(url).header("cookie", cookies.join("; ")).form(&form).send()
+    };
+    let create = vec![
+        ("uri", "https://api.example/mcp".to_owned()),
+        ("scopes", "files:read files:write".to_owned()),
+        ("name", "Files <b>API</b>".to_owned()),
+    ];
+    assert_eq!(post(page.clone(), create.clone()).await.unwrap().status(), 403);
+    let mut with = create.clone();
+    with.push(("csrf", csrf.clone()));
+    assert_eq!(post(page.clone(), with).await.unwrap().status(), 303);
+    let html = get().await;
+    assert!(
+        html.contains("https://api.example/mcp") && html.contains("files:read files:write"),
+        "{html}"
+    );
+    assert!(html.contains("Files &#60;b&#62;API&#60;/b&#62;"), "escaped: {html}");
+    let (_, d) = s.get_json("/default/.well-known/openid-configuration").await;
+    assert!(d["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x == "files:write"));
+    let del = format!("{page}/delete");
+    let resp = post(del, vec![("uri", "https://api.example/mcp".into()), ("csrf", csrf)])
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert!(!get().await.contains("https://api.example/mcp"));
 }

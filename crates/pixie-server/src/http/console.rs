@@ -75,6 +75,13 @@ struct Session {
     generation: i64,
     exp: i64,
     csrf: String,
+    /// Names the session for its revocation at sign-out (a copy of the cookie dies too).
+    sid: String,
+}
+
+/// The revocation key of a console session (kept in the store's revocations).
+fn revoked_key(sid: &str) -> String {
+    format!("console-{sid}")
 }
 
 const SIGNIN_AAD: &[u8] = b"pixie console sign-in";
@@ -129,14 +136,27 @@ struct MessagePage<'a> {
     heading: &'a str,
     message: &'a str,
     link: bool,
+    signout_csrf: Option<&'a str>,
 }
 
 fn message(base: &Base, status: StatusCode, heading: &str, message: &str, link: bool) -> Response {
+    message_with_signout(base, status, heading, message, link, None)
+}
+
+fn message_with_signout(
+    base: &Base,
+    status: StatusCode,
+    heading: &str,
+    message: &str,
+    link: bool,
+    signout_csrf: Option<&str>,
+) -> Response {
     let page = MessagePage {
         public_url: base.url(),
         heading,
         message,
         link,
+        signout_csrf,
     };
     let mut resp = match page.render() {
         Ok(html) => (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
@@ -169,7 +189,7 @@ enum Operator {
     /// An admin.
     Admin(Admin),
     /// Signed in, without the admin role.
-    NotAdmin { username: String },
+    NotAdmin { username: String, csrf: String },
     /// No (valid) session: sign in.
     None,
 }
@@ -208,7 +228,7 @@ pub(super) async fn admin_or_response(s: &AppState, base: &Base, headers: &Heade
     };
     match operator(s, &env_id, base, headers).await {
         Ok(Operator::Admin(admin)) => Ok(admin),
-        Ok(Operator::NotAdmin { username }) => Err(lacks_role(base, &username)),
+        Ok(Operator::NotAdmin { username, csrf }) => Err(lacks_role(base, &username, &csrf)),
         Ok(Operator::None) => Err(redirect(&format!("{}/console/signin", base.url()))),
         Err(e) => Err(e.into_response()),
     }
@@ -267,6 +287,14 @@ async fn operator(s: &AppState, env_id: &str, base: &Base, headers: &HeaderMap) 
     if session.env != env_id || session.exp <= s.svc.now() {
         return Ok(Operator::None);
     }
+    // Signed out: every copy of the cookie is over.
+    if s.svc
+        .store
+        .access_token_revoked(env_id, &revoked_key(&session.sid), None, None)
+        .await?
+    {
+        return Ok(Operator::None);
+    }
     // Read afresh: a disabled user, a new password or a removed role shows at once.
     let Some(user) = s.svc.store.get_user(env_id, &session.sub).await? else {
         return Ok(Operator::None);
@@ -282,6 +310,7 @@ async fn operator(s: &AppState, env_id: &str, base: &Base, headers: &HeaderMap) 
         }),
         false => Operator::NotAdmin {
             username: user.username,
+            csrf: session.csrf,
         },
     })
 }
@@ -328,12 +357,19 @@ pub(super) async fn home(
     })
 }
 
-fn lacks_role(base: &Base, username: &str) -> Response {
+fn lacks_role(base: &Base, username: &str, csrf: &str) -> Response {
     let text = format!(
         "You are signed in as {username}, but the console is for users with the {ADMIN_ROLE} role. \
-         Ask an administrator to add it to your roles."
+         Ask an administrator to add it to your roles, or sign out and sign in as another user."
     );
-    message(base, StatusCode::FORBIDDEN, "You lack the admin role", &text, false)
+    message_with_signout(
+        base,
+        StatusCode::FORBIDDEN,
+        "You lack the admin role",
+        &text,
+        false,
+        Some(csrf),
+    )
 }
 
 /// `GET /console/signin`: to the environment's authorization endpoint, with S256 PKCE,
@@ -491,6 +527,7 @@ async fn complete(
             generation: user.generation,
             exp: now + SESSION_SECONDS,
             csrf: crypto::random_token::<16>(),
+            sid: crypto::random_token::<16>(),
         },
         user.username,
     )))
@@ -520,6 +557,24 @@ pub(super) async fn signout(
             false,
         );
     }
+    // The session is revoked in the store (a copied cookie dies too), and the
+    // environment's sign-on session of this browser ends with it: signing in again
+    // asks for the password.
+    if let Err(e) = s
+        .svc
+        .store
+        .revoke_access_token(&env_id, &revoked_key(&session.sid), session.exp)
+        .await
+    {
+        return crate::error::ApiError::from(e).into_response();
+    }
+    let sso_name = super::cookies::name(super::cookies::Kind::Session, &env_id, base.secure());
+    if let Some(sso) = super::cookies::get(&headers, &sso_name) {
+        let csrf = crate::grants::authorization::signoff_csrf(&sso);
+        if let Err(e) = crate::grants::authorization::sign_off(&s.svc, &env_id, &sso, &csrf, true).await {
+            return e.into_response();
+        }
+    }
     s.svc.obs.audit(
         s.svc.now(),
         "console.signout",
@@ -536,5 +591,7 @@ pub(super) async fn signout(
         header::SET_COOKIE,
         set_cookie(&base, &cookie_name(&base, ""), "", 0, "Strict"),
     );
+    resp.headers_mut()
+        .append(header::SET_COOKIE, super::cookies::set(&sso_name, "", 0, base.secure()));
     resp
 }

@@ -9,6 +9,7 @@ mod console;
 mod console_apps;
 mod console_env;
 mod console_pages;
+mod console_resources;
 mod console_users;
 pub mod cookies;
 mod discovery;
@@ -124,6 +125,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/console/environments/{env}",
             get(console_env::show).post(console_env::save),
+        )
+        .route(
+            "/console/environments/{env}/resources",
+            get(console_resources::list).post(console_resources::create),
+        )
+        .route(
+            "/console/environments/{env}/resources/delete",
+            post(console_resources::delete),
         );
     // The admin API, from the table its OpenAPI document is made of.
     let routes = admin_routes::admin_routes()
