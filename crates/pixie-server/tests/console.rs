@@ -237,6 +237,22 @@ async fn a_callback_not_started_here_or_tampered_is_refused() {
         .unwrap();
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains("state"));
+    // A response naming another issuer (RFC 9207 mix-up) is refused.
+    let resp = s.http.get(s.url("/console/signin")).send().await.unwrap();
+    let cookies = cookie_pairs(&resp);
+    let state = query(&location(&resp))["state"].clone();
+    let url = s.url(&format!(
+        "/console/callback?code=abc&state={state}&iss=https%3A%2F%2Fevil.example"
+    ));
+    let resp = s
+        .http
+        .get(url)
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("(iss)"));
     // A forged session cookie is no session.
     let resp = get_console(&s, &["pixie_console=AAAA".to_owned()]).await;
     assert_eq!(resp.status(), 303);

@@ -443,6 +443,10 @@ pub(super) async fn callback(
     let Some(code) = q.get("code") else {
         return fail("no code came back");
     };
+    // RFC 9207: the response names its issuer, and it must be the console's.
+    if q.get("iss") != Some(base.issuer(&env_id).as_str()) {
+        return fail("the response does not name the console's issuer (iss): start again");
+    }
     match complete(&s, &env_id, &base, code, &signin).await {
         Ok(Some(session)) => {
             let username = session.1;
