@@ -220,6 +220,47 @@ impl Admin {
     }
 }
 
+impl Admin {
+    /// Writes a console change to the audit log, naming the operator.
+    pub(super) fn audit(&self, s: &AppState, event: &str, mut fields: serde_json::Value) {
+        fields["operator"] = self.user_id.clone().into();
+        fields["via"] = "console".into();
+        s.svc.obs.audit(s.svc.now(), event, fields);
+    }
+}
+
+/// The admin behind a console form's POST and the form, once its CSRF token checks
+/// out; or what to answer instead.
+pub(super) async fn admin_form(
+    s: &AppState,
+    base: &Base,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Admin, Params), Response> {
+    let op = admin_or_response(s, base, headers).await?;
+    let form = Params::parse(body);
+    match op.refuse_without_csrf(base, &form) {
+        Some(refusal) => Err(refusal),
+        None => Ok((op, form)),
+    }
+}
+
+/// What a refused change shows: the admin API's description (it names the field), a
+/// conflict in words, anything else as the API answers it.
+pub(super) fn refused(base: &Base, e: crate::error::ApiError) -> Response {
+    use crate::error::ApiError;
+    match e {
+        ApiError::Invalid { description, .. } => message_page(base, StatusCode::BAD_REQUEST, "Not saved", &description),
+        ApiError::Conflict(what) => message_page(
+            base,
+            StatusCode::CONFLICT,
+            "Not saved",
+            &format!("{what} already exists"),
+        ),
+        e => e.into_response(),
+    }
+}
+
 /// The admin behind a console request, or what to answer instead: 404 without a
 /// console, the way to sign in, or the page saying the role is missing.
 pub(super) async fn admin_or_response(s: &AppState, base: &Base, headers: &HeaderMap) -> Result<Admin, Response> {

@@ -6,13 +6,12 @@
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use pixie_core::params::Params;
 use pixie_core::wire::Application;
 
-use super::console::{admin_or_response, html, message_page, redirect_to, Admin};
+use super::console::{admin_form, admin_or_response, html, message_page, redirect_to, refused, Admin};
 use super::state::{AppState, Base};
-use crate::error::ApiError;
 
 struct AppLine {
     name: String,
@@ -54,18 +53,6 @@ fn auth_label(app: &Application) -> &'static str {
         true => "confidential (client secret)",
         false => "public (no secret)",
     }
-}
-
-fn refused(base: &Base, e: ApiError) -> Response {
-    match e {
-        ApiError::Invalid { description, .. } => message_page(base, StatusCode::BAD_REQUEST, "Not saved", &description),
-        e => e.into_response(),
-    }
-}
-
-fn audit(s: &AppState, op: &Admin, event: &str, env: &str, client: &str) {
-    let fields = serde_json::json!({"env": env, "client": client, "operator": op.user_id, "via": "console"});
-    s.svc.obs.audit(s.svc.now(), event, fields);
 }
 
 fn lines(text: &str) -> Vec<serde_json::Value> {
@@ -148,14 +135,10 @@ pub(super) async fn create(
     Path(env): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
+    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
+        Ok(checked) => checked,
         Err(resp) => return resp,
     };
-    let form = Params::parse(&body);
-    if let Some(refusal) = op.refuse_without_csrf(&base, &form) {
-        return refusal;
-    }
     let mut meta = serde_json::json!({
         "client_name": form.get("client_name").unwrap_or(""),
         "redirect_uris": lines(form.get("redirect_uris").unwrap_or("")),
@@ -169,7 +152,11 @@ pub(super) async fn create(
     };
     match s.svc.create_application(&env, metadata).await {
         Ok(app) => {
-            audit(&s, &op, "console.application_created", &env, &app.client_id);
+            op.audit(
+                &s,
+                "console.application_created",
+                serde_json::json!({"env": env, "client": &app.client_id}),
+            );
             app_page(&base, &env, &op, &app, app.client_secret.as_deref())
         }
         Err(e) => refused(&base, e),
@@ -202,14 +189,10 @@ pub(super) async fn change(
     Path((env, id)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
+    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
+        Ok(checked) => checked,
         Err(resp) => return resp,
     };
-    let form = Params::parse(&body);
-    if let Some(refusal) = op.refuse_without_csrf(&base, &form) {
-        return refusal;
-    }
     match form.get("action") {
         Some("edit") => {
             let mut patch = serde_json::Map::new();
@@ -225,7 +208,11 @@ pub(super) async fn change(
             );
             match s.svc.patch_application(&env, &id, patch).await {
                 Ok(app) => {
-                    audit(&s, &op, "console.application_changed", &env, &id);
+                    op.audit(
+                        &s,
+                        "console.application_changed",
+                        serde_json::json!({"env": env, "client": &id}),
+                    );
                     app_page(&base, &env, &op, &app, app.client_secret.as_deref())
                 }
                 Err(e) => refused(&base, e),
@@ -233,14 +220,22 @@ pub(super) async fn change(
         }
         Some("secret") => match s.svc.reset_client_secret(&env, &id).await {
             Ok(app) => {
-                audit(&s, &op, "console.application_secret_reset", &env, &id);
+                op.audit(
+                    &s,
+                    "console.application_secret_reset",
+                    serde_json::json!({"env": env, "client": &id}),
+                );
                 app_page(&base, &env, &op, &app, app.client_secret.as_deref())
             }
             Err(e) => refused(&base, e),
         },
         Some("delete") => match s.svc.delete_application(&env, &id).await {
             Ok(()) => {
-                audit(&s, &op, "console.application_deleted", &env, &id);
+                op.audit(
+                    &s,
+                    "console.application_deleted",
+                    serde_json::json!({"env": env, "client": &id}),
+                );
                 redirect_to(&format!("{}/console/environments/{env}/applications", base.url()))
             }
             Err(e) => refused(&base, e),

@@ -12,7 +12,7 @@ use pixie_core::params::Params;
 use pixie_core::wire::PatchEnvironment;
 use pixie_core::{ChallengeMethod, MethodSet, PolicyMode};
 
-use super::console::{admin_or_response, html, message_page, redirect_to};
+use super::console::{admin_form, admin_or_response, html, message_page, redirect_to};
 use super::state::{AppState, Base};
 use crate::error::ApiError;
 
@@ -83,14 +83,10 @@ pub(super) async fn save(
     Path(env): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
+    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
+        Ok(checked) => checked,
         Err(resp) => return resp,
     };
-    let form = Params::parse(&body);
-    if let Some(refusal) = op.refuse_without_csrf(&base, &form) {
-        return refusal;
-    }
     let current = match s.svc.get_environment(&env).await {
         Ok(e) => e,
         Err(e) => return e.into_response(),
@@ -133,8 +129,7 @@ pub(super) async fn save(
     };
     match s.svc.patch_environment(&env, patch).await {
         Ok(_) => {
-            let fields = serde_json::json!({"env": env, "operator": op.user_id, "via": "console"});
-            s.svc.obs.audit(s.svc.now(), "console.environment_changed", fields);
+            op.audit(&s, "console.environment_changed", serde_json::json!({"env": env}));
             redirect_to(&format!("{}/console/environments/{env}", base.url()))
         }
         Err(ApiError::Invalid { description, .. }) => {

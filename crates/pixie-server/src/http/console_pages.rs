@@ -6,9 +6,8 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use pixie_core::params::Params;
 
-use super::console::{admin_or_response, html, redirect_to};
+use super::console::{admin_form, admin_or_response, html, redirect_to};
 use super::state::{AppState, Base};
 
 /// Requests of one day, method and outcome.
@@ -243,22 +242,21 @@ pub(super) async fn rotate_key(
     Path(env): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
+    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
+        Ok(checked) => checked,
         Err(resp) => return resp,
     };
-    let form = Params::parse(&body);
-    if let Some(refused) = op.refuse_without_csrf(&base, &form) {
-        return refused;
-    }
     let alg = match form.get("alg") {
         Some("RS256") => pixie_core::client::SigningAlg::RS256,
         _ => pixie_core::client::SigningAlg::ES256,
     };
     match s.svc.rotate_signing_key(&env, alg).await {
         Ok(key) => {
-            let fields = serde_json::json!({"env": env, "kid": key.kid, "operator": op.user_id, "via": "console"});
-            s.svc.obs.audit(s.svc.now(), "console.key_rotated", fields);
+            op.audit(
+                &s,
+                "console.key_rotated",
+                serde_json::json!({"env": env, "kid": key.kid}),
+            );
             redirect_to(&format!("{}/console/environments/{env}/keys", base.url()))
         }
         Err(e) => e.into_response(),

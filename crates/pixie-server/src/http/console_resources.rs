@@ -3,14 +3,12 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use pixie_core::params::Params;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use pixie_core::wire::CreateResource;
 
-use super::console::{admin_or_response, html, message_page, redirect_to, Admin};
+use super::console::{admin_form, admin_or_response, html, redirect_to, refused};
 use super::state::{AppState, Base};
-use crate::error::ApiError;
 
 struct ResourceLine {
     uri: String,
@@ -26,24 +24,6 @@ struct ResourcesPage<'a> {
     username: &'a str,
     csrf: &'a str,
     resources: Vec<ResourceLine>,
-}
-
-fn refused(base: &Base, e: ApiError) -> Response {
-    match e {
-        ApiError::Invalid { description, .. } => message_page(base, StatusCode::BAD_REQUEST, "Not saved", &description),
-        ApiError::Conflict(what) => message_page(
-            base,
-            StatusCode::CONFLICT,
-            "Not saved",
-            &format!("{what} already exists"),
-        ),
-        e => e.into_response(),
-    }
-}
-
-fn audit(s: &AppState, op: &Admin, event: &str, env: &str, uri: &str) {
-    let fields = serde_json::json!({"env": env, "resource": uri, "operator": op.user_id, "via": "console"});
-    s.svc.obs.audit(s.svc.now(), event, fields);
 }
 
 /// `GET /console/environments/<env>/resources`.
@@ -87,14 +67,10 @@ pub(super) async fn create(
     Path(env): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
+    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
+        Ok(checked) => checked,
         Err(resp) => return resp,
     };
-    let form = Params::parse(&body);
-    if let Some(refusal) = op.refuse_without_csrf(&base, &form) {
-        return refusal;
-    }
     let req = CreateResource {
         uri: form.get("uri").unwrap_or("").trim().to_owned(),
         scopes: form
@@ -107,7 +83,11 @@ pub(super) async fn create(
     };
     match s.svc.create_resource(&env, req).await {
         Ok(r) => {
-            audit(&s, &op, "console.resource_created", &env, &r.uri);
+            op.audit(
+                &s,
+                "console.resource_created",
+                serde_json::json!({"env": env, "resource": &r.uri}),
+            );
             redirect_to(&format!("{}/console/environments/{env}/resources", base.url()))
         }
         Err(e) => refused(&base, e),
@@ -122,18 +102,18 @@ pub(super) async fn delete(
     Path(env): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
+    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
+        Ok(checked) => checked,
         Err(resp) => return resp,
     };
-    let form = Params::parse(&body);
-    if let Some(refusal) = op.refuse_without_csrf(&base, &form) {
-        return refusal;
-    }
     let uri = form.get("uri").unwrap_or("");
     match s.svc.delete_resource(&env, uri).await {
         Ok(()) => {
-            audit(&s, &op, "console.resource_deleted", &env, uri);
+            op.audit(
+                &s,
+                "console.resource_deleted",
+                serde_json::json!({"env": env, "resource": uri}),
+            );
             redirect_to(&format!("{}/console/environments/{env}/resources", base.url()))
         }
         Err(e) => refused(&base, e),

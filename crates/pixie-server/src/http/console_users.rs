@@ -6,13 +6,12 @@
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use pixie_core::params::Params;
 use pixie_core::wire::{CreateUser, PatchUser, User};
 
-use super::console::{admin_or_response, html, message_page, redirect_to, Admin};
+use super::console::{admin_form, admin_or_response, html, message_page, redirect_to, refused};
 use super::state::{AppState, Base};
-use crate::error::ApiError;
 
 /// A user's line in the list.
 struct UserLine {
@@ -57,26 +56,6 @@ fn roles(text: &str) -> Vec<String> {
         .filter(|r| !r.is_empty())
         .map(str::to_owned)
         .collect()
-}
-
-/// What a refused change shows: the API's description (it names the field), or the
-/// error as the API would answer it.
-fn refused(base: &Base, e: ApiError) -> Response {
-    match e {
-        ApiError::Invalid { description, .. } => message_page(base, StatusCode::BAD_REQUEST, "Not saved", &description),
-        ApiError::Conflict(what) => message_page(
-            base,
-            StatusCode::CONFLICT,
-            "Not saved",
-            &format!("{what} already exists"),
-        ),
-        e => e.into_response(),
-    }
-}
-
-fn audit(s: &AppState, op: &Admin, event: &str, env: &str, user: &str) {
-    let fields = serde_json::json!({"env": env, "user": user, "operator": op.user_id, "via": "console"});
-    s.svc.obs.audit(s.svc.now(), event, fields);
 }
 
 /// `GET /console/environments/<env>/users[?username=…][&after=…]`.
@@ -127,14 +106,10 @@ pub(super) async fn create(
     Path(env): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
+    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
+        Ok(checked) => checked,
         Err(resp) => return resp,
     };
-    let form = Params::parse(&body);
-    if let Some(refusal) = op.refuse_without_csrf(&base, &form) {
-        return refusal;
-    }
     let req = CreateUser {
         username: form.get("username").unwrap_or("").to_owned(),
         password: form.get("password").unwrap_or("").to_owned(),
@@ -144,7 +119,11 @@ pub(super) async fn create(
     };
     match s.svc.create_user(&env, req).await {
         Ok(user) => {
-            audit(&s, &op, "console.user_created", &env, &user.id);
+            op.audit(
+                &s,
+                "console.user_created",
+                serde_json::json!({"env": env, "user": &user.id}),
+            );
             redirect_to(&format!("{}/console/environments/{env}/users/{}", base.url(), user.id))
         }
         Err(e) => refused(&base, e),
@@ -190,14 +169,10 @@ pub(super) async fn change(
     Path((env, id)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
+    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
+        Ok(checked) => checked,
         Err(resp) => return resp,
     };
-    let form = Params::parse(&body);
-    if let Some(refusal) = op.refuse_without_csrf(&base, &form) {
-        return refusal;
-    }
     let back = format!("{}/console/environments/{env}/users/{id}", base.url());
     let patch = match form.get("action") {
         Some("profile") => PatchUser {
@@ -221,7 +196,7 @@ pub(super) async fn change(
         Some("delete") => {
             return match s.svc.delete_user(&env, &id).await {
                 Ok(()) => {
-                    audit(&s, &op, "console.user_deleted", &env, &id);
+                    op.audit(&s, "console.user_deleted", serde_json::json!({"env": env, "user": &id}));
                     redirect_to(&format!("{}/console/environments/{env}/users", base.url()))
                 }
                 Err(e) => refused(&base, e),
@@ -244,7 +219,7 @@ pub(super) async fn change(
     };
     match s.svc.patch_user(&env, &id, patch).await {
         Ok(_) => {
-            audit(&s, &op, event, &env, &id);
+            op.audit(&s, event, serde_json::json!({"env": env, "user": &id}));
             redirect_to(&back)
         }
         Err(e) => refused(&base, e),
