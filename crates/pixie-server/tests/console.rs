@@ -729,3 +729,61 @@ async fn resources_are_registered_and_removed_from_the_console() {
     assert_eq!(resp.status(), 303);
     assert!(!get().await.contains("https://api.example/mcp"));
 }
+
+#[tokio::test]
+async fn a_users_consents_are_shown_and_withdrawn_from_the_console() {
+    let s = console_server().await;
+    let (cookies, _) = sign_in(&s, "root").await;
+    let (_, found) = s
+        .admin(Method::GET, "/admin/environments/default/users?username=tom", None)
+        .await;
+    let tom = found["items"][0]["id"].as_str().unwrap().to_owned();
+    let svc = s.running.as_ref().unwrap().service().clone();
+    svc.store
+        .insert_consent(&pixie_store::ConsentRow {
+            env_id: "default".into(),
+            user_id: tom.clone(),
+            client_id: "some-client".into(),
+            scopes: "openid profile".into(),
+            resources: "".into(),
+            created_at: s.now(),
+        })
+        .await
+        .unwrap();
+    let page = s.url(&format!("/console/environments/default/users/{tom}"));
+    let get = || async {
+        s.http
+            .get(&page)
+            .header("cookie", cookies.join("; "))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let html = get().await;
+    assert!(
+        html.contains("<code>some-client</code>") && html.contains("openid profile"),
+        "{html}"
+    );
+    let csrf = csrf_of(&html);
+    let withdraw = |csrf: Option<String>| {
+        let mut form = vec![
+            ("action", "withdraw_consent".to_owned()),
+            ("client_id", "some-client".to_owned()),
+        ];
+        if let Some(c) = csrf {
+            form.push(("csrf", c));
+        }
+        s.http
+            .post(&page)
+            .header("cookie", cookies.join("; "))
+            .form(&form)
+            .send()
+    };
+    assert_eq!(withdraw(None).await.unwrap().status(), 403);
+    assert_eq!(withdraw(Some(csrf)).await.unwrap().status(), 303);
+    let html = get().await;
+    assert!(html.contains("No consents.") && !html.contains("some-client"), "{html}");
+}

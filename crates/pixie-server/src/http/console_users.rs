@@ -47,6 +47,14 @@ struct UserPage<'a> {
     email: &'a str,
     name: &'a str,
     roles: String,
+    consents: Vec<ConsentLine>,
+}
+
+/// A consent's line on the user page.
+struct ConsentLine {
+    client_id: String,
+    scopes: String,
+    resources: String,
 }
 
 /// Roles typed as "a, b": the list, empty entries dropped.
@@ -145,6 +153,18 @@ pub(super) async fn show(
         Ok(u) => u,
         Err(e) => return refused(&base, e),
     };
+    let consents = match crate::grants::consent::list(&s.svc, &env, &user.id).await {
+        Ok(c) => c,
+        Err(e) => return refused(&base, e),
+    };
+    let consents = consents
+        .into_iter()
+        .map(|c| ConsentLine {
+            scopes: c.scopes.join(" "),
+            resources: c.resources.join(" "),
+            client_id: c.client_id,
+        })
+        .collect();
     let action = format!("{}/console/environments/{env}/users/{}", base.url(), user.id);
     html(&UserPage {
         public_url: base.url(),
@@ -157,6 +177,7 @@ pub(super) async fn show(
         name: user.name.as_deref().unwrap_or(""),
         roles: user.roles.join(", "),
         user: &user,
+        consents,
     })
 }
 
@@ -193,6 +214,17 @@ pub(super) async fn change(
             disabled: Some(false),
             ..Default::default()
         },
+        Some("withdraw_consent") => {
+            let client = form.get("client_id").unwrap_or("");
+            return match crate::grants::consent::revoke(&s.svc, &env, &id, client).await {
+                Ok(()) => {
+                    let fields = serde_json::json!({"env": env, "user": &id, "client": client});
+                    op.audit(&s, "console.consent_withdrawn", fields);
+                    redirect_to(&back)
+                }
+                Err(e) => refused(&base, e),
+            };
+        }
         Some("delete") => {
             return match s.svc.delete_user(&env, &id).await {
                 Ok(()) => {
