@@ -6,29 +6,10 @@
 //! Runs when `chromedriver` is installed; CI sets `PIXIE_REQUIRE_BROWSER=1`, which turns
 //! a missing browser into a failure instead of a skip.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
+use pixie_testkit::chromium::Chromium;
 use pixie_testkit::*;
 use serde_json::json;
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A tiny client application: the redirect URI answers with a page.
 async fn callback_app() -> String {
@@ -46,18 +27,10 @@ async fn callback_app() -> String {
 
 #[tokio::test]
 async fn a_person_signs_on_in_chromium() {
-    let have_driver = Command::new("chromedriver")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_driver {
-        assert!(
-            std::env::var_os("PIXIE_REQUIRE_BROWSER").is_none(),
-            "PIXIE_REQUIRE_BROWSER is set but chromedriver is missing"
-        );
-        eprintln!("SKIPPED: chromedriver is not installed (apt-get install chromium chromium-driver)");
+    let Some(chromium) = Chromium::start(420, 800).await else {
         return;
-    }
+    };
+    let browser = chromium.client.clone();
     let s = TestServer::start().await;
     s.env_with_public_client("default", json!({}), json!({})).await;
     let callback = callback_app().await;
@@ -69,40 +42,6 @@ async fn a_person_signs_on_in_chromium() {
         )
         .await;
     let client_id = app["client_id"].as_str().unwrap().to_owned();
-
-    let port = free_port();
-    let _driver = Driver(
-        Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let profile = tempfile::tempdir().unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=420,800", format!("--user-data-dir={}", profile.path().display())]
-        }),
-    );
-    let mut browser = None;
-    for _ in 0..50 {
-        let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-        builder.capabilities(caps.clone());
-        match builder.connect(&format!("http://127.0.0.1:{port}")).await {
-            Ok(c) => {
-                browser = Some(c);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    let browser = browser.expect("chromedriver answers");
 
     let mut url = reqwest::Url::parse(&s.url("/default/as/authorize")).unwrap();
     url.query_pairs_mut()
@@ -271,5 +210,5 @@ async fn a_person_signs_on_in_chromium() {
     browser.wait().for_element(Locator::Id("done")).await.unwrap();
     let q = query(browser.current_url().await.unwrap().as_str());
     assert_eq!(q.get("error").map(String::as_str), Some("access_denied"), "{q:?}");
-    browser.close().await.unwrap();
+    chromium.close().await;
 }

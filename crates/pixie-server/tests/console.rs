@@ -787,3 +787,67 @@ async fn a_users_consents_are_shown_and_withdrawn_from_the_console() {
     let html = get().await;
     assert!(html.contains("No consents.") && !html.contains("some-client"), "{html}");
 }
+
+#[tokio::test]
+async fn the_console_will_not_lose_its_last_admin() {
+    let s = console_server().await;
+    let (cookies, _) = sign_in(&s, "root").await;
+    let (_, found) = s
+        .admin(Method::GET, "/admin/environments/default/users?username=root", None)
+        .await;
+    let root = found["items"][0]["id"].as_str().unwrap().to_owned();
+    let page = s.url(&format!("/console/environments/default/users/{root}"));
+    let html = s
+        .http
+        .get(&page)
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&html);
+    let post = |form: Vec<(&'static str, &'static str)>| {
+        let mut form: Vec<(&str, String)> = form.into_iter().map(|(k, v)| (k, v.to_owned())).collect();
+        form.push(("csrf", csrf.clone()));
+        let req = s.http.post(&page).header("cookie", cookies.join("; ")).form(&form);
+        async move { req.send().await.unwrap() }
+    };
+    // root is the only admin: disabling, deleting or dropping the role is refused.
+    for form in [
+        vec![("action", "disable")],
+        vec![("action", "delete")],
+        vec![("action", "profile"), ("roles", "auditor")],
+    ] {
+        let resp = post(form.clone()).await;
+        assert_eq!(resp.status(), 409, "{form:?}");
+        assert!(resp.text().await.unwrap().contains("last active admin"));
+    }
+    let (_, user) = s
+        .admin(Method::GET, &format!("/admin/environments/default/users/{root}"), None)
+        .await;
+    assert_eq!(user["roles"], json!(["admin"]));
+    assert_eq!(user["disabled"], false);
+    // A disabled admin does not count; an active one does.
+    let (_, other) = s
+        .admin(
+            Method::POST,
+            "/admin/environments/default/users",
+            Some(json!({"username": "ada", "password": PASSWORD, "roles": ["admin"]})),
+        )
+        .await;
+    let other = other["id"].as_str().unwrap().to_owned();
+    let other_path = format!("/admin/environments/default/users/{other}");
+    s.admin(Method::PATCH, &other_path, Some(json!({"disabled": true})))
+        .await;
+    assert_eq!(post(vec![("action", "disable")]).await.status(), 409);
+    s.admin(Method::PATCH, &other_path, Some(json!({"disabled": false})))
+        .await;
+    let resp = post(vec![("action", "profile"), ("roles", "auditor")]).await;
+    assert_eq!(resp.status(), 303);
+    let (_, user) = s
+        .admin(Method::GET, &format!("/admin/environments/default/users/{root}"), None)
+        .await;
+    assert_eq!(user["roles"], json!(["auditor"]));
+}

@@ -2,6 +2,8 @@
 //! data dir (or one already running at a URL), and the requests that drive its flows.
 #![allow(missing_docs)]
 
+pub mod chromium;
+
 use pixie_server::{Running, ServeConfig, Settings};
 use serde_json::Value;
 

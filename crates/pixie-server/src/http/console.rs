@@ -8,7 +8,8 @@
 //! ends their console session at once.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -229,19 +230,44 @@ impl Admin {
     }
 }
 
-/// The admin behind a console form's POST and the form, once its CSRF token checks
-/// out; or what to answer instead.
-pub(super) async fn admin_form(
-    s: &AppState,
-    base: &Base,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(Admin, Params), Response> {
-    let op = admin_or_response(s, base, headers).await?;
-    let form = Params::parse(body);
-    match op.refuse_without_csrf(base, &form) {
-        Some(refusal) => Err(refusal),
-        None => Ok((op, form)),
+/// The request's public base (set by the router's first layer; a 500 without it).
+async fn base_of(parts: &Parts) -> Result<Base, Response> {
+    parts
+        .extensions
+        .get::<Base>()
+        .cloned()
+        .ok_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A console page's operator: an admin, or the answer instead (404 without a console,
+/// the way to sign in, or the page saying the role is missing).
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
+        let base = base_of(parts).await?;
+        admin_or_response(s, &base, &parts.headers).await
+    }
+}
+
+/// A console form's POST: the admin and the form, once its CSRF token checks out.
+pub(super) struct AdminForm(pub Admin, pub Params);
+
+impl FromRequest<AppState> for AdminForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, s: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let op = Admin::from_request_parts(&mut parts, s).await?;
+        let base = base_of(&parts).await?;
+        let body = axum::body::Bytes::from_request(Request::from_parts(parts, body), s)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = Params::parse(&body);
+        match op.refuse_without_csrf(&base, &form) {
+            Some(refusal) => Err(refusal),
+            None => Ok(AdminForm(op, form)),
+        }
     }
 }
 
@@ -263,7 +289,7 @@ pub(super) fn refused(base: &Base, e: crate::error::ApiError) -> Response {
 
 /// The admin behind a console request, or what to answer instead: 404 without a
 /// console, the way to sign in, or the page saying the role is missing.
-pub(super) async fn admin_or_response(s: &AppState, base: &Base, headers: &HeaderMap) -> Result<Admin, Response> {
+async fn admin_or_response(s: &AppState, base: &Base, headers: &HeaderMap) -> Result<Admin, Response> {
     let Some(env_id) = s.console_env.clone() else {
         return Err(not_found());
     };
@@ -364,14 +390,10 @@ fn not_found() -> Response {
 pub(super) async fn home(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
+    Admin { username, csrf, .. }: Admin,
 ) -> Response {
     let Some(env_id) = s.console_env.clone() else {
         return not_found();
-    };
-    let Admin { username, csrf, .. } = match admin_or_response(&s, &base, &headers).await {
-        Ok(admin) => admin,
-        Err(resp) => return resp,
     };
     let envs = match s.svc.list_environments(Some("500"), None).await {
         Ok(page) => page.items,

@@ -5,12 +5,12 @@
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use pixie_core::params::Params;
 use pixie_core::wire::Application;
 
-use super::console::{admin_form, admin_or_response, html, message_page, redirect_to, refused, Admin};
+use super::console::{html, message_page, redirect_to, refused, Admin, AdminForm};
 use super::state::{AppState, Base};
 
 struct AppLine {
@@ -90,14 +90,10 @@ fn app_page(base: &Base, env: &str, op: &Admin, app: &Application, secret: Optio
 pub(super) async fn list(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
+    op: Admin,
     Path(env): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
-        Err(resp) => return resp,
-    };
     let q = Params::parse(query.unwrap_or_default().as_bytes());
     let page = match s.svc.list_applications(&env, None, q.non_empty("after")).await {
         Ok(p) => p,
@@ -131,14 +127,9 @@ pub(super) async fn list(
 pub(super) async fn create(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
     Path(env): Path<String>,
-    body: axum::body::Bytes,
+    AdminForm(op, form): AdminForm,
 ) -> Response {
-    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
-        Ok(checked) => checked,
-        Err(resp) => return resp,
-    };
     let mut meta = serde_json::json!({
         "client_name": form.get("client_name").unwrap_or(""),
         "redirect_uris": lines(form.get("redirect_uris").unwrap_or("")),
@@ -167,13 +158,9 @@ pub(super) async fn create(
 pub(super) async fn show(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
+    op: Admin,
     Path((env, id)): Path<(String, String)>,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
-        Err(resp) => return resp,
-    };
     match s.svc.get_application(&env, &id).await {
         Ok(app) => app_page(&base, &env, &op, &app, None),
         Err(e) => refused(&base, e),
@@ -185,14 +172,9 @@ pub(super) async fn show(
 pub(super) async fn change(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
     Path((env, id)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    AdminForm(op, form): AdminForm,
 ) -> Response {
-    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
-        Ok(checked) => checked,
-        Err(resp) => return resp,
-    };
     match form.get("action") {
         Some("edit") => {
             let mut patch = serde_json::Map::new();

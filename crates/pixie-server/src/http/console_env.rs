@@ -5,14 +5,14 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use pixie_core::lifetimes::Lifetimes;
 use pixie_core::params::Params;
 use pixie_core::wire::PatchEnvironment;
 use pixie_core::{ChallengeMethod, MethodSet, PolicyMode};
 
-use super::console::{admin_form, admin_or_response, html, message_page, redirect_to};
+use super::console::{html, message_page, redirect_to, Admin, AdminForm};
 use super::state::{AppState, Base};
 use crate::error::ApiError;
 
@@ -40,13 +40,9 @@ struct EnvPage<'a> {
 pub(super) async fn show(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
+    op: Admin,
     Path(env): Path<String>,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
-        Err(resp) => return resp,
-    };
     let e = match s.svc.get_environment(&env).await {
         Ok(e) => e,
         Err(e) => return e.into_response(),
@@ -79,14 +75,9 @@ fn methods(form: &Params, name: &str) -> MethodSet {
 pub(super) async fn save(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
     Path(env): Path<String>,
-    body: axum::body::Bytes,
+    AdminForm(op, form): AdminForm,
 ) -> Response {
-    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
-        Ok(checked) => checked,
-        Err(resp) => return resp,
-    };
     let current = match s.svc.get_environment(&env).await {
         Ok(e) => e,
         Err(e) => return e.into_response(),

@@ -4,10 +4,10 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::console::{admin_form, admin_or_response, html, redirect_to};
+use super::console::{html, redirect_to, Admin, AdminForm};
 use super::state::{AppState, Base};
 
 /// Requests of one day, method and outcome.
@@ -127,13 +127,9 @@ struct ReportPage<'a> {
 pub(super) async fn report(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
+    op: Admin,
     Path(env): Path<String>,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
-        Err(resp) => return resp,
-    };
     let report = match s.svc.pkce_report(&env, 30).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -202,13 +198,9 @@ struct KeysPage<'a> {
 pub(super) async fn keys(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
+    op: Admin,
     Path(env): Path<String>,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
-        Err(resp) => return resp,
-    };
     let page = match s.svc.list_signing_keys(&env, Some("500"), None).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -238,14 +230,9 @@ pub(super) async fn keys(
 pub(super) async fn rotate_key(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
     Path(env): Path<String>,
-    body: axum::body::Bytes,
+    AdminForm(op, form): AdminForm,
 ) -> Response {
-    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
-        Ok(checked) => checked,
-        Err(resp) => return resp,
-    };
     let alg = match form.get("alg") {
         Some("RS256") => pixie_core::client::SigningAlg::RS256,
         _ => pixie_core::client::SigningAlg::ES256,

@@ -3,11 +3,10 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use pixie_core::wire::CreateResource;
 
-use super::console::{admin_form, admin_or_response, html, redirect_to, refused};
+use super::console::{html, redirect_to, refused, Admin, AdminForm};
 use super::state::{AppState, Base};
 
 struct ResourceLine {
@@ -30,13 +29,9 @@ struct ResourcesPage<'a> {
 pub(super) async fn list(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
+    op: Admin,
     Path(env): Path<String>,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
-        Err(resp) => return resp,
-    };
     let page = match s.svc.list_resources(&env).await {
         Ok(p) => p,
         Err(e) => return refused(&base, e),
@@ -63,14 +58,9 @@ pub(super) async fn list(
 pub(super) async fn create(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
     Path(env): Path<String>,
-    body: axum::body::Bytes,
+    AdminForm(op, form): AdminForm,
 ) -> Response {
-    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
-        Ok(checked) => checked,
-        Err(resp) => return resp,
-    };
     let req = CreateResource {
         uri: form.get("uri").unwrap_or("").trim().to_owned(),
         scopes: form
@@ -98,14 +88,9 @@ pub(super) async fn create(
 pub(super) async fn delete(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
     Path(env): Path<String>,
-    body: axum::body::Bytes,
+    AdminForm(op, form): AdminForm,
 ) -> Response {
-    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
-        Ok(checked) => checked,
-        Err(resp) => return resp,
-    };
     let uri = form.get("uri").unwrap_or("");
     match s.svc.delete_resource(&env, uri).await {
         Ok(()) => {

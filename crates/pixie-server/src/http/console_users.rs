@@ -5,12 +5,12 @@
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use pixie_core::params::Params;
 use pixie_core::wire::{CreateUser, PatchUser, User};
 
-use super::console::{admin_form, admin_or_response, html, message_page, redirect_to, refused};
+use super::console::{html, message_page, redirect_to, refused, Admin, AdminForm};
 use super::state::{AppState, Base};
 
 /// A user's line in the list.
@@ -66,18 +66,38 @@ fn roles(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether a change that takes `user_id` out of the console's admins (disabled, deleted
+/// or the role removed) would leave the console with no active admin: the console
+/// refuses it rather than lock every operator out (the CLI and the admin API, which a
+/// token opens, still can).
+async fn last_admin(s: &AppState, env: &str, user_id: &str) -> crate::error::ApiResult<bool> {
+    if s.console_env.as_deref() != Some(env) {
+        return Ok(false);
+    }
+    let is_admin = |u: &User| !u.disabled && u.roles.iter().any(|r| r == super::console::ADMIN_ROLE);
+    let mut after: Option<String> = None;
+    loop {
+        let page = s.svc.list_users(env, None, Some("500"), after.as_deref()).await?;
+        if page.items.iter().any(|u| u.id != user_id && is_admin(u)) {
+            return Ok(false);
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    // No other admin: only a change to a current admin would leave none.
+    Ok(s.svc.get_user(env, user_id).await.is_ok_and(|u| is_admin(&u)))
+}
+
 /// `GET /console/environments/<env>/users[?username=…][&after=…]`.
 pub(super) async fn list(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
+    op: Admin,
     Path(env): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
-        Err(resp) => return resp,
-    };
     let q = Params::parse(query.unwrap_or_default().as_bytes());
     let find = q.non_empty("username");
     let page = match s.svc.list_users(&env, find, None, q.non_empty("after")).await {
@@ -110,14 +130,9 @@ pub(super) async fn list(
 pub(super) async fn create(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
     Path(env): Path<String>,
-    body: axum::body::Bytes,
+    AdminForm(op, form): AdminForm,
 ) -> Response {
-    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
-        Ok(checked) => checked,
-        Err(resp) => return resp,
-    };
     let req = CreateUser {
         username: form.get("username").unwrap_or("").to_owned(),
         password: form.get("password").unwrap_or("").to_owned(),
@@ -142,13 +157,9 @@ pub(super) async fn create(
 pub(super) async fn show(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
+    op: Admin,
     Path((env, id)): Path<(String, String)>,
 ) -> Response {
-    let op = match admin_or_response(&s, &base, &headers).await {
-        Ok(op) => op,
-        Err(resp) => return resp,
-    };
     let user = match s.svc.get_user(&env, &id).await {
         Ok(u) => u,
         Err(e) => return refused(&base, e),
@@ -186,15 +197,32 @@ pub(super) async fn show(
 pub(super) async fn change(
     State(s): State<AppState>,
     axum::Extension(base): axum::Extension<Base>,
-    headers: HeaderMap,
     Path((env, id)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    AdminForm(op, form): AdminForm,
 ) -> Response {
-    let (op, form) = match admin_form(&s, &base, &headers, &body).await {
-        Ok(checked) => checked,
-        Err(resp) => return resp,
-    };
     let back = format!("{}/console/environments/{env}/users/{id}", base.url());
+    let action = form.get("action").unwrap_or("");
+    let drops_admin = match action {
+        "disable" | "delete" => true,
+        "profile" => !roles(form.get("roles").unwrap_or(""))
+            .iter()
+            .any(|r| r == super::console::ADMIN_ROLE),
+        _ => false,
+    };
+    if drops_admin {
+        match last_admin(&s, &env, &id).await {
+            Ok(false) => {}
+            Ok(true) => {
+                return message_page(
+                    &base,
+                    StatusCode::CONFLICT,
+                    "Not saved",
+                    "this is the console's last active admin: give another user the admin role first",
+                )
+            }
+            Err(e) => return refused(&base, e),
+        }
+    }
     let patch = match form.get("action") {
         Some("profile") => PatchUser {
             email: Some(form.non_empty("email").map(str::to_owned)),

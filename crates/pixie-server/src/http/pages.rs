@@ -18,7 +18,15 @@ h1{font-size:1.4rem;margin:0 0 4px}p.sub{margin:0 0 20px;color:var(--muted)}labe
 input{width:100%;font:inherit;padding:10px 12px;border:1px solid var(--line);border-radius:8px;background:transparent;color:inherit}
 input:focus{outline:2px solid var(--accent);outline-offset:1px}button{margin-top:22px;width:100%;font:inherit;font-weight:600;padding:11px;border:0;border-radius:8px;background:var(--accent);color:#fff;cursor:pointer}
 button.secondary{background:transparent;color:var(--fg);border:1px solid var(--line);margin-top:10px}ul{margin:6px 0 12px;padding-left:20px}
-.error{border:1px solid var(--err);color:var(--err);border-radius:8px;padding:10px 12px;margin:0 0 8px}footer{margin-top:18px;font-size:.8rem;color:var(--muted);text-align:center}"#;
+.error{border:1px solid var(--err);color:var(--err);border-radius:8px;padding:10px 12px;margin:0 0 8px}footer{margin-top:18px;font-size:.8rem;color:var(--muted);text-align:center}
+a{color:var(--accent)}a:focus-visible,button:focus-visible,select:focus-visible,textarea:focus-visible,input:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
+body.console{align-items:flex-start}body.console main{max-width:1100px}body.console nav{margin:0 0 14px;line-height:2}h2{font-size:1.1rem;margin:26px 0 8px}
+body.console button{width:auto;padding:9px 18px}textarea,select{width:100%;font:inherit;padding:10px 12px;border:1px solid var(--line);border-radius:8px;background:var(--card);color:inherit}
+input[type=checkbox]{width:auto;margin:0 6px 0 0;accent-color:var(--accent)}input[type=checkbox]+label{display:inline;font-weight:400;margin:0 18px 0 0}
+fieldset{border:1px solid var(--line);border-radius:8px;margin:14px 0;padding:8px 12px}legend{font-weight:600;padding:0 4px}
+.scroll{overflow-x:auto;margin:0 0 8px}table{border-collapse:collapse;width:100%;font-size:.95rem}th,td{text-align:left;padding:7px 8px;overflow-wrap:break-word;border-bottom:1px solid var(--line);vertical-align:top}
+th{font-weight:600}td form button,td form button.secondary{margin:0;padding:5px 10px}code{overflow-wrap:anywhere}svg#chart{width:100%;height:auto;max-width:760px}
+@media (max-width:520px){body{padding:8px}body.console main{padding:20px 14px}body.console table{font-size:.85rem}body.console th,body.console td{padding:6px 4px}}"#;
 
 /// `GET /static/pixie.css`.
 pub async fn stylesheet() -> Response {
