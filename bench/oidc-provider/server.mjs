@@ -2,6 +2,9 @@
 // public clients (ES256 and RS256 ID tokens), PKCE S256 required, JWT access tokens
 // signed ES256, one account whose password is checked once at sign-in.
 // Usage: node server.mjs PORT        (prints "listening" when ready)
+// OP_ADAPTER=map (the default here) stores in plain Maps, expired entries swept every
+// 5 s; OP_ADAPTER=default keeps oidc-provider's own development adapter (an LRU cache).
+// compare.sh measures both and keeps the faster (BENCHMARKS.md says which).
 import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -21,7 +24,55 @@ const client = (alg) => ({
   id_token_signed_response_alg: alg,
 });
 
+// A plain Map per model: what an in-memory store costs at least.
+const models = new Map();
+const byGrant = new Map();
+class MapAdapter {
+  constructor(name) {
+    if (!models.has(name)) models.set(name, new Map());
+    this.store = models.get(name);
+  }
+  async upsert(id, payload, expiresIn) {
+    const exp = expiresIn ? Date.now() + expiresIn * 1000 : Infinity;
+    this.store.set(id, { payload, exp });
+    if (payload.grantId) {
+      if (!byGrant.has(payload.grantId)) byGrant.set(payload.grantId, []);
+      byGrant.get(payload.grantId).push([this.store, id]);
+    }
+    if (payload.uid) this.store.set(`uid:${payload.uid}`, { payload: id, exp });
+    if (payload.userCode) this.store.set(`userCode:${payload.userCode}`, { payload: id, exp });
+  }
+  async find(id) {
+    const e = this.store.get(id);
+    return e && e.exp > Date.now() ? e.payload : undefined;
+  }
+  async findByUid(uid) {
+    const id = await this.find(`uid:${uid}`);
+    return id ? this.find(id) : undefined;
+  }
+  async findByUserCode(code) {
+    const id = await this.find(`userCode:${code}`);
+    return id ? this.find(id) : undefined;
+  }
+  async consume(id) {
+    const e = this.store.get(id);
+    if (e) e.payload.consumed = Math.floor(Date.now() / 1000);
+  }
+  async destroy(id) { this.store.delete(id); }
+  async revokeByGrantId(grantId) {
+    for (const [store, id] of byGrant.get(grantId) || []) store.delete(id);
+    byGrant.delete(grantId);
+  }
+}
+setInterval(() => {
+  const now = Date.now();
+  for (const store of models.values()) for (const [k, e] of store) if (e.exp <= now) store.delete(k);
+  for (const [g, list] of byGrant) if (list.every(([store, id]) => !store.has(id))) byGrant.delete(g);
+}, 5000).unref();
+const adapter = (process.env.OP_ADAPTER || 'map') === 'map' ? { adapter: MapAdapter } : {};
+
 const provider = new Provider(issuer, {
+  ...adapter,
   clients: [client('ES256'), client('RS256')],
   jwks: { keys: [jwk('ec', { namedCurve: 'P-256' }, 'es'), jwk('rsa', { modulusLength: 2048 }, 'rs')] },
   cookies: { keys: ['bench-cookie-signing-key-0123456789'] },

@@ -68,6 +68,10 @@ pub struct Settings {
     /// operators signing in to this environment (users with the `admin` role).
     #[serde(alias = "console-env")]
     pub console_env: Option<String>,
+    /// `sqlite_durability` / `--sqlite-durability`: `full` (a commit is on disk before
+    /// the answer) or `normal` (it survives a killed process, not a power loss).
+    #[serde(alias = "sqlite-durability")]
+    pub sqlite_durability: Option<pixie_store::Durability>,
 }
 
 impl Settings {
@@ -119,6 +123,7 @@ impl Settings {
             insecure_cimd_loopback: self.insecure_cimd_loopback.or(other.insecure_cimd_loopback),
             key_rotation_days: self.key_rotation_days.or(other.key_rotation_days),
             console_env: self.console_env.or(other.console_env),
+            sqlite_durability: self.sqlite_durability.or(other.sqlite_durability),
         }
     }
 }
@@ -158,6 +163,8 @@ pub struct ServeConfig {
     pub key_rotation_days: Option<u32>,
     /// The console's environment (no console when `None`).
     pub console_env: Option<String>,
+    /// How far a SQLite commit is on disk before the answer.
+    pub sqlite_durability: pixie_store::Durability,
 }
 
 /// The default listen address: 7636, as in RFC 7636.
@@ -186,6 +193,7 @@ impl ServeConfig {
             insecure_cimd_loopback: s.insecure_cimd_loopback.unwrap_or(false),
             key_rotation_days: s.key_rotation_days,
             console_env: s.console_env,
+            sqlite_durability: s.sqlite_durability.unwrap_or_default(),
         }
     }
 }

@@ -149,7 +149,13 @@ pub fn write_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     match options.open(path) {
         Ok(mut f) => {
             f.write_all(contents)?;
-            f.sync_all()
+            f.sync_all()?;
+            // The new name is on disk too (a power cut must not lose the master key).
+            #[cfg(unix)]
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),

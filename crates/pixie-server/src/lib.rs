@@ -35,6 +35,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{ServeConfig, Settings};
+pub use pixie_store::Durability;
 pub use service::{Service, StartupError};
 
 use crypto::MasterKey;
@@ -46,10 +47,11 @@ pub async fn open_service(
     database_url: &str,
     master_key: Option<&str>,
     public_url: &str,
+    durability: pixie_store::Durability,
 ) -> Result<Service, StartupError> {
     create_private_dir(data_dir).map_err(|e| StartupError::Other(format!("data dir {}: {e}", data_dir.display())))?;
     let master = MasterKey::load_or_create(master_key, data_dir).map_err(|e| StartupError::Other(e.to_string()))?;
-    let store = pixie_store::Store::connect(database_url).await?;
+    let store = pixie_store::Store::connect_with(database_url, durability).await?;
     Ok(Service::new(store, master, public_url))
 }
 
@@ -181,7 +183,14 @@ async fn start_with_shutdown(
     let addr = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?;
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
     let public_url = cfg.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
-    let mut service = open_service(&cfg.data_dir, &cfg.database_url, cfg.master_key.as_deref(), &public_url).await?;
+    let mut service = open_service(
+        &cfg.data_dir,
+        &cfg.database_url,
+        cfg.master_key.as_deref(),
+        &public_url,
+        cfg.sqlite_durability,
+    )
+    .await?;
     service.public_url_configured = cfg.public_url.is_some();
     if cfg.insecure_cimd_loopback {
         tracing::warn!(

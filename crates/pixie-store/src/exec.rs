@@ -13,10 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
-use crate::{Store, StoreError, StoreResult};
+use crate::{Durability, Store, StoreError, StoreResult};
 
 /// A bound parameter, for either backend.
 #[derive(Debug, Clone, Copy)]
@@ -91,10 +92,16 @@ pub(crate) fn col<T: Value>(r: &impl Columns, name: &str) -> StoreResult<T> {
     r.get(name)
 }
 
-/// The SQLite connection that runs hot-path statements on the calling thread.
+/// The SQLite connection that runs hot-path statements on the calling thread, and,
+/// with `full` durability, the writer thread that commits writes in groups.
 #[derive(Debug)]
 pub(crate) struct Inline {
     conn: Mutex<rusqlite::Connection>,
+    /// Writes go to the group-commit writer when it runs (`full` durability).
+    writer: Option<std::sync::mpsc::Sender<Job>>,
+    /// Transactions the writer ran (each a batch of requests' writes), and the writes.
+    pub(crate) batches: Counter,
+    pub(crate) batched_writes: Counter,
     /// Tells the checkpoint thread to stop when the store is dropped.
     stop: Arc<AtomicBool>,
 }
@@ -109,18 +116,19 @@ impl Drop for Inline {
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// Opens `path` as the store's connections are opened.
-fn open_sqlite(path: &str) -> rusqlite::Result<rusqlite::Connection> {
+fn open_sqlite(path: &str, durability: Durability) -> rusqlite::Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    // As the pool's connections: WAL, a commit survives a process kill. No busy
-    // timeout: a lock held elsewhere is waited for asynchronously (see `Inline::run`).
-    // No automatic checkpoint: it would fsync inside a request (a 15 ms stall every
-    // ~100 flows, measured); the checkpoint thread does it instead.
+    // As the pool's connections: WAL, and the durability asked for. No busy timeout: a
+    // lock held elsewhere is waited for asynchronously (see `Inline::run`). No automatic
+    // checkpoint: it would fsync inside a request (a 15 ms stall every ~100 flows,
+    // measured); the checkpoint thread does it instead.
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA busy_timeout = 0; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_LIMIT_BYTES};"
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; \
+         PRAGMA busy_timeout = 0; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_LIMIT_BYTES};",
+        durability.pragma()
     ))?;
     Ok(conn)
 }
@@ -160,7 +168,7 @@ fn checkpoint_thread(conn: rusqlite::Connection, stop: Arc<AtomicBool>) {
 impl Inline {
     /// Opens the database the pool already created and migrated. `None` for an
     /// in-memory database, which a second connection would not share.
-    pub(crate) fn open(url: &str) -> StoreResult<Option<Self>> {
+    pub(crate) fn open(url: &str, durability: Durability) -> StoreResult<Option<Self>> {
         let rest = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -169,10 +177,27 @@ impl Inline {
         if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
             return Ok(None);
         }
-        let conn = open_sqlite(path)?;
+        let conn = open_sqlite(path, durability)?;
         conn.set_prepared_statement_cache_capacity(32);
         let stop = Arc::new(AtomicBool::new(false));
-        let checkpointer = open_sqlite(path)?;
+        let (batches, batched_writes) = (Counter::default(), Counter::default());
+        let writer = match durability {
+            Durability::Full => {
+                let conn = open_sqlite(path, durability)?;
+                conn.set_prepared_statement_cache_capacity(32);
+                // Its own thread: SQLite's busy wait may block it (never a runtime thread).
+                conn.busy_timeout(BUSY_WAIT)?;
+                let (send, jobs) = std::sync::mpsc::channel();
+                let counted = (batches.clone(), batched_writes.clone());
+                std::thread::Builder::new()
+                    .name("pixie-writer".into())
+                    .spawn(move || writer_thread(conn, jobs, &counted))
+                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+                Some(send)
+            }
+            Durability::Normal => None,
+        };
+        let checkpointer = open_sqlite(path, durability)?;
         // A truncating checkpoint waits this long for readers and writers to pause
         // (they retry meanwhile); if they do not, the next round tries again.
         checkpointer.busy_timeout(Duration::from_millis(200))?;
@@ -183,8 +208,16 @@ impl Inline {
             .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         Ok(Some(Self {
             conn: Mutex::new(conn),
+            writer,
+            batches,
+            batched_writes,
             stop,
         }))
+    }
+
+    /// Whether writes go through the group-commit writer.
+    pub(crate) fn has_writer(&self) -> bool {
+        self.writer.is_some()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
@@ -266,10 +299,215 @@ impl Inline {
     }
 }
 
+/// A bound parameter that owns its value, to cross to the writer thread.
+#[derive(Debug)]
+enum OwnedArg {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    OptInt(Option<i64>),
+    Blob(Vec<u8>),
+    OptBlob(Option<Vec<u8>>),
+}
+
+impl OwnedArg {
+    fn all(args: &[Arg<'_>]) -> Vec<OwnedArg> {
+        args.iter()
+            .map(|a| match *a {
+                Arg::Text(v) => OwnedArg::Text(v.to_owned()),
+                Arg::OptText(v) => OwnedArg::OptText(v.map(str::to_owned)),
+                Arg::Int(v) => OwnedArg::Int(v),
+                Arg::OptInt(v) => OwnedArg::OptInt(v),
+                Arg::Blob(v) => OwnedArg::Blob(v.to_vec()),
+                Arg::OptBlob(v) => OwnedArg::OptBlob(v.map(<[u8]>::to_vec)),
+            })
+            .collect()
+    }
+
+    fn borrowed(args: &[OwnedArg]) -> Vec<Arg<'_>> {
+        args.iter()
+            .map(|a| match a {
+                OwnedArg::Text(v) => Arg::Text(v),
+                OwnedArg::OptText(v) => Arg::OptText(v.as_deref()),
+                OwnedArg::Int(v) => Arg::Int(*v),
+                OwnedArg::OptInt(v) => Arg::OptInt(*v),
+                OwnedArg::Blob(v) => Arg::Blob(v),
+                OwnedArg::OptBlob(v) => Arg::OptBlob(v.as_deref()),
+            })
+            .collect()
+    }
+}
+
+/// What answers a request once its batch's commit is known (`Some(error)` if it failed).
+type Deliver = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
+
+/// One request's writes, run by the writer thread inside its batch's transaction.
+pub(crate) trait WriteJob: Send {
+    /// Runs the statements; whether they succeeded, and what answers the request.
+    fn run(self: Box<Self>, conn: &rusqlite::Connection) -> (bool, Deliver);
+    /// Answers with `e` without running (no transaction could be started).
+    fn refuse(self: Box<Self>, e: &rusqlite::Error);
+}
+
+/// The writes of one request and where its answer goes.
+struct Pending<F, T> {
+    f: F,
+    answer: tokio::sync::oneshot::Sender<StoreResult<T>>,
+}
+
+impl<F, T> WriteJob for Pending<F, T>
+where
+    F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &rusqlite::Connection) -> (bool, Deliver) {
+        let Pending { f, answer } = *self;
+        let result = f(conn);
+        let ok = result.is_ok();
+        let deliver = move |commit: Option<&rusqlite::Error>| {
+            let _ = answer.send(match (result, commit) {
+                (Ok(_), Some(e)) => Err(StoreError::Sqlite(again(e))),
+                (result, _) => result,
+            });
+        };
+        (ok, Box::new(deliver))
+    }
+
+    fn refuse(self: Box<Self>, e: &rusqlite::Error) {
+        let _ = self.answer.send(Err(StoreError::Sqlite(again(e))));
+    }
+}
+
+/// A job for the writer thread.
+pub(crate) type Job = Box<dyn WriteJob>;
+
+/// The most jobs one transaction takes.
+const BATCH_MAX: usize = 256;
+
+/// The same error again, for each request of a batch whose commit failed.
+fn again(e: &rusqlite::Error) -> rusqlite::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(code, msg) => rusqlite::Error::SqliteFailure(*code, msg.clone()),
+        other => rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+            Some(other.to_string()),
+        ),
+    }
+}
+
+/// Group commit: takes every write waiting, runs each in a savepoint of one
+/// transaction (a failing request undoes only its own statements), commits once (one
+/// sync of the WAL with `full` durability, shared by the whole batch), then answers
+/// each request. Ends when the store, and with it every sender, is gone.
+fn writer_thread(conn: rusqlite::Connection, jobs: std::sync::mpsc::Receiver<Job>, counters: &(Counter, Counter)) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH_MAX {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        counters.0.inc();
+        counters.1.inc_by(batch.len() as u64);
+        run_batch(&conn, batch);
+    }
+}
+
+/// One batch: see [`writer_thread`].
+fn run_batch(conn: &rusqlite::Connection, batch: Vec<Job>) {
+    let mut jobs = batch.into_iter();
+    loop {
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            for job in jobs {
+                job.refuse(&e);
+            }
+            return;
+        }
+        let mut done: Vec<Deliver> = Vec::new();
+        let mut undone = false;
+        for job in jobs.by_ref() {
+            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+                job.refuse(&e);
+                continue;
+            }
+            let (ok, deliver) = job.run(conn);
+            if conn.is_autocommit() {
+                // An error that ended the whole transaction (I/O, a full disk): the
+                // jobs before this one are undone too and hear so; the rest start over.
+                let e = rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                    Some("the transaction was rolled back".into()),
+                );
+                for earlier in done.drain(..) {
+                    earlier(Some(&e));
+                }
+                deliver(Some(&e));
+                undone = true;
+                break;
+            }
+            let _ = match ok {
+                true => conn.execute_batch("RELEASE job"),
+                false => conn.execute_batch("ROLLBACK TO job; RELEASE job"),
+            };
+            done.push(deliver);
+        }
+        if undone {
+            continue;
+        }
+        let committed = conn.execute_batch("COMMIT");
+        if committed.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        let error = committed.err();
+        for deliver in done {
+            deliver(error.as_ref());
+        }
+        return;
+    }
+}
+
+impl Inline {
+    /// Runs `f` (a request's writes) on the writer thread in the next batch, and
+    /// answers once that batch committed. `None` without a writer (`normal`).
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+    ) -> Option<StoreResult<T>> {
+        let writer = self.writer.as_ref()?;
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let gone = || {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
+                Some("the store's writer has stopped".into()),
+            ))
+        };
+        if writer.send(Box::new(Pending { f, answer })).is_err() {
+            return Some(Err(gone()));
+        }
+        Some(answered.await.unwrap_or_else(|_| Err(gone())))
+    }
+}
+
+/// Whether a statement may write (anything but a SELECT or a PRAGMA): with a writer
+/// thread, it runs there.
+fn writes(sql: &str) -> bool {
+    let head = sql.trim_start().get(..6).unwrap_or("");
+    !(head.eq_ignore_ascii_case("SELECT") || head.eq_ignore_ascii_case("PRAGMA"))
+}
+
 impl Store {
     /// Runs a statement; returns the rows it changed.
     pub(crate) async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
         if let Some(inline) = &self.inline {
+            if writes(sql) {
+                let (sql, args) = (sql.to_owned(), OwnedArg::all(args));
+                let write =
+                    move |conn: &rusqlite::Connection| Ok(inline_execute(conn, &sql, &OwnedArg::borrowed(&args))?);
+                if let Some(done) = inline.write(write).await {
+                    return done;
+                }
+            }
             return inline.run(|conn| Ok(inline_execute(conn, sql, args)?)).await;
         }
         let done = bounded(sqlx_query(sql, args).execute(&self.pool)).await?;
@@ -277,8 +515,27 @@ impl Store {
     }
 
     /// Runs a statement that returns at most one row.
-    pub(crate) async fn fetch_optional<T: FromRow>(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Option<T>> {
+    pub(crate) async fn fetch_optional<T: FromRow + Send + 'static>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> StoreResult<Option<T>> {
         if let Some(inline) = &self.inline {
+            if writes(sql) {
+                let (sql, args) = (sql.to_owned(), OwnedArg::all(args));
+                let write = move |conn: &rusqlite::Connection| {
+                    let mut stmt = conn.prepare_cached(&sql)?;
+                    bind_all(&mut stmt, &OwnedArg::borrowed(&args))?;
+                    let mut rows = stmt.raw_query();
+                    match rows.next()? {
+                        Some(row) => T::from_row(row).map(Some),
+                        None => Ok(None),
+                    }
+                };
+                if let Some(done) = inline.write(write).await {
+                    return done;
+                }
+            }
             return inline
                 .run(|conn| {
                     let mut stmt = conn.prepare_cached(sql)?;
@@ -298,8 +555,28 @@ impl Store {
     }
 
     /// Runs a statement that returns any number of rows.
-    pub(crate) async fn fetch_all<T: FromRow>(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<T>> {
+    pub(crate) async fn fetch_all<T: FromRow + Send + 'static>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> StoreResult<Vec<T>> {
         if let Some(inline) = &self.inline {
+            if writes(sql) {
+                let (sql, args) = (sql.to_owned(), OwnedArg::all(args));
+                let write = move |conn: &rusqlite::Connection| {
+                    let mut stmt = conn.prepare_cached(&sql)?;
+                    bind_all(&mut stmt, &OwnedArg::borrowed(&args))?;
+                    let mut rows = stmt.raw_query();
+                    let mut out = Vec::new();
+                    while let Some(row) = rows.next()? {
+                        out.push(T::from_row(row)?);
+                    }
+                    Ok(out)
+                };
+                if let Some(done) = inline.write(write).await {
+                    return done;
+                }
+            }
             return inline
                 .run(|conn| {
                     let mut stmt = conn.prepare_cached(sql)?;
@@ -324,6 +601,21 @@ impl Store {
     /// changed.
     pub(crate) async fn execute_all(&self, statements: &[(&str, Vec<Arg<'_>>)]) -> StoreResult<Vec<u64>> {
         if let Some(inline) = &self.inline {
+            let owned: Vec<(String, Vec<OwnedArg>)> = statements
+                .iter()
+                .map(|(sql, args)| ((*sql).to_owned(), OwnedArg::all(args)))
+                .collect();
+            // In the batch's transaction, inside this job's savepoint: all or none.
+            let write = move |conn: &rusqlite::Connection| {
+                let mut changed = Vec::with_capacity(owned.len());
+                for (sql, args) in &owned {
+                    changed.push(inline_execute(conn, sql, &OwnedArg::borrowed(args))?);
+                }
+                Ok(changed)
+            };
+            if let Some(done) = inline.write(write).await {
+                return done;
+            }
             return inline
                 .run(|conn| {
                     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -441,7 +733,7 @@ mod tests {
         for i in 0..20 {
             store.execute(insert, &[Arg::Text(&format!("jti:{i}"))]).await.unwrap();
         }
-        let conn = open_sqlite(path.to_str().unwrap()).unwrap();
+        let conn = open_sqlite(path.to_str().unwrap(), Durability::Normal).unwrap();
         let frames = checkpoint(&conn, 0).unwrap();
         assert!(frames >= 20, "a commit is a frame at least: {frames}");
         store.execute(insert, &[Arg::Text("jti:x")]).await.unwrap();
@@ -487,9 +779,123 @@ mod tests {
         }
     }
 
+    async fn store_with(dir: &std::path::Path, durability: Durability) -> Store {
+        Store::connect_with(&format!("sqlite://{}/t.db", dir.display()), durability)
+            .await
+            .unwrap()
+    }
+
+    /// `full` syncs every commit, `normal` only at checkpoints: the pragma says which,
+    /// on the inline connection as on the pool's.
+    #[tokio::test]
+    async fn the_durability_sets_synchronous() {
+        for (durability, level) in [(Durability::Full, 2), (Durability::Normal, 1)] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = store_with(dir.path(), durability).await;
+            let inline: i64 = store
+                .inline
+                .as_ref()
+                .unwrap()
+                .lock()
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(inline, level, "{durability:?}");
+            let pooled: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            assert_eq!(pooled, level, "{durability:?}");
+            assert_eq!(
+                store.inline.as_ref().unwrap().writer.is_some(),
+                durability == Durability::Full
+            );
+        }
+    }
+
+    /// Concurrent writes are committed together (fewer transactions than writes), each
+    /// is answered, and every one is there afterwards, read on another connection.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_are_committed_in_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(dir.path(), Durability::Full).await;
+        let insert = "INSERT INTO revocations (what, env_id, expires_at) VALUES ($1, 'e', 1)";
+        let writes: Vec<_> = (0..200)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { store.execute(insert, &[Arg::Text(&format!("jti:{i}"))]).await })
+            })
+            .collect();
+        for w in writes {
+            assert_eq!(w.await.unwrap().unwrap(), 1);
+        }
+        let inline = store.inline.as_ref().unwrap();
+        let batches = inline.batches.get();
+        assert!(batches < 100, "200 writes in {batches} transactions");
+        assert_eq!(inline.batched_writes.get(), 200);
+        let n: Vec<Integer> = store
+            .fetch_all("SELECT count(*) AS n FROM revocations", &[])
+            .await
+            .unwrap();
+        assert_eq!(n[0].0, 200);
+        let other = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+        let seen: i64 = other
+            .query_row("SELECT count(*) FROM revocations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seen, 200);
+    }
+
+    /// A request whose statements fail undoes only its own, even when it shares a
+    /// transaction with others: its earlier statement is gone, theirs stay, and its
+    /// error is the statement's (a conflict stays a conflict).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_write_undoes_only_its_own_statements() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(dir.path(), Durability::Full).await;
+        let insert = "INSERT INTO revocations (what, env_id, expires_at) VALUES ($1, 'e', 1)";
+        store.execute(insert, &[Arg::Text("taken")]).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mine = format!("mine:{i}");
+                let failing = store
+                    .execute_all(&[(insert, vec![Arg::Text(&mine)]), (insert, vec![Arg::Text("taken")])])
+                    .await;
+                let theirs = format!("theirs:{i}");
+                let fine = store.execute(insert, &[Arg::Text(&theirs)]).await;
+                (failing.map_err(|e| e.conflict_or("revocation")), fine)
+            }));
+        }
+        for t in tasks {
+            let (failing, fine) = t.await.unwrap();
+            assert!(
+                matches!(failing, Err(StoreError::Conflict("revocation"))),
+                "{failing:?}"
+            );
+            assert_eq!(fine.unwrap(), 1);
+        }
+        let count = |like: &'static str| {
+            let store = store.clone();
+            async move {
+                let n: Vec<Integer> = store
+                    .fetch_all(
+                        "SELECT count(*) AS n FROM revocations WHERE what LIKE $1",
+                        &[Arg::Text(like)],
+                    )
+                    .await
+                    .unwrap();
+                n[0].0
+            }
+        };
+        assert_eq!(count("mine:%").await, 0, "all or none");
+        assert_eq!(count("theirs:%").await, 50);
+    }
+
     #[test]
     fn an_in_memory_database_gets_no_inline_connection() {
-        assert!(Inline::open("sqlite::memory:").unwrap().is_none());
-        assert!(Inline::open("sqlite://x.db?mode=memory").unwrap().is_none());
+        assert!(Inline::open("sqlite::memory:", Durability::Full).unwrap().is_none());
+        assert!(Inline::open("sqlite://x.db?mode=memory", Durability::Full)
+            .unwrap()
+            .is_none());
     }
 }

@@ -71,6 +71,12 @@ pub struct StoreArgs {
     /// A file holding the master key (kept out of process listings).
     #[arg(long, env = "PIXIE_MASTER_KEY_FILE", hide_env_values = true)]
     master_key_file: Option<std::path::PathBuf>,
+    /// SQLite only: `full` puts each commit on disk before answering (concurrent
+    /// requests share one sync); `normal` survives a killed process but may lose the
+    /// last quarter second to a power cut (default: full).
+    #[arg(long, env = "PIXIE_SQLITE_DURABILITY", hide_env_values = true, value_name = "LEVEL",
+          value_parser = ["normal", "full"])]
+    sqlite_durability: Option<String>,
 }
 
 impl StoreArgs {
@@ -82,6 +88,10 @@ impl StoreArgs {
             public_url: self.public_url.clone(),
             master_key: self.master_key.clone(),
             master_key_file: self.master_key_file.clone(),
+            sqlite_durability: self
+                .sqlite_durability
+                .as_deref()
+                .and_then(pixie_server::Durability::parse),
             ..Settings::default()
         }
         .or(extra);

@@ -255,9 +255,15 @@ pub async fn open(store: &StoreArgs) -> Result<Service, String> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{DEFAULT_LISTEN}"));
-    pixie_server::open_service(&cfg.data_dir, &cfg.database_url, cfg.master_key.as_deref(), &public_url)
-        .await
-        .map_err(|e| e.to_string())
+    pixie_server::open_service(
+        &cfg.data_dir,
+        &cfg.database_url,
+        cfg.master_key.as_deref(),
+        &public_url,
+        cfg.sqlite_durability,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 fn methods(field: &str, names: &[String]) -> Result<MethodSet, String> {
