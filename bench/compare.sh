@@ -21,13 +21,19 @@ pixie_pid='' op_pid=''
 trap 'kill $pixie_pid $op_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 declare -A result
 
-start_pixie
+# pixie with `normal` durability for the table (as oidc-provider's in-memory store, it
+# does not wait for a disk), then with `full` (the default) at C = 16 and 64.
+start_pixie normal
 for alg in ES256 RS256; do
   id=$pixie_es; [ "$alg" = RS256 ] && id=$pixie_rs
   for c in 1 16 64; do result[pixie,$alg,$c]=$(fields "$(run_bench "$pixie_issuer" "$id" "$c" flow flows)" flow); done
 done
 result[pixie,discovery]=$(fields "$(run_bench "$pixie_issuer" "$pixie_es" 16 discovery flows)" discovery)
 pixie_rss=$(peak_rss_mib "$pixie_pid")
+kill "$pixie_pid"; wait "$pixie_pid" 2>/dev/null || true; pixie_pid=''
+start_pixie full
+for c in 16 64; do result[full,$c]=$(fields "$(run_bench "$pixie_issuer" "$pixie_es" "$c" flow flows)" flow); done
+full_rss=$(peak_rss_mib "$pixie_pid")
 kill "$pixie_pid"; wait "$pixie_pid" 2>/dev/null || true; pixie_pid=''
 
 # oidc-provider at its best: each adapter at C = 16 (ES256), then the faster for all runs.
@@ -49,7 +55,7 @@ done
 result[op,discovery]=$(fields "$(run_bench "$op_issuer" bench-es256 16 discovery interaction)" discovery)
 op_rss=$(peak_rss_mib "$op_pid")
 
-echo "pixie $("$bin" --version | awk '{print $2}') (SQLite, durable) vs oidc-provider $op_version (in-memory, $best adapter) on node $op_node;" \
+echo "pixie $("$bin" --version | awk '{print $2}') (SQLite, --sqlite-durability normal) vs oidc-provider $op_version (in-memory, $best adapter) on node $op_node;" \
   "$(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo); $secs s per run."
 echo
 echo "| ID token | C | pixie flows/s | oidc-provider flows/s | ratio | pixie p50 / p99 ms | oidc-provider p50 / p99 ms | errors (pixie / oidc-provider) |"
@@ -68,4 +74,9 @@ echo
 echo "oidc-provider's adapters at C = 16, ES256: default (LRU) ${adapter_rate[default]} flows/s, plain Map ${adapter_rate[map]} flows/s; the table uses $best."
 echo "HTTP ceiling (discovery, C = 16): pixie $pd requests/s, oidc-provider $od requests/s."
 echo "pixie's ES256 flows/s at C = 16 against half its discovery rate: $(python3 -c "r='${result[pixie,ES256,16]}'.split()[0]; print(f'{100 * float(r) / ($pd / 2):.0f} %' if $pd else '-')")."
-echo "Peak RSS over its runs: pixie $pixie_rss MiB, oidc-provider $op_rss MiB."
+for c in 16 64; do
+  read -r fps ferr fp50 _ fp99 _ <<<"${result[full,$c]}"
+  read -r nps _ <<<"${result[pixie,ES256,$c]}"
+  echo "pixie with --sqlite-durability full (the default), ES256, C = $c: $fps flows/s ($(python3 -c "print(f'{100 * $fps / $nps:.0f}' if $nps else '-')") % of normal), p50 / p99 $fp50 / $fp99 ms, $ferr errors."
+done
+echo "Peak RSS over its runs: pixie $pixie_rss MiB (normal), $full_rss MiB (full), oidc-provider $op_rss MiB."

@@ -9,9 +9,11 @@ wait_http() { # url
   echo "no answer from $1" >&2; return 1
 }
 
-# Starts pixie on a fresh SQLite store; sets pixie_pid, pixie_issuer, pixie_es, pixie_rs.
-start_pixie() {
-  export PIXIE_DATA_DIR="$work/pixie-data"
+# Starts pixie on a fresh SQLite store with the durability given (full or normal;
+# default full); sets pixie_pid, pixie_issuer, pixie_es, pixie_rs.
+start_pixie() { # [durability]
+  export PIXIE_DATA_DIR="$work/pixie-data-${1:-full}"
+  export PIXIE_SQLITE_DURABILITY="${1:-full}"
   local port; port=$(free_port)
   taskset -c 0 "$bin" serve --listen "127.0.0.1:$port" >"$work/pixie.out" 2>"$work/pixie.err" &
   pixie_pid=$!

@@ -851,3 +851,96 @@ async fn the_console_will_not_lose_its_last_admin() {
         .await;
     assert_eq!(user["roles"], json!(["auditor"]));
 }
+
+#[tokio::test]
+async fn environments_are_created_changed_and_deleted_from_the_console() {
+    let s = console_server().await;
+    let (cookies, _) = sign_in(&s, "root").await;
+    let html = get_console(&s, &cookies).await.text().await.unwrap();
+    let csrf = csrf_of(&html);
+    let post = |path: &str, form: Vec<(&'static str, &'static str)>, with_csrf: bool| {
+        let mut form: Vec<(&str, String)> = form.into_iter().map(|(k, v)| (k, v.to_owned())).collect();
+        if with_csrf {
+            form.push(("csrf", csrf.clone()));
+        }
+        let req = s
+            .http
+            .post(s.url(path))
+            .header("cookie", cookies.join("; "))
+            .form(&form);
+        async move { req.send().await.unwrap() }
+    };
+    // Created from the home page, with the API's checks and defaults.
+    assert_eq!(
+        post("/console/environments", vec![("id", "acme")], false)
+            .await
+            .status(),
+        403
+    );
+    let resp = post("/console/environments", vec![("id", "Not An Id")], true).await;
+    assert_eq!(resp.status(), 400);
+    let resp = post("/console/environments", vec![("id", "acme")], true).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), s.url("/console/environments/acme"));
+    assert_eq!(
+        post("/console/environments", vec![("id", "acme")], true).await.status(),
+        409
+    );
+    let (st, _) = s.get_json("/acme/.well-known/openid-configuration").await;
+    assert_eq!(st, 200);
+    // Every setting of the API's PATCH is on the page: PAR, DPoP nonces, every lifetime.
+    let form = vec![
+        ("allowed", "S256"),
+        ("required", "S256"),
+        ("require_for_public_clients", "on"),
+        ("require_par", "on"),
+        ("dpop_nonce", "on"),
+        ("profile", "none"),
+        ("flow", "300"),
+        ("refresh_token_idle", "3600"),
+        ("refresh_token_absolute", "7200"),
+    ];
+    assert_eq!(post("/console/environments/acme", form, true).await.status(), 303);
+    let (_, env) = s.admin(Method::GET, "/admin/environments/acme", None).await;
+    assert_eq!(env["require_par"], true);
+    assert_eq!(env["dpop_nonce"], true);
+    assert_eq!(env["lifetimes"]["flow"], 300);
+    assert_eq!(env["lifetimes"]["refresh_token_idle"], 3600);
+    assert_eq!(env["lifetimes"]["refresh_token_absolute"], 7200);
+    let (_, discovery) = s.get_json("/acme/.well-known/openid-configuration").await;
+    assert_eq!(discovery["require_pushed_authorization_requests"], true);
+    // Deleted once its id is typed again; never the console's own environment.
+    let resp = post("/console/environments/acme/delete", vec![("confirm", "acm")], true).await;
+    assert_eq!(resp.status(), 400);
+    let resp = post(
+        "/console/environments/default/delete",
+        vec![("confirm", "default")],
+        true,
+    )
+    .await;
+    assert_eq!(resp.status(), 409);
+    assert!(resp.text().await.unwrap().contains("own environment"));
+    assert_eq!(
+        post("/console/environments/acme/delete", vec![("confirm", "acme")], false)
+            .await
+            .status(),
+        403
+    );
+    let resp = post("/console/environments/acme/delete", vec![("confirm", "acme")], true).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(s.admin(Method::GET, "/admin/environments/acme", None).await.0, 404);
+    let page = s
+        .http
+        .get(s.url("/console/environments/default"))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("/delete\""),
+        "no delete form for the console's own environment"
+    );
+}

@@ -1,6 +1,7 @@
 //! The console's environment page: the PKCE policy (methods allowed and required,
-//! public clients, enforce or report mode), registration settings and the main
-//! lifetimes, saved through the admin API's own call (so its checks hold) and audited
+//! public clients, enforce or report mode), registration settings, pushed requests,
+//! DPoP nonces, the profile and every lifetime, saved through the admin API's own call
+//! (so its checks hold); and creating and deleting environments. Each change audited
 //! with the operator.
 
 use askama::Template;
@@ -33,7 +34,12 @@ struct EnvPage<'a> {
     report_mode: bool,
     dynamic: bool,
     cimd: bool,
+    require_par: bool,
+    dpop_nonce: bool,
+    fapi2: bool,
     lt: Lifetimes,
+    /// The console's own environment cannot be deleted from the console.
+    deletable: bool,
 }
 
 /// `GET /console/environments/<env>`.
@@ -63,7 +69,11 @@ pub(super) async fn show(
         report_mode: e.pkce.mode == PolicyMode::Report,
         dynamic: e.registration.dynamic,
         cimd: e.registration.client_id_metadata_documents,
+        require_par: e.require_par,
+        dpop_nonce: e.dpop_nonce,
+        fapi2: e.profile == pixie_core::profile::Profile::Fapi2,
         lt: e.lifetimes,
+        deletable: s.console_env.as_deref() != Some(env.as_str()),
     })
 }
 
@@ -86,8 +96,11 @@ pub(super) async fn save(
     let mut lt = current.lifetimes;
     for (name, field) in [
         ("code", &mut lt.code),
-        ("access_token", &mut lt.access_token),
+        ("flow", &mut lt.flow),
         ("session", &mut lt.session),
+        ("access_token", &mut lt.access_token),
+        ("refresh_token_idle", &mut lt.refresh_token_idle),
+        ("refresh_token_absolute", &mut lt.refresh_token_absolute),
     ] {
         if let Some(v) = form.non_empty(name) {
             match v.parse() {
@@ -114,9 +127,12 @@ pub(super) async fn save(
         pkce: Some(pkce),
         lifetimes: Some(lt),
         registration: Some(registration),
-        require_par: None,
-        dpop_nonce: None,
-        profile: None,
+        require_par: Some(form.get("require_par") == Some("on")),
+        dpop_nonce: Some(form.get("dpop_nonce") == Some("on")),
+        profile: Some(match form.get("profile") {
+            Some("fapi2") => pixie_core::profile::Profile::Fapi2,
+            _ => pixie_core::profile::Profile::None,
+        }),
     };
     match s.svc.patch_environment(&env, patch).await {
         Ok(_) => {
@@ -127,5 +143,57 @@ pub(super) async fn save(
             message_page(&base, StatusCode::BAD_REQUEST, "Not saved", &description)
         }
         Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /console/environments`: creates an environment (the API's defaults: S256
+/// required, strict lifetimes) and opens its page.
+pub(super) async fn create(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<Base>,
+    AdminForm(op, form): AdminForm,
+) -> Response {
+    let id = form.get("id").unwrap_or("").trim().to_owned();
+    let req = pixie_core::wire::CreateEnvironment {
+        id: id.clone(),
+        pkce: Default::default(),
+        lifetimes: Default::default(),
+        registration: Default::default(),
+        require_par: false,
+        dpop_nonce: false,
+        profile: Default::default(),
+    };
+    match s.svc.create_environment(req).await {
+        Ok(_) => {
+            op.audit(&s, "console.environment_created", serde_json::json!({"env": id}));
+            redirect_to(&format!("{}/console/environments/{id}", base.url()))
+        }
+        Err(e) => super::console::refused(&base, e),
+    }
+}
+
+/// `POST /console/environments/<env>/delete`: deletes an environment and everything in
+/// it, once its id is typed again; never the console's own.
+pub(super) async fn delete(
+    State(s): State<AppState>,
+    axum::Extension(base): axum::Extension<Base>,
+    Path(env): Path<String>,
+    AdminForm(op, form): AdminForm,
+) -> Response {
+    if s.console_env.as_deref() == Some(env.as_str()) {
+        let why = "this is the console's own environment: deleting it would sign every operator out for good \
+                   (the admin API and the CLI can)";
+        return message_page(&base, StatusCode::CONFLICT, "Not deleted", why);
+    }
+    if form.get("confirm").map(str::trim) != Some(env.as_str()) {
+        let why = "type the environment's id to confirm: its applications, users, keys and tokens go with it";
+        return message_page(&base, StatusCode::BAD_REQUEST, "Not deleted", why);
+    }
+    match s.svc.delete_environment(&env).await {
+        Ok(()) => {
+            op.audit(&s, "console.environment_deleted", serde_json::json!({"env": env}));
+            redirect_to(&format!("{}/console/", base.url()))
+        }
+        Err(e) => super::console::refused(&base, e),
     }
 }

@@ -122,10 +122,12 @@ pub fn router(state: AppState) -> Router {
             "/console/environments/{env}/applications/{client_id}",
             get(console_apps::show).post(console_apps::change),
         )
+        .route("/console/environments", post(console_env::create))
         .route(
             "/console/environments/{env}",
             get(console_env::show).post(console_env::save),
         )
+        .route("/console/environments/{env}/delete", post(console_env::delete))
         .route(
             "/console/environments/{env}/resources",
             get(console_resources::list).post(console_resources::create),
