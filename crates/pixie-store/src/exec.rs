@@ -4,10 +4,12 @@
 //! Every statement of the store (migrations aside, which run at start) is written once,
 //! against [`Arg`] and [`Columns`], and run here by `execute`, `fetch_optional`,
 //! `fetch_all` or `execute_all` (one transaction). On PostgreSQL they go through the
-//! sqlx pool. On SQLite they run on the calling thread on one connection of their own,
-//! so a request, whatever it writes, writes through one connection: each statement
-//! takes a few microseconds, while sqlx's SQLite driver hands every statement to a
-//! thread and back, which cost more than the statement itself (see BENCHMARKS.md).
+//! sqlx pool. On SQLite a read runs on the calling thread on one connection of its own
+//! (each statement takes a few microseconds, while sqlx's SQLite driver hands every
+//! statement to a thread and back, which cost more than the statement itself; see
+//! BENCHMARKS.md), and a write goes to the writer thread, which commits the writes of
+//! every request waiting in one transaction (group commit: one WAL append and, with
+//! `full` durability, one sync for all of them).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -92,13 +94,13 @@ pub(crate) fn col<T: Value>(r: &impl Columns, name: &str) -> StoreResult<T> {
     r.get(name)
 }
 
-/// The SQLite connection that runs hot-path statements on the calling thread, and,
-/// with `full` durability, the writer thread that commits writes in groups.
+/// The SQLite connection that runs reads on the calling thread, and the writer thread
+/// that commits writes in groups.
 #[derive(Debug)]
 pub(crate) struct Inline {
     conn: Mutex<rusqlite::Connection>,
-    /// Writes go to the group-commit writer when it runs (`full` durability).
-    writer: Option<std::sync::mpsc::Sender<Job>>,
+    /// Writes go to the group-commit writer thread.
+    writer: std::sync::mpsc::Sender<Job>,
     /// Transactions the writer ran (each a batch of requests' writes), and the writes.
     pub(crate) batches: Counter,
     pub(crate) batched_writes: Counter,
@@ -181,22 +183,17 @@ impl Inline {
         conn.set_prepared_statement_cache_capacity(32);
         let stop = Arc::new(AtomicBool::new(false));
         let (batches, batched_writes) = (Counter::default(), Counter::default());
-        let writer = match durability {
-            Durability::Full => {
-                let conn = open_sqlite(path, durability)?;
-                conn.set_prepared_statement_cache_capacity(32);
-                // Its own thread: SQLite's busy wait may block it (never a runtime thread).
-                conn.busy_timeout(BUSY_WAIT)?;
-                let (send, jobs) = std::sync::mpsc::channel();
-                let counted = (batches.clone(), batched_writes.clone());
-                std::thread::Builder::new()
-                    .name("pixie-writer".into())
-                    .spawn(move || writer_thread(conn, jobs, &counted))
-                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-                Some(send)
-            }
-            Durability::Normal => None,
-        };
+        // The writer: its own connection and thread (SQLite's busy wait may block it,
+        // never a runtime thread).
+        let write_conn = open_sqlite(path, durability)?;
+        write_conn.set_prepared_statement_cache_capacity(32);
+        write_conn.busy_timeout(BUSY_WAIT)?;
+        let (writer, jobs) = std::sync::mpsc::channel();
+        let counted = (batches.clone(), batched_writes.clone());
+        std::thread::Builder::new()
+            .name("pixie-writer".into())
+            .spawn(move || writer_thread(write_conn, jobs, &counted))
+            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         let checkpointer = open_sqlite(path, durability)?;
         // A truncating checkpoint waits this long for readers and writers to pause
         // (they retry meanwhile); if they do not, the next round tries again.
@@ -213,11 +210,6 @@ impl Inline {
             batched_writes,
             stop,
         }))
-    }
-
-    /// Whether writes go through the group-commit writer.
-    pub(crate) fn has_writer(&self) -> bool {
-        self.writer.is_some()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
@@ -469,12 +461,11 @@ fn run_batch(conn: &rusqlite::Connection, batch: Vec<Job>) {
 
 impl Inline {
     /// Runs `f` (a request's writes) on the writer thread in the next batch, and
-    /// answers once that batch committed. `None` without a writer (`normal`).
+    /// answers once that batch committed.
     async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
-    ) -> Option<StoreResult<T>> {
-        let writer = self.writer.as_ref()?;
+    ) -> StoreResult<T> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let gone = || {
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(
@@ -482,15 +473,15 @@ impl Inline {
                 Some("the store's writer has stopped".into()),
             ))
         };
-        if writer.send(Box::new(Pending { f, answer })).is_err() {
-            return Some(Err(gone()));
+        if self.writer.send(Box::new(Pending { f, answer })).is_err() {
+            return Err(gone());
         }
-        Some(answered.await.unwrap_or_else(|_| Err(gone())))
+        answered.await.unwrap_or_else(|_| Err(gone()))
     }
 }
 
-/// Whether a statement may write (anything but a SELECT or a PRAGMA): with a writer
-/// thread, it runs there.
+/// Whether a statement may write (anything but a SELECT or a PRAGMA): it runs on the
+/// writer thread.
 fn writes(sql: &str) -> bool {
     let head = sql.trim_start().get(..6).unwrap_or("");
     !(head.eq_ignore_ascii_case("SELECT") || head.eq_ignore_ascii_case("PRAGMA"))
@@ -504,9 +495,7 @@ impl Store {
                 let (sql, args) = (sql.to_owned(), OwnedArg::all(args));
                 let write =
                     move |conn: &rusqlite::Connection| Ok(inline_execute(conn, &sql, &OwnedArg::borrowed(&args))?);
-                if let Some(done) = inline.write(write).await {
-                    return done;
-                }
+                return inline.write(write).await;
             }
             return inline.run(|conn| Ok(inline_execute(conn, sql, args)?)).await;
         }
@@ -532,9 +521,7 @@ impl Store {
                         None => Ok(None),
                     }
                 };
-                if let Some(done) = inline.write(write).await {
-                    return done;
-                }
+                return inline.write(write).await;
             }
             return inline
                 .run(|conn| {
@@ -573,9 +560,7 @@ impl Store {
                     }
                     Ok(out)
                 };
-                if let Some(done) = inline.write(write).await {
-                    return done;
-                }
+                return inline.write(write).await;
             }
             return inline
                 .run(|conn| {
@@ -613,20 +598,7 @@ impl Store {
                 }
                 Ok(changed)
             };
-            if let Some(done) = inline.write(write).await {
-                return done;
-            }
-            return inline
-                .run(|conn| {
-                    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                    let mut changed = Vec::with_capacity(statements.len());
-                    for (sql, args) in statements {
-                        changed.push(inline_execute(&tx, sql, args)?);
-                    }
-                    tx.commit()?;
-                    Ok(changed)
-                })
-                .await;
+            return inline.write(write).await;
         }
         let transaction = async {
             let mut tx = self.pool.begin().await?;
@@ -805,10 +777,6 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(pooled, level, "{durability:?}");
-            assert_eq!(
-                store.inline.as_ref().unwrap().writer.is_some(),
-                durability == Durability::Full
-            );
         }
     }
 

@@ -175,9 +175,9 @@ pub enum Durability {
     /// operating system); a power loss may lose the commits since the last checkpoint
     /// (the checkpoint thread syncs every 250 ms).
     Normal,
-    /// `synchronous=FULL`: a commit is synced to disk before the write returns; a
-    /// writer thread commits concurrent requests' writes together (group commit), so
-    /// they share one sync.
+    /// `synchronous=FULL`: a commit is synced to disk before the write returns. The
+    /// writer thread commits concurrent requests' writes together (group commit, in
+    /// either mode), so they share one sync.
     #[default]
     Full,
 }
@@ -331,10 +331,10 @@ impl Store {
             "Store operation latency",
             self.latency.clone(),
         );
-        if let Some(inline) = self.inline.as_ref().filter(|i| i.has_writer()) {
+        if let Some(inline) = &self.inline {
             registry.register(
                 "pixie_store_sqlite_group_commits",
-                "SQLite transactions of the group-commit writer (full durability)",
+                "SQLite transactions of the group-commit writer",
                 inline.batches.clone(),
             );
             registry.register(
