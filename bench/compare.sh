@@ -36,6 +36,37 @@ for c in 16 64; do result[full,$c]=$(fields "$(run_bench "$pixie_issuer" "$pixie
 full_rss=$(peak_rss_mib "$pixie_pid")
 kill "$pixie_pid"; wait "$pixie_pid" 2>/dev/null || true; pixie_pid=''
 
+# The scale-out set-up: pixie on PostgreSQL (its defaults: fsync and synchronous commit
+# on), both on CPU 0, the load on CPU 1; and what a flow costs the database
+# (transactions and statements per flow, from pg_stat_database and pg_stat_statements).
+pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+if [ -n "$pg_bin" ] && [ "$(id -u)" = 0 ]; then
+  pg_data="$(mktemp -d /tmp/pixie-bench-pg.XXXXXX)"
+  chown postgres "$pg_data"
+  runuser -u postgres -- "$pg_bin/initdb" -D "$pg_data" -A trust -U postgres >/dev/null
+  pg_port=$(free_port)
+  taskset -c 0 runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_data/log" -w \
+    -o "-p $pg_port -k $pg_data -c listen_addresses=127.0.0.1 -c shared_preload_libraries=pg_stat_statements" start >/dev/null
+  psql_() { runuser -u postgres -- "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -At -c "$1" postgres; }
+  psql_ "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+  export PIXIE_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+  start_pixie pg
+  for c in 16 64; do result[pg,$c]=$(fields "$(run_bench "$pixie_issuer" "$pixie_es" "$c" flow flows)" flow); done
+  psql_ "SELECT pg_stat_statements_reset()" >/dev/null
+  x0=$(psql_ "SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'")
+  n=$(echo 'bench password' | taskset -c 1 "$bin" bench --issuer "$pixie_issuer" --client-id "$pixie_es" --username bench \
+      --concurrency 1 --mode flow --signin flows --duration 5 --warmup 0 --json \
+      | python3 -c 'import json, sys; j = json.load(sys.stdin); print(j.get("completed", j.get("count", 0)))')
+  x1=$(psql_ "SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'")
+  calls=$(psql_ "SELECT sum(calls) FROM pg_stat_statements WHERE query NOT ILIKE '%pg_stat%'")
+  pg_per_flow=$(python3 -c "print(f'{($x1 - $x0) / $n:.1f} transactions and {$calls / $n:.1f} statements per flow ({$n} flows at C = 1)' if $n else '-')")
+  pg_version=$("$pg_bin/postgres" --version | awk '{print $3}')
+  kill "$pixie_pid"; wait "$pixie_pid" 2>/dev/null || true; pixie_pid=''
+  unset PIXIE_DATABASE_URL
+  runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_data" -m fast stop >/dev/null
+  rm -rf "$pg_data"
+fi
+
 # oidc-provider at its best: each adapter at C = 16 (ES256), then the faster for all runs.
 declare -A adapter_rate
 for adapter in default map; do
@@ -79,4 +110,11 @@ for c in 16 64; do
   read -r nps _ <<<"${result[pixie,ES256,$c]}"
   echo "pixie with --sqlite-durability full (the default), ES256, C = $c: $fps flows/s ($(python3 -c "print(f'{100 * $fps / $nps:.0f}' if $nps else '-')") % of normal), p50 / p99 $fp50 / $fp99 ms, $ferr errors."
 done
+if [ -n "${result[pg,16]:-}" ]; then
+  for c in 16 64; do
+    read -r gps gerr gp50 _ gp99 _ <<<"${result[pg,$c]}"
+    echo "pixie on PostgreSQL $pg_version (fsync and synchronous_commit on; pixie and the database on CPU 0), ES256, C = $c: $gps flows/s, p50 / p99 $gp50 / $gp99 ms, $gerr errors."
+  done
+  echo "PostgreSQL per flow: $pg_per_flow (statements as pg_stat_statements counts them, BEGIN and COMMIT included: each is a round trip)."
+fi
 echo "Peak RSS over its runs: pixie $pixie_rss MiB (normal), $full_rss MiB (full), oidc-provider $op_rss MiB."

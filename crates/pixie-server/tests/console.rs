@@ -944,3 +944,106 @@ async fn environments_are_created_changed_and_deleted_from_the_console() {
         "no delete form for the console's own environment"
     );
 }
+
+#[tokio::test]
+async fn every_registered_setting_of_an_application_is_edited_from_the_console() {
+    let s = console_server().await;
+    let (cookies, _) = sign_in(&s, "root").await;
+    let (_, app) = s
+        .admin(
+            Method::POST,
+            "/admin/environments/default/applications",
+            Some(json!({"client_name": "Agent", "redirect_uris": ["https://agent.example/cb"], "token_endpoint_auth_method": "none"})),
+        )
+        .await;
+    let id = app["client_id"].as_str().unwrap().to_owned();
+    let page = s.url(&format!("/console/environments/default/applications/{id}"));
+    let html = s
+        .http
+        .get(&page)
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("id=\"gt-code\" name=\"grant_types\" value=\"authorization_code\" checked"),
+        "{html}"
+    );
+    let csrf = csrf_of(&html);
+    let jwks = r#"{"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "kid": "k1"}]}"#;
+    let post = |form: Vec<(&'static str, &str)>| {
+        let mut form: Vec<(&str, String)> = form.into_iter().map(|(k, v)| (k, v.to_owned())).collect();
+        form.push(("csrf", csrf.clone()));
+        let req = s.http.post(&page).header("cookie", cookies.join("; ")).form(&form);
+        async move { req.send().await.unwrap() }
+    };
+    let base = vec![
+        ("action", "edit"),
+        ("more", "1"),
+        ("client_name", "Agent"),
+        ("redirect_uris", "https://agent.example/cb"),
+        ("grant_types", "authorization_code"),
+        ("grant_types", "refresh_token"),
+        ("scope", "openid profile"),
+        ("token_endpoint_auth_method", "private_key_jwt"),
+        ("id_token_signed_response_alg", "ES256"),
+        ("require_pkce", "on"),
+        ("require_consent", "on"),
+        ("require_pushed_authorization_requests", "on"),
+        ("dpop_bound_access_tokens", "on"),
+    ];
+    // Keys that are not JSON are refused in words; then the whole set is saved.
+    let mut bad = base.clone();
+    bad.push(("jwks", "{not json"));
+    let resp = post(bad).await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("jwks: not JSON"));
+    let mut good = base.clone();
+    good.push(("jwks", jwks));
+    let resp = post(good).await;
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    let (_, app) = s
+        .admin(
+            Method::GET,
+            &format!("/admin/environments/default/applications/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(app["grant_types"], json!(["authorization_code", "refresh_token"]));
+    assert_eq!(app["scope"], "openid profile");
+    assert_eq!(app["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(app["id_token_signed_response_alg"], "ES256");
+    assert_eq!(app["require_pkce"], true);
+    assert_eq!(app["require_consent"], true);
+    assert_eq!(app["require_pushed_authorization_requests"], true);
+    assert_eq!(app["dpop_bound_access_tokens"], true);
+    assert_eq!(app["jwks"]["keys"][0]["kid"], "k1");
+    // Unchecked boxes turn settings off; an emptied key set is removed.
+    let off = vec![
+        ("action", "edit"),
+        ("more", "1"),
+        ("client_name", "Agent"),
+        ("redirect_uris", "https://agent.example/cb"),
+        ("grant_types", "authorization_code"),
+        ("scope", "openid"),
+        ("token_endpoint_auth_method", "none"),
+        ("id_token_signed_response_alg", "RS256"),
+        ("jwks", ""),
+    ];
+    assert_eq!(post(off).await.status(), 200);
+    let (_, app) = s
+        .admin(
+            Method::GET,
+            &format!("/admin/environments/default/applications/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(app["grant_types"], json!(["authorization_code"]));
+    assert_eq!(app["token_endpoint_auth_method"], "none");
+    assert!(app["require_consent"] != true && app["require_pkce"] != true, "{app}");
+    assert!(app.get("jwks").is_none() || app["jwks"].is_null(), "{app}");
+    assert!(app["require_pushed_authorization_requests"] != true && app["dpop_bound_access_tokens"] != true);
+}

@@ -1,12 +1,14 @@
 //! The console's applications pages: list, register (a secret shown once), change the
-//! name, redirect URIs and PKCE method, rotate the secret (shown once), delete; every
-//! form with the CSRF token, every change audited with the operator, through the admin
-//! API's own calls.
+//! name, redirect URIs, PKCE method and the rest of the registered metadata (grants,
+//! scope, client authentication and its keys, ID token algorithm, consent, PAR, DPoP),
+//! rotate the secret (shown once), delete; every form with the CSRF token, every change
+//! audited with the operator, through the admin API's own calls.
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use pixie_core::client::GrantType;
 use pixie_core::params::Params;
 use pixie_core::wire::Application;
 
@@ -46,6 +48,18 @@ struct AppPage<'a> {
     redirects: String,
     method: &'a str,
     secret: Option<&'a str>,
+    grant_code: bool,
+    grant_refresh: bool,
+    grant_client_credentials: bool,
+    scope: &'a str,
+    auth_method: &'static str,
+    id_token_alg: &'static str,
+    require_pkce: bool,
+    require_consent: bool,
+    require_par: bool,
+    dpop_bound: bool,
+    jwks_uri: &'a str,
+    jwks: String,
 }
 
 fn auth_label(app: &Application) -> &'static str {
@@ -83,7 +97,56 @@ fn app_page(base: &Base, env: &str, op: &Admin, app: &Application, secret: Optio
         redirects: app.metadata.redirect_uris.join("\n"),
         method: app.metadata.code_challenge_method.map_or("", |m| m.as_str()),
         secret,
+        grant_code: app.metadata.grant_types.contains(&GrantType::AuthorizationCode),
+        grant_refresh: app.metadata.grant_types.contains(&GrantType::RefreshToken),
+        grant_client_credentials: app.metadata.grant_types.contains(&GrantType::ClientCredentials),
+        scope: &app.metadata.scope,
+        auth_method: app.metadata.token_endpoint_auth_method.as_str(),
+        id_token_alg: app.metadata.id_token_signed_response_alg.as_str(),
+        require_pkce: app.metadata.require_pkce,
+        require_consent: app.metadata.require_consent,
+        require_par: app.metadata.require_pushed_authorization_requests,
+        dpop_bound: app.metadata.dpop_bound_access_tokens,
+        jwks_uri: app.metadata.jwks_uri.as_deref().unwrap_or(""),
+        jwks: app
+            .metadata
+            .jwks
+            .as_ref()
+            .and_then(|j| serde_json::to_string_pretty(j).ok())
+            .unwrap_or_default(),
     })
+}
+
+/// The rest of the registered metadata, from the settings form's "more" part (sent
+/// only by the page, so a form without it leaves these as they are).
+fn more_settings(form: &Params, patch: &mut serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+    use serde_json::Value;
+    let grants: Vec<Value> = form.all("grant_types").map(|g| g.to_owned().into()).collect();
+    patch.insert("grant_types".into(), Value::Array(grants));
+    patch.insert("scope".into(), form.get("scope").unwrap_or("").trim().into());
+    for name in ["token_endpoint_auth_method", "id_token_signed_response_alg"] {
+        if let Some(v) = form.non_empty(name) {
+            patch.insert(name.into(), v.into());
+        }
+    }
+    for name in [
+        "require_pkce",
+        "require_consent",
+        "require_pushed_authorization_requests",
+        "dpop_bound_access_tokens",
+    ] {
+        patch.insert(name.into(), (form.get(name) == Some("on")).into());
+    }
+    patch.insert(
+        "jwks_uri".into(),
+        form.non_empty("jwks_uri").map_or(Value::Null, |u| u.trim().into()),
+    );
+    let jwks = match form.non_empty("jwks").map(str::trim).filter(|j| !j.is_empty()) {
+        Some(text) => serde_json::from_str::<Value>(text).map_err(|e| format!("jwks: not JSON ({e})"))?,
+        None => Value::Null,
+    };
+    patch.insert("jwks".into(), jwks);
+    Ok(())
 }
 
 /// `GET /console/environments/<env>/applications`.
@@ -188,6 +251,11 @@ pub(super) async fn change(
                 "code_challenge_method".into(),
                 method.map_or(serde_json::Value::Null, |m| m.into()),
             );
+            if form.get("more") == Some("1") {
+                if let Err(why) = more_settings(&form, &mut patch) {
+                    return message_page(&base, StatusCode::BAD_REQUEST, "Not saved", &why);
+                }
+            }
             match s.svc.patch_application(&env, &id, patch).await {
                 Ok(app) => {
                     op.audit(
