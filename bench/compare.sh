@@ -50,7 +50,7 @@ if [ -n "$pg_bin" ] && [ "$(id -u)" = 0 ]; then
   psql_() { runuser -u postgres -- "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -At -c "$1" postgres; }
   psql_ "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
   export PIXIE_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
-  start_pixie pg
+  start_pixie full pg
   for c in 16 64; do result[pg,$c]=$(fields "$(run_bench "$pixie_issuer" "$pixie_es" "$c" flow flows)" flow); done
   psql_ "SELECT pg_stat_statements_reset()" >/dev/null
   x0=$(psql_ "SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'")

@@ -11,8 +11,8 @@ wait_http() { # url
 
 # Starts pixie on a fresh SQLite store with the durability given (full or normal;
 # default full); sets pixie_pid, pixie_issuer, pixie_es, pixie_rs.
-start_pixie() { # [durability]
-  export PIXIE_DATA_DIR="$work/pixie-data-${1:-full}"
+start_pixie() { # [durability] [name of its data dir]
+  export PIXIE_DATA_DIR="$work/pixie-data-${2:-${1:-full}}"
   export PIXIE_SQLITE_DURABILITY="${1:-full}"
   local port; port=$(free_port)
   taskset -c 0 "$bin" serve --listen "127.0.0.1:$port" >"$work/pixie.out" 2>"$work/pixie.err" &
