@@ -123,8 +123,9 @@ fn open_sqlite(path: &str, durability: Durability) -> rusqlite::Result<rusqlite:
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    // As the pool's connections: WAL, and the durability asked for. No busy timeout: a
-    // lock held elsewhere is waited for asynchronously (see `Inline::run`). No automatic
+    // As the pool's connections: WAL, and the durability asked for. No busy timeout: on
+    // the read connection a lock is waited for asynchronously (see `Inline::run`); the
+    // writer sets its own, on its own thread. No automatic
     // checkpoint: it would fsync inside a request (a 15 ms stall every ~100 flows,
     // measured); the checkpoint thread does it instead.
     conn.execute_batch(&format!(
@@ -261,8 +262,8 @@ fn inline_execute(conn: &rusqlite::Connection, sql: &str, args: &[Arg<'_>]) -> r
     Ok(stmt.raw_execute()? as u64)
 }
 
-/// How long a statement on the inline connection retries while another connection
-/// holds the write lock.
+/// How long a statement waits while another connection holds a lock: the read
+/// connection retrying asynchronously, the writer in SQLite's busy wait on its thread.
 const BUSY_WAIT: Duration = Duration::from_secs(10);
 
 fn is_busy(e: &StoreError) -> bool {
@@ -339,6 +340,8 @@ pub(crate) trait WriteJob: Send {
     fn run(self: Box<Self>, conn: &rusqlite::Connection) -> (bool, Deliver);
     /// Answers with `e` without running (no transaction could be started).
     fn refuse(self: Box<Self>, e: &rusqlite::Error);
+    /// Whether the request stopped waiting for its answer.
+    fn cancelled(&self) -> bool;
 }
 
 /// The writes of one request and where its answer goes.
@@ -357,9 +360,11 @@ where
         let result = f(conn);
         let ok = result.is_ok();
         let deliver = move |commit: Option<&rusqlite::Error>| {
-            let _ = answer.send(match (result, commit) {
-                (Ok(_), Some(e)) => Err(StoreError::Sqlite(again(e))),
-                (result, _) => result,
+            // When the batch did not commit, that is the answer, even to a request whose
+            // own statements failed (a conflict with a row the batch then did not keep).
+            let _ = answer.send(match commit {
+                Some(e) => Err(StoreError::Sqlite(again(e))),
+                None => result,
             });
         };
         (ok, Box::new(deliver))
@@ -367,6 +372,10 @@ where
 
     fn refuse(self: Box<Self>, e: &rusqlite::Error) {
         let _ = self.answer.send(Err(StoreError::Sqlite(again(e))));
+    }
+
+    fn cancelled(&self) -> bool {
+        self.answer.is_closed()
     }
 }
 
@@ -408,8 +417,14 @@ fn writer_thread(conn: rusqlite::Connection, jobs: std::sync::mpsc::Receiver<Job
 
 /// One batch: see [`writer_thread`].
 fn run_batch(conn: &rusqlite::Connection, batch: Vec<Job>) {
-    let mut jobs = batch.into_iter();
+    // A request that went away (its future dropped) has nobody to answer: its writes
+    // are not made.
+    let mut jobs = batch.into_iter().filter(|job| !job.cancelled());
     loop {
+        // A transaction left open by a failed ROLLBACK would refuse every BEGIN after it.
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             for job in jobs {
                 job.refuse(&e);
@@ -423,26 +438,39 @@ fn run_batch(conn: &rusqlite::Connection, batch: Vec<Job>) {
                 job.refuse(&e);
                 continue;
             }
-            let (ok, deliver) = job.run(conn);
-            if conn.is_autocommit() {
-                // An error that ended the whole transaction (I/O, a full disk): the
-                // jobs before this one are undone too and hear so; the rest start over.
+            // A panic in a request's code must not take the writer, and every later
+            // write, with it: it counts as a failed request (its sender is dropped, so
+            // it hears that the write did not happen).
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)));
+            let (ok, deliver) = match ran {
+                Ok(ran) => (ran.0, Some(ran.1)),
+                Err(_) => {
+                    tracing::error!("a store write panicked; its statements are undone");
+                    (false, None)
+                }
+            };
+            let closed = match ok {
+                true => conn.execute_batch("RELEASE job"),
+                false => conn.execute_batch("ROLLBACK TO job; RELEASE job"),
+            };
+            if closed.is_err() || conn.is_autocommit() {
+                // The transaction ended, or this request's savepoint could not be undone
+                // (I/O, a full disk): the whole batch so far is rolled back, its
+                // requests hear so, and the rest start over in a new transaction.
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
                 let e = rusqlite::Error::SqliteFailure(
                     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
                     Some("the transaction was rolled back".into()),
                 );
-                for earlier in done.drain(..) {
+                for earlier in done.drain(..).chain(deliver) {
                     earlier(Some(&e));
                 }
-                deliver(Some(&e));
                 undone = true;
                 break;
             }
-            let _ = match ok {
-                true => conn.execute_batch("RELEASE job"),
-                false => conn.execute_batch("ROLLBACK TO job; RELEASE job"),
-            };
-            done.push(deliver);
+            done.extend(deliver);
         }
         if undone {
             continue;
@@ -673,7 +701,7 @@ mod tests {
     /// meanwhile must wait without taking the (only) runtime thread, or the transaction
     /// can never commit and the write fails after the timeout.
     #[tokio::test(flavor = "current_thread")]
-    async fn an_inline_write_waits_for_a_pool_transaction_without_blocking_the_runtime() {
+    async fn a_write_waits_for_a_pool_transaction_without_blocking_the_runtime() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
             .await
@@ -857,6 +885,29 @@ mod tests {
         };
         assert_eq!(count("mine:%").await, 0, "all or none");
         assert_eq!(count("theirs:%").await, 50);
+    }
+
+    /// A write that panics is undone and answered as failed; the writer lives on, so
+    /// the next write, in the same batch or a later one, is made.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_write_does_not_stop_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(dir.path(), Durability::Full).await;
+        let inline = store.inline.clone().unwrap();
+        let panicking = inline.write(|conn: &rusqlite::Connection| -> StoreResult<()> {
+            conn.execute_batch("INSERT INTO revocations (what, env_id, expires_at) VALUES ('half', 'e', 1)")?;
+            panic!("a bug in a request's write");
+        });
+        let insert = "INSERT INTO revocations (what, env_id, expires_at) VALUES ($1, 'e', 1)";
+        let (failed, fine) = tokio::join!(panicking, store.execute(insert, &[Arg::Text("after")]));
+        assert!(failed.is_err());
+        assert_eq!(fine.unwrap(), 1);
+        assert_eq!(store.execute(insert, &[Arg::Text("later")]).await.unwrap(), 1);
+        let n: Vec<Integer> = store
+            .fetch_all("SELECT count(*) AS n FROM revocations WHERE what = 'half'", &[])
+            .await
+            .unwrap();
+        assert_eq!(n[0].0, 0, "the panicking write's statement is undone");
     }
 
     #[test]
