@@ -143,6 +143,10 @@ fn load_and_cut(
                 let code = q["code"].clone();
                 acked.lock().unwrap().codes.push(code.clone());
                 if let Some(previous) = unredeemed.replace(code) {
+                    // Sent for redemption, it is no longer an unused code the client
+                    // holds: if the cut comes while the answer is on its way, the
+                    // server may well have used it.
+                    acked.lock().unwrap().codes.retain(|c| c != &previous);
                     let form = [
                         ("grant_type", "authorization_code"),
                         ("code", previous.as_str()),
@@ -156,7 +160,6 @@ fn load_and_cut(
                     if resp.status() != 200 {
                         return;
                     }
-                    acked.lock().unwrap().codes.retain(|c| c != &previous);
                     let Ok(t) = resp.json::<serde_json::Value>().await else {
                         return;
                     };
@@ -164,6 +167,9 @@ fn load_and_cut(
                 }
                 // A refresh rotation: the new token works, the old one no longer does.
                 if let Some(old) = refresh.clone() {
+                    // Likewise a token sent for rotation: its outcome is unknown until
+                    // the answer comes.
+                    acked.lock().unwrap().rotations.retain(|(n, _)| n != &old);
                     let form = [
                         ("grant_type", "refresh_token"),
                         ("refresh_token", old.as_str()),
@@ -179,9 +185,7 @@ fn load_and_cut(
                         return;
                     };
                     let new = t["refresh_token"].as_str().unwrap().to_owned();
-                    let mut a = acked.lock().unwrap();
-                    a.rotations.retain(|(n, _)| n != &old);
-                    a.rotations.push((new.clone(), old));
+                    acked.lock().unwrap().rotations.push((new.clone(), old));
                     refresh = Some(new);
                 }
                 let meta = json!({"client_name": format!("w{w}-{i}"), "redirect_uris": ["https://a.example/cb"]});
