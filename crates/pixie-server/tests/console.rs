@@ -264,6 +264,46 @@ fn csrf_of(html: &str) -> String {
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
+/// A signed-in console session: its pages, and its forms posted with (or without) the
+/// CSRF token its pages carry.
+struct Console<'a> {
+    s: &'a TestServer,
+    cookies: String,
+    csrf: String,
+}
+
+impl<'a> Console<'a> {
+    async fn sign_in(s: &'a TestServer, username: &str) -> Console<'a> {
+        let cookies = sign_in(s, username).await.0.join("; ");
+        let mut console = Console {
+            s,
+            cookies,
+            csrf: String::new(),
+        };
+        console.csrf = csrf_of(&console.page("/console/").await);
+        console
+    }
+
+    /// The page at `path`, as text.
+    async fn page(&self, path: &str) -> String {
+        let req = self.s.http.get(self.s.url(path)).header("cookie", &self.cookies);
+        req.send().await.unwrap().text().await.unwrap()
+    }
+
+    /// Posts `form` to `path` with the session's CSRF token.
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut form = form.to_vec();
+        form.push(("csrf", &self.csrf));
+        self.post_without_csrf(path, &form).await
+    }
+
+    /// Posts `form` as it is.
+    async fn post_without_csrf(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let req = self.s.http.post(self.s.url(path)).header("cookie", &self.cookies);
+        req.form(form).send().await.unwrap()
+    }
+}
+
 #[tokio::test]
 async fn the_report_page_draws_requests_per_day_and_says_what_to_do() {
     let s = console_server().await;
@@ -791,28 +831,15 @@ async fn a_users_consents_are_shown_and_withdrawn_from_the_console() {
 #[tokio::test]
 async fn the_console_will_not_lose_its_last_admin() {
     let s = console_server().await;
-    let (cookies, _) = sign_in(&s, "root").await;
+    let console = Console::sign_in(&s, "root").await;
     let (_, found) = s
         .admin(Method::GET, "/admin/environments/default/users?username=root", None)
         .await;
     let root = found["items"][0]["id"].as_str().unwrap().to_owned();
-    let page = s.url(&format!("/console/environments/default/users/{root}"));
-    let html = s
-        .http
-        .get(&page)
-        .header("cookie", cookies.join("; "))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = csrf_of(&html);
+    let page = format!("/console/environments/default/users/{root}");
     let post = |form: Vec<(&'static str, &'static str)>| {
-        let mut form: Vec<(&str, String)> = form.into_iter().map(|(k, v)| (k, v.to_owned())).collect();
-        form.push(("csrf", csrf.clone()));
-        let req = s.http.post(&page).header("cookie", cookies.join("; ")).form(&form);
-        async move { req.send().await.unwrap() }
+        let (console, page) = (&console, page.clone());
+        async move { console.post(&page, &form).await }
     };
     // root is the only admin: disabling, deleting or dropping the role is refused.
     for form in [
@@ -855,20 +882,15 @@ async fn the_console_will_not_lose_its_last_admin() {
 #[tokio::test]
 async fn environments_are_created_changed_and_deleted_from_the_console() {
     let s = console_server().await;
-    let (cookies, _) = sign_in(&s, "root").await;
-    let html = get_console(&s, &cookies).await.text().await.unwrap();
-    let csrf = csrf_of(&html);
-    let post = |path: &str, form: Vec<(&'static str, &'static str)>, with_csrf: bool| {
-        let mut form: Vec<(&str, String)> = form.into_iter().map(|(k, v)| (k, v.to_owned())).collect();
-        if with_csrf {
-            form.push(("csrf", csrf.clone()));
+    let console = Console::sign_in(&s, "root").await;
+    let post = |path: &'static str, form: Vec<(&'static str, &'static str)>, with_csrf: bool| {
+        let console = &console;
+        async move {
+            match with_csrf {
+                true => console.post(path, &form).await,
+                false => console.post_without_csrf(path, &form).await,
+            }
         }
-        let req = s
-            .http
-            .post(s.url(path))
-            .header("cookie", cookies.join("; "))
-            .form(&form);
-        async move { req.send().await.unwrap() }
     };
     // Created from the home page, with the API's checks and defaults.
     assert_eq!(
@@ -929,16 +951,7 @@ async fn environments_are_created_changed_and_deleted_from_the_console() {
     let resp = post("/console/environments/acme/delete", vec![("confirm", "acme")], true).await;
     assert_eq!(resp.status(), 303);
     assert_eq!(s.admin(Method::GET, "/admin/environments/acme", None).await.0, 404);
-    let page = s
-        .http
-        .get(s.url("/console/environments/default"))
-        .header("cookie", cookies.join("; "))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = console.page("/console/environments/default").await;
     assert!(
         !page.contains("/delete\""),
         "no delete form for the console's own environment"
@@ -948,7 +961,7 @@ async fn environments_are_created_changed_and_deleted_from_the_console() {
 #[tokio::test]
 async fn every_registered_setting_of_an_application_is_edited_from_the_console() {
     let s = console_server().await;
-    let (cookies, _) = sign_in(&s, "root").await;
+    let console = Console::sign_in(&s, "root").await;
     let (_, app) = s
         .admin(
             Method::POST,
@@ -957,28 +970,16 @@ async fn every_registered_setting_of_an_application_is_edited_from_the_console()
         )
         .await;
     let id = app["client_id"].as_str().unwrap().to_owned();
-    let page = s.url(&format!("/console/environments/default/applications/{id}"));
-    let html = s
-        .http
-        .get(&page)
-        .header("cookie", cookies.join("; "))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = format!("/console/environments/default/applications/{id}");
+    let html = console.page(&page).await;
     assert!(
         html.contains("id=\"gt-code\" name=\"grant_types\" value=\"authorization_code\" checked"),
         "{html}"
     );
-    let csrf = csrf_of(&html);
     let jwks = r#"{"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "kid": "k1"}]}"#;
-    let post = |form: Vec<(&'static str, &str)>| {
-        let mut form: Vec<(&str, String)> = form.into_iter().map(|(k, v)| (k, v.to_owned())).collect();
-        form.push(("csrf", csrf.clone()));
-        let req = s.http.post(&page).header("cookie", cookies.join("; ")).form(&form);
-        async move { req.send().await.unwrap() }
+    let post = |form: Vec<(&'static str, &'static str)>| {
+        let (console, page) = (&console, page.clone());
+        async move { console.post(&page, &form).await }
     };
     let base = vec![
         ("action", "edit"),
