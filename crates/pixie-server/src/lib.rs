@@ -227,6 +227,7 @@ async fn start_with_shutdown(
         trusted: Arc::new(trusted),
         request_timeout: cfg.request_timeout,
         console_env: cfg.console_env.clone(),
+        console_admin_change: Arc::new(tokio::sync::Mutex::new(())),
     };
     let router = http::router(state);
     let (tx, rx) = oneshot::channel::<()>();

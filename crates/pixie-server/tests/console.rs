@@ -1048,3 +1048,85 @@ async fn every_registered_setting_of_an_application_is_edited_from_the_console()
     assert!(app.get("jwks").is_none() || app["jwks"].is_null(), "{app}");
     assert!(app["require_pushed_authorization_requests"] != true && app["dpop_bound_access_tokens"] != true);
 }
+
+#[tokio::test]
+async fn two_admins_removed_at_once_leave_the_console_an_admin() {
+    let s = console_server().await;
+    let (_, ada) = s
+        .admin(
+            Method::POST,
+            "/admin/environments/default/users",
+            Some(json!({"username": "ada", "password": PASSWORD, "roles": ["admin"]})),
+        )
+        .await;
+    let (_, found) = s
+        .admin(Method::GET, "/admin/environments/default/users?username=root", None)
+        .await;
+    let root = found["items"][0]["id"].as_str().unwrap().to_owned();
+    let ada = ada["id"].as_str().unwrap().to_owned();
+    // The race is one of timing: ten rounds of each change give it its chances.
+    let rounds = [vec![("action", "profile"), ("roles", "")], vec![("action", "disable")]];
+    for (round, action) in rounds.iter().cycle().take(20).enumerate() {
+        // Signed in afresh: disabling root in the round before ended the session.
+        let console = Console::sign_in(&s, "root").await;
+        let (a, b) = (
+            format!("/console/environments/default/users/{root}"),
+            format!("/console/environments/default/users/{ada}"),
+        );
+        let (ra, rb) = tokio::join!(console.post(&a, action), console.post(&b, action));
+        // Made: a 303 back to the user's page. The later one is refused: 409 if it
+        // passed the role check before the earlier one's change, 403 if after.
+        let made = |r: &reqwest::Response, page: &str| r.status() == 303 && location(r).ends_with(page);
+        let made = [made(&ra, &a), made(&rb, &b)];
+        let statuses = [ra.status().as_u16(), rb.status().as_u16()];
+        assert!(!(made[0] && made[1]), "round {round}: both made: {statuses:?}");
+        let (_, users) = s.admin(Method::GET, "/admin/environments/default/users", None).await;
+        let admins = users["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["disabled"] == false && u["roles"].as_array().unwrap().contains(&json!("admin")))
+            .count();
+        assert!(admins >= 1, "round {round}: no admin left: {users}");
+        // Both admins again, for the next round.
+        for id in [&root, &ada] {
+            let path = format!("/admin/environments/default/users/{id}");
+            s.admin(
+                Method::PATCH,
+                &path,
+                Some(json!({"roles": ["admin"], "disabled": false})),
+            )
+            .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_consoles_own_environment_keeps_a_policy_the_console_can_sign_in_with() {
+    let s = console_server().await;
+    let console = Console::sign_in(&s, "root").await;
+    let page = "/console/environments/default";
+    let fine = [("allowed", "S256"), ("required", "S256"), ("mode", "enforce")];
+    for extra in [vec![("require_par", "on")], vec![("profile", "fapi2")]] {
+        let mut form = fine.to_vec();
+        form.extend(extra.clone());
+        let resp = console.post(page, &form).await;
+        assert_eq!(resp.status(), 409, "{extra:?}");
+        assert!(resp.text().await.unwrap().contains("own environment"));
+    }
+    let plain_only = [("allowed", "plain")];
+    assert_eq!(console.post(page, &plain_only).await.status(), 409);
+    let plain_required = [("allowed", "S256"), ("allowed", "plain"), ("required", "plain")];
+    assert_eq!(console.post(page, &plain_required).await.status(), 409);
+    let (_, env) = s.admin(Method::GET, "/admin/environments/default", None).await;
+    assert_eq!(env["require_par"], false);
+    // A setting the console's sign-in survives is saved, and sign-in still works.
+    assert_eq!(console.post(page, &fine).await.status(), 303);
+    Console::sign_in(&s, "root").await;
+    // Another environment takes any of them.
+    s.admin(Method::POST, "/admin/environments", Some(json!({"id": "acme"})))
+        .await;
+    let mut form = fine.to_vec();
+    form.push(("require_par", "on"));
+    assert_eq!(console.post("/console/environments/acme", &form).await.status(), 303);
+}

@@ -120,6 +120,20 @@ pub(super) async fn save(
         Some("report") => PolicyMode::Report,
         _ => PolicyMode::Enforce,
     };
+    // The console signs its operators in to its own environment with a plain S256
+    // authorization request: a setting that refuses that request would lock every
+    // operator out once their session ends.
+    let own = s.console_env.as_deref() == Some(env.as_str());
+    let s256 = ChallengeMethod::S256;
+    let refuses_console = !pkce.allowed.contains(s256)
+        || (!pkce.required.is_empty() && !pkce.required.contains(s256))
+        || form.get("require_par") == Some("on")
+        || form.get("profile") == Some("fapi2");
+    if own && refuses_console {
+        let why = "this is the console's own environment: S256 must stay allowed, and neither PAR nor the fapi2 \
+                   profile may be required, or the console's sign-in is refused (the admin API and the CLI can)";
+        return message_page(&base, StatusCode::CONFLICT, "Not saved", why);
+    }
     let mut registration = current.registration;
     registration.dynamic = form.get("dynamic") == Some("on");
     registration.client_id_metadata_documents = form.get("cimd") == Some("on");

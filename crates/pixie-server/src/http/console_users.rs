@@ -209,6 +209,12 @@ pub(super) async fn change(
             .any(|r| r == super::console::ADMIN_ROLE),
         _ => false,
     };
+    // Held through the change: the check and the write are one step for this
+    // instance (instances sharing a store can still race; the CLI is the way back).
+    let _one_at_a_time = match drops_admin {
+        true => Some(s.console_admin_change.clone().lock_owned().await),
+        false => None,
+    };
     if drops_admin {
         match last_admin(&s, &env, &id).await {
             Ok(false) => {}

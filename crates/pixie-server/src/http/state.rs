@@ -77,6 +77,9 @@ pub struct AppState {
     /// The environment whose admins may use the console (`--console-env`); no console
     /// without it.
     pub console_env: Option<String>,
+    /// Held while the console checks that a change leaves it an admin and makes the
+    /// change, so two such changes at once cannot each count on the other's admin.
+    pub console_admin_change: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
