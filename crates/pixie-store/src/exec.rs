@@ -262,6 +262,33 @@ fn inline_execute(conn: &rusqlite::Connection, sql: &str, args: &[Arg<'_>]) -> r
     Ok(stmt.raw_execute()? as u64)
 }
 
+/// The first row of a statement on a SQLite connection, if any.
+fn inline_fetch_optional<T: FromRow>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[Arg<'_>],
+) -> StoreResult<Option<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind_all(&mut stmt, args)?;
+    let mut rows = stmt.raw_query();
+    match rows.next()? {
+        Some(row) => T::from_row(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Every row of a statement on a SQLite connection.
+fn inline_fetch_all<T: FromRow>(conn: &rusqlite::Connection, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind_all(&mut stmt, args)?;
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(T::from_row(row)?);
+    }
+    Ok(out)
+}
+
 /// How long a statement waits while another connection holds a lock: the read
 /// connection retrying asynchronously, the writer in SQLite's busy wait on its thread.
 const BUSY_WAIT: Duration = Duration::from_secs(10);
@@ -540,28 +567,11 @@ impl Store {
         if let Some(inline) = &self.inline {
             if writes(sql) {
                 let (sql, args) = (sql.to_owned(), OwnedArg::all(args));
-                let write = move |conn: &rusqlite::Connection| {
-                    let mut stmt = conn.prepare_cached(&sql)?;
-                    bind_all(&mut stmt, &OwnedArg::borrowed(&args))?;
-                    let mut rows = stmt.raw_query();
-                    match rows.next()? {
-                        Some(row) => T::from_row(row).map(Some),
-                        None => Ok(None),
-                    }
-                };
+                let write =
+                    move |conn: &rusqlite::Connection| inline_fetch_optional(conn, &sql, &OwnedArg::borrowed(&args));
                 return inline.write(write).await;
             }
-            return inline
-                .run(|conn| {
-                    let mut stmt = conn.prepare_cached(sql)?;
-                    bind_all(&mut stmt, args)?;
-                    let mut rows = stmt.raw_query();
-                    match rows.next()? {
-                        Some(row) => T::from_row(row).map(Some),
-                        None => Ok(None),
-                    }
-                })
-                .await;
+            return inline.run(|conn| inline_fetch_optional(conn, sql, args)).await;
         }
         match bounded(sqlx_query(sql, args).fetch_optional(&self.pool)).await? {
             Some(row) => T::from_row(&row).map(Some),
@@ -578,30 +588,10 @@ impl Store {
         if let Some(inline) = &self.inline {
             if writes(sql) {
                 let (sql, args) = (sql.to_owned(), OwnedArg::all(args));
-                let write = move |conn: &rusqlite::Connection| {
-                    let mut stmt = conn.prepare_cached(&sql)?;
-                    bind_all(&mut stmt, &OwnedArg::borrowed(&args))?;
-                    let mut rows = stmt.raw_query();
-                    let mut out = Vec::new();
-                    while let Some(row) = rows.next()? {
-                        out.push(T::from_row(row)?);
-                    }
-                    Ok(out)
-                };
+                let write = move |conn: &rusqlite::Connection| inline_fetch_all(conn, &sql, &OwnedArg::borrowed(&args));
                 return inline.write(write).await;
             }
-            return inline
-                .run(|conn| {
-                    let mut stmt = conn.prepare_cached(sql)?;
-                    bind_all(&mut stmt, args)?;
-                    let mut rows = stmt.raw_query();
-                    let mut out = Vec::new();
-                    while let Some(row) = rows.next()? {
-                        out.push(T::from_row(row)?);
-                    }
-                    Ok(out)
-                })
-                .await;
+            return inline.run(|conn| inline_fetch_all(conn, sql, args)).await;
         }
         bounded(sqlx_query(sql, args).fetch_all(&self.pool))
             .await?
