@@ -63,6 +63,13 @@ impl FromRow for TokenRow {
     }
 }
 
+/// Revokes token `$1` (environment `$2`, at `$3`) if its grant is revoked. The grant is
+/// looked up by its key in a scalar subquery, which PostgreSQL's generic plan cannot
+/// turn into a scan of the environment's grants (see `codes.rs`).
+pub(crate) const REVOKE_IF_GRANT_REVOKED: &str =
+    "UPDATE tokens SET revoked_at = $3 WHERE id = $1 AND revoked_at IS NULL \
+     AND (SELECT g.revoked_at FROM grants g WHERE g.env_id = $2 AND g.id = tokens.grant_id) IS NOT NULL";
+
 impl Store {
     /// Stores a refresh token and keeps its grant until at least `grant_until`. A token
     /// of a revoked grant is stored revoked. Returns whether it was stored live.
@@ -101,8 +108,7 @@ impl Store {
                 ),
                 (&insert, args),
                 (
-                    "UPDATE tokens SET revoked_at = $3 WHERE id = $1 AND revoked_at IS NULL AND EXISTS \
-                     (SELECT 1 FROM grants g WHERE g.env_id = $2 AND g.id = tokens.grant_id AND g.revoked_at IS NOT NULL)",
+                    REVOKE_IF_GRANT_REVOKED,
                     vec![Arg::Text(&t.id), Arg::Text(&t.env_id), Arg::Int(t.created_at)],
                 ),
             ])

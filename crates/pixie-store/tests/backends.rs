@@ -13,6 +13,12 @@ async fn sqlite() -> (Store, tempfile::TempDir) {
 }
 
 async fn postgres() -> Option<Store> {
+    let url = postgres_url().await?;
+    Some(Store::connect(&url).await.unwrap())
+}
+
+/// A fresh database on the test server, or `None` when there is none.
+async fn postgres_url() -> Option<String> {
     use sqlx::Connection as _;
     let Some(admin) = std::env::var("PIXIE_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
         assert!(
@@ -31,8 +37,7 @@ async fn postgres() -> Option<Store> {
     sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
         .await
         .unwrap();
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-    Some(Store::connect(&url).await.unwrap())
+    Some(format!("{}/{name}", admin.rsplit_once('/').unwrap().0))
 }
 
 fn env(id: &str) -> EnvironmentRow {
@@ -486,4 +491,119 @@ async fn migrations_are_idempotent_and_urls_checked() {
         Store::connect("mysql://x").await,
         Err(StoreError::UnsupportedUrl)
     ));
+}
+
+/// The attack on `insert_code`'s one-statement form (PostgreSQL, where a code can be
+/// stored while a change to its user commits): a change of credentials, a disabling or
+/// a removal holds the user's row, a code for one of the user's sessions is asked for
+/// meanwhile (and waits), then the change commits. No code may be stored for the ended
+/// session or the disabled or removed user. Here the change's statements are run by
+/// hand in a transaction held open, so that the code's request is known to wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_code_waiting_for_a_user_change_is_refused() {
+    use sqlx::Connection as _;
+    let Some(url) = postgres_url().await else { return };
+    let store = Store::connect(&url).await.unwrap();
+    store.insert_environment(&env("r"), &[]).await.unwrap();
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "credentials",
+            &[
+                "UPDATE users SET generation = generation + 1, password_hash = 'h2' WHERE env_id = 'r' AND id = $1",
+                "DELETE FROM sessions WHERE env_id = 'r' AND user_id = $1",
+            ],
+        ),
+        (
+            "disabling",
+            &["UPDATE users SET disabled_at = 5 WHERE env_id = 'r' AND id = $1"],
+        ),
+        (
+            "removal",
+            &[
+                "UPDATE users SET generation = generation + 1 WHERE env_id = 'r' AND id = $1",
+                "DELETE FROM sessions WHERE env_id = 'r' AND user_id = $1",
+                "DELETE FROM users WHERE env_id = 'r' AND id = $1",
+            ],
+        ),
+    ];
+    for (n, (case, change)) in cases.into_iter().enumerate() {
+        let user_id = format!("u{n}");
+        let hash = vec![n as u8 + 1; 32];
+        store
+            .insert_user(&UserRow {
+                env_id: "r".into(),
+                id: user_id.clone(),
+                username: user_id.clone(),
+                password_hash: "h".into(),
+                email: None,
+                name: None,
+                created_at: 1,
+                roles: vec![],
+                disabled_at: None,
+                generation: 0,
+            })
+            .await
+            .unwrap();
+        let session = SessionRow {
+            id_hash: hash.clone(),
+            env_id: "r".into(),
+            user_id: user_id.clone(),
+            auth_time: 1,
+            created_at: 1,
+            expires_at: 10_000,
+            user_generation: 0,
+        };
+        assert!(store.insert_session(&session).await.unwrap());
+        let mut changer = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::Executor::execute(&mut changer, "BEGIN").await.unwrap();
+        for sql in change {
+            sqlx::query(sql).bind(&user_id).execute(&mut changer).await.unwrap();
+        }
+        let code = CodeRow {
+            code_hash: hash.clone(),
+            env_id: "r".into(),
+            client_id: "c".into(),
+            user_id: user_id.clone(),
+            grant_id: format!("g{n}"),
+            data: "{}".into(),
+            created_at: 2,
+            expires_at: 100,
+            used_at: None,
+        };
+        let grant = GrantRow {
+            env_id: "r".into(),
+            id: format!("g{n}"),
+            client_id: "c".into(),
+            user_id: Some(user_id.clone()),
+            sid: Some(format!("s{n}")),
+            created_at: 2,
+            expires_at: 1000,
+        };
+        let asked = tokio::spawn({
+            let store = store.clone();
+            let hash = hash.clone();
+            async move { store.insert_code(&code, &grant, &hash).await }
+        });
+        // Until the code's statement waits for the change's lock.
+        let mut watcher = sqlx::PgConnection::connect(&url).await.unwrap();
+        let mut waited = 0;
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            assert!(waited < 1000, "{case}: the code's request never waited for the change");
+            waited += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        sqlx::Executor::execute(&mut changer, "COMMIT").await.unwrap();
+        let stored = asked.await.unwrap().unwrap();
+        assert!(!stored, "{case}: a code was stored for a session the change ended");
+        assert!(store.get_code("r", &hash).await.unwrap().is_none(), "{case}");
+    }
 }
