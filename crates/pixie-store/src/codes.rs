@@ -84,7 +84,7 @@ fn consume_code_sql() -> String {
 pub(crate) const INSERT_CODE_POSTGRES: &str = "WITH live AS (\
      SELECT 1 FROM users u JOIN sessions s ON s.env_id = u.env_id AND s.user_id = u.id \
      WHERE u.env_id = $10 AND u.id = $4 AND u.disabled_at IS NULL \
-     AND s.id_hash = $16 AND s.user_generation = u.generation FOR SHARE OF u), \
+     AND s.id_hash = $16 AND s.user_generation = u.generation FOR SHARE OF u, s), \
      grant_row AS (INSERT INTO grants (env_id, id, client_id, user_id, sid, created_at, expires_at) \
      SELECT $10, $11, $12, $4, $13, $14, $15 FROM live RETURNING env_id, id) \
      INSERT INTO codes (code_hash, env_id, client_id, user_id, grant_id, data, created_at, expires_at, used_at) \
@@ -101,14 +101,17 @@ impl Store {
     /// transaction, or is seen by it) never yields a code. Returns whether it was stored.
     ///
     /// On PostgreSQL this is one statement (one round trip, no `BEGIN`/`COMMIT`): it
-    /// share-locks the user's row and checks the session against it. A change of
-    /// credentials, a disabling or a removal updates that row first, so it either
-    /// committed before (and this statement does not see the session, or sees the user
-    /// disabled or gone) or this statement waits for it and then re-reads the user's row:
-    /// the session's `user_generation` no longer matches the moved-on generation (the
-    /// session row itself is read as of the statement's start, so it is the generation,
-    /// not the session's absence, that tells). On SQLite the writer runs one transaction
-    /// at a time, so the two statements cannot interleave with a change.
+    /// share-locks the user's row and the session's, and checks one against the other.
+    /// A change of credentials, a disabling or a removal updates the user's row first,
+    /// so it either committed before (and this statement does not see the session, or
+    /// sees the user disabled or gone) or this statement waits for it and then re-reads
+    /// the user's row: the session's `user_generation` no longer matches the moved-on
+    /// generation, or the user is disabled or gone. A sign-out deletes the session's row
+    /// first (see [`Store::end_session`]): this statement waits for it and finds no
+    /// session, or the sign-out waits for this one and then revokes its grant. The
+    /// user's row is locked before the session's, the order a change to the user takes
+    /// them in, so the two never wait for each other. On SQLite the writer runs one
+    /// transaction at a time, so the two statements cannot interleave with a change.
     pub async fn insert_code(&self, c: &CodeRow, g: &GrantRow, session_hash: &[u8]) -> StoreResult<bool> {
         let _t = self.timer("insert_code");
         let code_args = [

@@ -82,11 +82,21 @@ impl Store {
     /// Ends a session: deletes it and revokes every grant that came from it, with
     /// their codes, refresh tokens and access tokens (these through a revocation).
     /// Returns how many refresh tokens were live.
+    ///
+    /// The session's row goes first: on PostgreSQL a code being stored for the session
+    /// share-locks that row (see [`Store::insert_code`]), so either the code's statement
+    /// waits for this deletion and then finds no session, or this waits for the code's
+    /// commit and the revocations that follow (each statement sees what committed
+    /// before it) include its grant.
     pub async fn end_session(&self, env_id: &str, id_hash: &[u8], sid: &str, now: i64) -> StoreResult<u64> {
         let _t = self.timer("end_session");
         let what = format!("sid:{sid}");
         let changed = self
             .execute_all(&[
+                (
+                    "DELETE FROM sessions WHERE id_hash = $1 AND env_id = $2",
+                    vec![Arg::Blob(id_hash), Arg::Text(env_id)],
+                ),
                 (
                     "UPDATE grants SET revoked_at = $1 WHERE env_id = $2 AND sid = $3 AND revoked_at IS NULL",
                     vec![Arg::Int(now), Arg::Text(env_id), Arg::Text(sid)],
@@ -99,12 +109,8 @@ impl Store {
                     INSERT_REVOCATION,
                     vec![Arg::Text(&what), Arg::Text(env_id), Arg::Int(now + MAX_ACCESS_TOKEN)],
                 ),
-                (
-                    "DELETE FROM sessions WHERE id_hash = $1 AND env_id = $2",
-                    vec![Arg::Blob(id_hash), Arg::Text(env_id)],
-                ),
             ])
             .await?;
-        Ok(changed[1])
+        Ok(changed[2])
     }
 }

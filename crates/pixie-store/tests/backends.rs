@@ -529,31 +529,7 @@ async fn postgres_a_code_waiting_for_a_user_change_is_refused() {
     for (n, (case, change)) in cases.into_iter().enumerate() {
         let user_id = format!("u{n}");
         let hash = vec![n as u8 + 1; 32];
-        store
-            .insert_user(&UserRow {
-                env_id: "r".into(),
-                id: user_id.clone(),
-                username: user_id.clone(),
-                password_hash: "h".into(),
-                email: None,
-                name: None,
-                created_at: 1,
-                roles: vec![],
-                disabled_at: None,
-                generation: 0,
-            })
-            .await
-            .unwrap();
-        let session = SessionRow {
-            id_hash: hash.clone(),
-            env_id: "r".into(),
-            user_id: user_id.clone(),
-            auth_time: 1,
-            created_at: 1,
-            expires_at: 10_000,
-            user_generation: 0,
-        };
-        assert!(store.insert_session(&session).await.unwrap());
+        user_with_session(&store, &user_id, &hash).await;
         let mut changer = sqlx::PgConnection::connect(&url).await.unwrap();
         sqlx::Executor::execute(&mut changer, "BEGIN").await.unwrap();
         for sql in change {
@@ -584,26 +560,150 @@ async fn postgres_a_code_waiting_for_a_user_change_is_refused() {
             let hash = hash.clone();
             async move { store.insert_code(&code, &grant, &hash).await }
         });
-        // Until the code's statement waits for the change's lock.
-        let mut watcher = sqlx::PgConnection::connect(&url).await.unwrap();
-        let mut waited = 0;
-        loop {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .fetch_one(&mut watcher)
-            .await
-            .unwrap();
-            if waiting > 0 {
-                break;
-            }
-            assert!(waited < 1000, "{case}: the code's request never waited for the change");
-            waited += 1;
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        until_a_statement_waits_for_a_lock(&url, case).await;
         sqlx::Executor::execute(&mut changer, "COMMIT").await.unwrap();
         let stored = asked.await.unwrap().unwrap();
         assert!(!stored, "{case}: a code was stored for a session the change ended");
         assert!(store.get_code("r", &hash).await.unwrap().is_none(), "{case}");
     }
+}
+
+/// Returns once a statement on the database waits for a row lock (within 10 s).
+async fn until_a_statement_waits_for_a_lock(url: &str, case: &str) {
+    use sqlx::Connection as _;
+    let mut watcher = sqlx::PgConnection::connect(url).await.unwrap();
+    for _ in 0..1000 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{case}: the request never waited for the other transaction's lock");
+}
+
+/// A user `id` of environment `r` with one session (`hash`), for the race tests.
+async fn user_with_session(store: &Store, id: &str, hash: &[u8]) {
+    store
+        .insert_user(&UserRow {
+            env_id: "r".into(),
+            id: id.into(),
+            username: id.into(),
+            password_hash: "h".into(),
+            email: None,
+            name: None,
+            created_at: 1,
+            roles: vec![],
+            disabled_at: None,
+            generation: 0,
+        })
+        .await
+        .unwrap();
+    let session = SessionRow {
+        id_hash: hash.to_vec(),
+        env_id: "r".into(),
+        user_id: id.into(),
+        auth_time: 1,
+        created_at: 1,
+        expires_at: 10_000,
+        user_generation: 0,
+    };
+    assert!(store.insert_session(&session).await.unwrap());
+}
+
+/// The attack on a sign-out racing a code for the same session (PostgreSQL): whichever
+/// goes first, no code of the signed-out session can be exchanged afterwards.
+/// 1. The sign-out's deletion of the session is held open (by hand) while the code is
+///    asked for: the code's statement waits, then stores nothing.
+/// 2. A code's statement is held open (by hand: the session's row share-locked, as the
+///    statement does, and the grant and code inserted) while the sign-out runs: the
+///    sign-out waits, then revokes the new grant, so the code is not exchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_sign_out_racing_a_code_leaves_no_live_grant() {
+    use sqlx::Connection as _;
+    let Some(url) = postgres_url().await else { return };
+    let store = Store::connect(&url).await.unwrap();
+    store.insert_environment(&env("r"), &[]).await.unwrap();
+    let code = |n: u8| CodeRow {
+        code_hash: vec![n; 32],
+        env_id: "r".into(),
+        client_id: "c".into(),
+        user_id: format!("u{n}"),
+        grant_id: format!("g{n}"),
+        data: "{}".into(),
+        created_at: 2,
+        expires_at: 100,
+        used_at: None,
+    };
+    let grant = |n: u8| GrantRow {
+        env_id: "r".into(),
+        id: format!("g{n}"),
+        client_id: "c".into(),
+        user_id: Some(format!("u{n}")),
+        sid: Some(format!("s{n}")),
+        created_at: 2,
+        expires_at: 1000,
+    };
+
+    // 1. The sign-out first.
+    user_with_session(&store, "u1", &[1; 32]).await;
+    let mut sign_out = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::Executor::execute(&mut sign_out, "BEGIN").await.unwrap();
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(vec![1u8; 32])
+        .execute(&mut sign_out)
+        .await
+        .unwrap();
+    let asked = tokio::spawn({
+        let store = store.clone();
+        async move { store.insert_code(&code(1), &grant(1), &[1; 32]).await }
+    });
+    until_a_statement_waits_for_a_lock(&url, "sign-out first").await;
+    sqlx::Executor::execute(&mut sign_out, "COMMIT").await.unwrap();
+    assert!(
+        !asked.await.unwrap().unwrap(),
+        "a code was stored for a session signed out meanwhile"
+    );
+
+    // 2. The code first.
+    user_with_session(&store, "u2", &[2; 32]).await;
+    let mut coder = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::Executor::execute(&mut coder, "BEGIN").await.unwrap();
+    sqlx::query("SELECT 1 FROM sessions WHERE id_hash = $1 FOR SHARE")
+        .bind(vec![2u8; 32])
+        .execute(&mut coder)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO grants (env_id, id, client_id, user_id, sid, created_at, expires_at) \
+         VALUES ('r', 'g2', 'c', 'u2', 's2', 2, 1000)",
+    )
+    .execute(&mut coder)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO codes (code_hash, env_id, client_id, user_id, grant_id, data, created_at, expires_at) \
+         VALUES ($1, 'r', 'c', 'u2', 'g2', '{}', 2, 100)",
+    )
+    .bind(vec![2u8; 32])
+    .execute(&mut coder)
+    .await
+    .unwrap();
+    let signed_out = tokio::spawn({
+        let store = store.clone();
+        async move { store.end_session("r", &[2; 32], "s2", 3).await }
+    });
+    until_a_statement_waits_for_a_lock(&url, "code first").await;
+    sqlx::Executor::execute(&mut coder, "COMMIT").await.unwrap();
+    signed_out.await.unwrap().unwrap();
+    assert!(
+        store.consume_code("r", &[2; 32], "c", 4).await.unwrap().is_none(),
+        "the code of a grant made while its session was signed out is still exchanged"
+    );
+    assert!(store.get_session("r", &[2; 32], 4).await.unwrap().is_none());
 }
