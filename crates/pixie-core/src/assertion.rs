@@ -106,7 +106,9 @@ pub fn check_claims(c: &AssertionClaims, expected: ExpectedAssertion<'_>) -> Res
 }
 
 /// Checks a client's inline `jwks` at registration: a JWK Set of 1 to [`MAX_KEYS`]
-/// public asymmetric keys (EC P-256, RSA, OKP Ed25519), no private member.
+/// public asymmetric keys (EC P-256, RSA, OKP Ed25519), no private member, and key
+/// material of the right shape (see [`check_key_material`]): a key that no assertion
+/// could ever verify against is refused when it is registered, not at every use.
 pub fn check_jwks(jwks: &Value) -> Result<(), String> {
     let keys = jwks
         .get("keys")
@@ -134,6 +136,66 @@ pub fn check_jwks(jwks: &Value) -> Result<(), String> {
         if !ok {
             return Err(format!("jwks.keys[{i}] must be an EC P-256, RSA or Ed25519 public key"));
         }
+        check_key_material(k).map_err(|why| format!("jwks.keys[{i}]: {why}"))?;
+    }
+    Ok(())
+}
+
+/// The smallest RSA modulus accepted, in bits (NIST SP 800-57's floor, and FAPI 2.0's).
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// The largest RSA modulus accepted, in bits (a bigger one only costs the verifier).
+pub const MAX_RSA_BITS: usize = 16384;
+
+/// A member of a JWK as base64url bytes (no padding, RFC 7518 §6).
+fn member(k: &serde_json::Map<String, Value>, name: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let v = k
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{name} is missing"))?;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(v)
+        .map_err(|_| format!("{name} is not base64url without padding"))
+}
+
+/// The shape of a public key's members: P-256 `x` and `y` of 32 bytes each, Ed25519 `x`
+/// of 32 bytes, RSA `n` of [`MIN_RSA_BITS`] to [`MAX_RSA_BITS`] bits and `e` an odd
+/// number from 3, of at most 8 bytes. (Whether a P-256 point is on the curve is for the
+/// verifier's crypto library; this catches what a typo or a test key gets wrong.)
+pub fn check_key_material(k: &serde_json::Map<String, Value>) -> Result<(), String> {
+    match k.get("kty").and_then(Value::as_str) {
+        Some("EC") => {
+            for name in ["x", "y"] {
+                if member(k, name)?.len() != 32 {
+                    return Err(format!("a P-256 key's {name} must be 32 bytes"));
+                }
+            }
+        }
+        Some("OKP") => {
+            if member(k, "x")?.len() != 32 {
+                return Err("an Ed25519 key's x must be 32 bytes".into());
+            }
+        }
+        Some("RSA") => {
+            let n = member(k, "n")?;
+            let n = &n[n.iter().take_while(|b| **b == 0).count()..];
+            let bits = n
+                .first()
+                .map_or(0, |top| (n.len() - 1) * 8 + (8 - top.leading_zeros() as usize));
+            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+                return Err(format!(
+                    "an RSA key's n is {bits} bits; {MIN_RSA_BITS} to {MAX_RSA_BITS} are accepted"
+                ));
+            }
+            let e = member(k, "e")?;
+            let e = &e[e.iter().take_while(|b| **b == 0).count()..];
+            let value = e.iter().fold(0u128, |v, b| (v << 8) | u128::from(*b));
+            if e.len() > 8 || value < 3 || value % 2 == 0 {
+                return Err("an RSA key's e must be an odd number from 3, of at most 8 bytes".into());
+            }
+        }
+        _ => return Err("unsupported key type".into()),
     }
     Ok(())
 }
@@ -247,9 +309,65 @@ mod tests {
         assert!(check_header(&json!({"alg": "ES256", "typ": "dpop+jwt"})).is_err());
     }
 
+    /// base64url of `bytes`.
+    fn bytes(bytes: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// base64url of `n` bytes of `b`.
+    fn b64(n: usize, b: u8) -> String {
+        bytes(&vec![b; n])
+    }
+
+    #[test]
+    fn registered_keys_have_material_of_the_right_shape() {
+        let rsa = |n: String, e: &str| json!({"keys": [{"kty": "RSA", "n": n, "e": e}]});
+        assert!(check_jwks(&rsa(b64(256, 0xc5), "AQAB")).is_ok(), "2048 bits, e 65537");
+        assert!(check_jwks(&rsa(b64(512, 0xc5), "Aw")).is_ok(), "4096 bits, e 3");
+        let ok_ec = json!({"kty": "EC", "crv": "P-256", "x": b64(32, 1), "y": b64(32, 2)});
+        assert!(check_jwks(&json!({"keys": [ok_ec]})).is_ok());
+        let ok_ed = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(32, 3)});
+        assert!(check_jwks(&json!({"keys": [ok_ed]})).is_ok());
+        for (bad, why) in [
+            (rsa(String::new(), "AQAB"), "0 bits"),
+            (rsa(b64(256, 0), "AQAB"), "0 bits"),
+            (rsa(b64(128, 0xc5), "AQAB"), "1024 bits"),
+            (
+                rsa(bytes(&[&[0][..], &[0xc5; 255]].concat()), "AQAB"),
+                "2040 bits after a zero byte",
+            ),
+            (rsa(b64(2049, 0xc5), "AQAB"), "16392 bits"),
+            (rsa(b64(256, 0xc5), "AQ"), "e 1"),
+            (rsa(b64(256, 0xc5), "AAQ"), "e 4"),
+            (rsa(b64(256, 0xc5), "AQAB="), "padded"),
+            (rsa(b64(256, 0xc5), "BA"), "e even"),
+            (rsa(b64(256, 0xc5), &b64(9, 1)), "e of 9 bytes"),
+            (json!({"keys": [{"kty": "RSA", "n": b64(256, 0xc5)}]}), "no e"),
+            (
+                json!({"keys": [{"kty": "EC", "crv": "P-256", "x": b64(31, 1), "y": b64(32, 2)}]}),
+                "x short",
+            ),
+            (
+                json!({"keys": [{"kty": "EC", "crv": "P-256", "x": b64(32, 1), "y": "a+b/"}]}),
+                "not base64url",
+            ),
+            (
+                json!({"keys": [{"kty": "EC", "crv": "P-256", "x": b64(32, 1)}]}),
+                "no y",
+            ),
+            (
+                json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": b64(33, 3)}]}),
+                "x long",
+            ),
+        ] {
+            assert!(check_jwks(&bad).is_err(), "{why}: {bad}");
+        }
+    }
+
     #[test]
     fn registered_keys_are_public() {
-        let ec = json!({"kty": "EC", "crv": "P-256", "x": "a", "y": "b"});
+        let ec = json!({"kty": "EC", "crv": "P-256", "x": b64(32, 1), "y": b64(32, 2)});
         assert!(check_jwks(&json!({"keys": [ec]})).is_ok());
         let mut private = ec.clone();
         private["d"] = json!("secret");
@@ -258,7 +376,7 @@ mod tests {
             json!([ec]),
             json!({"keys": [private]}),
             json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}),
-            json!({"keys": [{"kty": "EC", "crv": "P-384", "x": "a", "y": "b"}]}),
+            json!({"keys": [{"kty": "EC", "crv": "P-384", "x": b64(48, 1), "y": b64(48, 2)}]}),
         ] {
             assert!(check_jwks(&bad).is_err(), "{bad}");
         }

@@ -23,7 +23,7 @@ pub const MAX_RESOURCES: usize = 100;
 pub const MAX_USERNAME_CHARS: usize = pixie_core::names::MAX_USERNAME_CHARS;
 
 /// Env ids that would shadow a top-level route.
-const RESERVED_ENV_IDS: &[&str] = &["admin", "healthz", "metrics", "static", "well-known"];
+const RESERVED_ENV_IDS: &[&str] = &["admin", "console", "healthz", "metrics", "static", "well-known"];
 
 /// Seconds since the epoch, UTC, from the system clock.
 fn system_now() -> i64 {

@@ -212,6 +212,7 @@ async fn admin_error_statuses() {
     let cases: Vec<(Method, &str, Value, u16, &str)> = vec![
         (Method::POST, "/admin/environments", json!({"id": "Bad_Id"}), 400, "id"),
         (Method::POST, "/admin/environments", json!({"id": "admin"}), 400, "id"),
+        (Method::POST, "/admin/environments", json!({"id": "console"}), 400, "id"),
         (Method::POST, "/admin/environments", json!({"pkce": {}}), 400, "id"),
         (
             Method::POST,

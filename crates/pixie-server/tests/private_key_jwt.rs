@@ -280,6 +280,20 @@ async fn registration_needs_public_keys() {
         (json!({}), "jwks"),
         (json!({"jwks": {"keys": [private]}}), "jwks"),
         (json!({"jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}), "jwks"),
+        // Key material no assertion could verify against: a zero RSA modulus, a
+        // 1024-bit one, a P-256 point of the wrong size.
+        (
+            json!({"jwks": {"keys": [{"kty": "RSA", "n": "AA", "e": "AQAB"}]}}),
+            "jwks",
+        ),
+        (
+            json!({"jwks": {"keys": [{"kty": "RSA", "n": "xcXF".repeat(43), "e": "AQAB"}]}}),
+            "jwks",
+        ),
+        (
+            json!({"jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "AQ", "y": "Ag"}]}}),
+            "jwks",
+        ),
         (json!({"jwks": [public_jwk(&key, "k1")]}), "jwks"),
         (json!({"jwks_uri": "http://keys.example/jwks"}), "jwks_uri"),
         (
