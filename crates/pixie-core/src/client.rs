@@ -270,10 +270,17 @@ impl ClientMetadata {
         }
         let scopes: Vec<&str> = self.scope.split(' ').collect();
         if scopes.len() > 50 || !scopes.iter().all(|s| is_scope_token(s)) {
-            return Err(MetadataError::metadata(
-                "scope",
-                "must be at most 50 space-separated scope tokens (RFC 6749 §3.3)",
-            ));
+            // Said as it is: an empty scope, or two spaces in a row, is not "too many".
+            let why = if self.scope.trim().is_empty() {
+                "must name at least one scope"
+            } else if scopes.iter().any(|s| s.is_empty()) {
+                "must be scope tokens separated by single spaces, with none before or after (RFC 6749 §3.3)"
+            } else if scopes.len() > 50 {
+                "must be at most 50 scope tokens"
+            } else {
+                "holds a character a scope token cannot have (a quote, a backslash, a control character or a non-ASCII one; RFC 6749 §3.3)"
+            };
+            return Err(MetadataError::metadata("scope", why));
         }
         self.pkce_policy()
             .validate(env)
@@ -413,6 +420,29 @@ pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each way a scope can be wrong is told as it is, not as "too many tokens".
+    #[test]
+    fn a_bad_scope_says_what_is_wrong() {
+        let env = EnvPkcePolicy::strict();
+        for (scope, says) in [
+            ("", "at least one scope"),
+            ("   ", "at least one scope"),
+            ("openid  email", "single spaces"),
+            (" openid", "single spaces"),
+            ("openid \"x\"", "character a scope token cannot have"),
+        ] {
+            let json = serde_json::json!({"redirect_uris": ["https://a.example/cb"], "scope": scope});
+            let m: ClientMetadata = serde_json::from_value(json).unwrap();
+            let e = m.validate(&env).unwrap_err();
+            assert_eq!(e.field, "scope", "{scope:?}");
+            assert!(e.message.contains(says), "{scope:?}: {}", e.message);
+        }
+        let many = vec!["s"; 51].join(" ");
+        let json = serde_json::json!({"redirect_uris": ["https://a.example/cb"], "scope": many});
+        let m: ClientMetadata = serde_json::from_value(json).unwrap();
+        assert!(m.validate(&env).unwrap_err().message.contains("at most 50"));
+    }
 
     fn meta(json: &str) -> ClientMetadata {
         serde_json::from_str(json).unwrap()
