@@ -47,8 +47,43 @@ fn invalid(why: &str) -> ApiError {
     ))))
 }
 
-/// Verifies a DPoP proof for a request.
+/// A proof whose every check passed but the single use of its `jti`, which the caller
+/// records: with [`record_first_use`], or with the write the request makes anyway (a
+/// code's consumption: `Store::consume_code_with_jti`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedProof {
+    /// The proof's key's thumbprint.
+    pub proof: Proof,
+    /// What names its `jti` in the store (per environment and key).
+    pub jti_key: [u8; 32],
+    /// Until when the `jti` is kept: past it, the proof's `iat` cannot pass.
+    pub keep_until: i64,
+}
+
+/// Verifies a DPoP proof for a request, its `jti`'s single use included.
 pub async fn verify(svc: &Service, proof: &str, check: ProofCheck<'_>) -> ApiResult<Proof> {
+    let checked = check_proof(svc, proof, check)?;
+    record_first_use(svc, &checked).await?;
+    Ok(checked.proof)
+}
+
+/// Records the first use of a checked proof's `jti`; a second use is refused.
+pub async fn record_first_use(svc: &Service, checked: &CheckedProof) -> ApiResult<()> {
+    // A proof is good once: a copy replayed, here or at another instance, is refused.
+    if !svc.store.first_use_of_jti(&checked.jti_key, checked.keep_until).await? {
+        return Err(replayed());
+    }
+    Ok(())
+}
+
+/// The answer to a proof whose `jti` was used before.
+pub fn replayed() -> ApiError {
+    invalid("its jti was used before (a proof is good for one request)")
+}
+
+/// Checks a DPoP proof for a request, all but its `jti`'s single use (see
+/// [`CheckedProof`]).
+pub fn check_proof(svc: &Service, proof: &str, check: ProofCheck<'_>) -> ApiResult<CheckedProof> {
     if proof.len() > MAX_PROOF_LEN {
         return Err(invalid("it is longer than 8 KiB"));
     }
@@ -91,13 +126,13 @@ pub async fn verify(svc: &Service, proof: &str, check: ProofCheck<'_>) -> ApiRes
     let jkt = jwk
         .thumbprint(ThumbprintHash::SHA256)
         .map_err(|_| invalid("its jwk has no thumbprint"))?;
-    // A proof is good once: a copy replayed, here or at another instance, is refused.
     // Kept until its iat can no longer pass the window.
-    let key = crypto::sha256(format!("pixie dpop\0{}\0{jkt}\0{}", check.env_id, claims.jti).as_bytes());
-    if !svc.store.first_use_of_jti(&key, now + 2 * IAT_WINDOW).await? {
-        return Err(invalid("its jti was used before (a proof is good for one request)"));
-    }
-    Ok(Proof { jkt })
+    let jti_key = crypto::sha256(format!("pixie dpop\0{}\0{jkt}\0{}", check.env_id, claims.jti).as_bytes());
+    Ok(CheckedProof {
+        proof: Proof { jkt },
+        jti_key,
+        keep_until: now + 2 * IAT_WINDOW,
+    })
 }
 
 fn oauth(e: ProofError) -> ApiError {

@@ -513,3 +513,44 @@ async fn every_accepted_algorithm_verifies() {
         assert_eq!(claims_of(body["access_token"].as_str().unwrap())["cnf"]["jkt"], jkt);
     }
 }
+
+/// A proof replayed at a code exchange (its `jti` is recorded with the code's
+/// consumption, in one write): refused, and the code it came with is left usable by
+/// its client's next, fresh proof. A proof sent with no code is spent all the same.
+#[tokio::test]
+async fn a_proof_replayed_at_a_code_exchange_is_refused_and_spends_no_code() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    let key = DpopKey::new();
+    let token_url = s.url("/default/as/token");
+    let proof = key.proof("POST", &token_url, s.now(), None);
+    let first = code(&s, &client, &[]).await;
+    let (st, body, _) = token_with(&s, &TestServer::code_exchange(&client, &first), &[&proof]).await;
+    assert_eq!(st, 200, "{body}");
+    let second = code(&s, &client, &[]).await;
+    let (st, body, _) = token_with(&s, &TestServer::code_exchange(&client, &second), &[&proof]).await;
+    assert_eq!(
+        (st, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"].as_str().unwrap().contains("used before"),
+        "{body}"
+    );
+    let fresh = key.proof("POST", &token_url, s.now(), None);
+    let (st, body, _) = token_with(&s, &TestServer::code_exchange(&client, &second), &[&fresh]).await;
+    assert_eq!(st, 200, "the replay spent the code: {body}");
+
+    let spent = key.proof("POST", &token_url, s.now(), None);
+    let no_code = [("grant_type", "authorization_code"), ("client_id", client.as_str())];
+    let (st, body, _) = token_with(&s, &no_code, &[&spent]).await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
+    let third = code(&s, &client, &[]).await;
+    let (st, body, _) = token_with(&s, &TestServer::code_exchange(&client, &third), &[&spent]).await;
+    assert_eq!(
+        (st, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{body}"
+    );
+}

@@ -189,6 +189,32 @@ impl Store {
         self.fetch_optional(&sql, &args).await
     }
 
+    /// [`Store::consume_code`] for a request that carries a single-use jti (a DPoP
+    /// proof's): first the jti's first use is recorded (as
+    /// [`Store::first_use_of_jti`]), and only if it was the first is the code consumed.
+    /// `None` when the jti was used before (the code is left as it was). On SQLite the
+    /// two are one request to the writer.
+    pub async fn consume_code_with_jti(
+        &self,
+        env_id: &str,
+        code_hash: &[u8],
+        client_id: &str,
+        now: i64,
+        jti: (&[u8], i64),
+    ) -> StoreResult<Option<Option<CodeRow>>> {
+        let _t = self.timer("consume_code_with_jti");
+        let sql = consume_code_sql();
+        let args = [
+            Arg::Int(now),
+            Arg::Blob(code_hash),
+            Arg::Text(env_id),
+            Arg::Text(client_id),
+        ];
+        let jti_args = [Arg::Blob(jti.0), Arg::Int(jti.1)];
+        self.execute_then_fetch_optional((crate::jtis::INSERT_JTI, &jti_args), (&sql, &args))
+            .await
+    }
+
     /// A code by hash, used or not (to tell a replay from a bad code).
     pub async fn get_code(&self, env_id: &str, code_hash: &[u8]) -> StoreResult<Option<CodeRow>> {
         let _t = self.timer("get_code");

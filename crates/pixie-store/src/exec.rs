@@ -600,6 +600,32 @@ impl Store {
             .collect()
     }
 
+    /// Runs `first`; if it changed a row, then `then` (a write returning at most one
+    /// row), and returns `Some` of what that returned; `None` if `first` changed
+    /// nothing. On SQLite both go to the writer as one request (one hand-off, one
+    /// commit); on PostgreSQL they are two statements, each committed as it runs.
+    pub(crate) async fn execute_then_fetch_optional<T: FromRow + Send + 'static>(
+        &self,
+        first: (&str, &[Arg<'_>]),
+        then: (&str, &[Arg<'_>]),
+    ) -> StoreResult<Option<Option<T>>> {
+        if let Some(inline) = &self.inline {
+            let (first_sql, first_args) = (first.0.to_owned(), OwnedArg::all(first.1));
+            let (then_sql, then_args) = (then.0.to_owned(), OwnedArg::all(then.1));
+            let write = move |conn: &rusqlite::Connection| {
+                if inline_execute(conn, &first_sql, &OwnedArg::borrowed(&first_args))? == 0 {
+                    return Ok(None);
+                }
+                inline_fetch_optional(conn, &then_sql, &OwnedArg::borrowed(&then_args)).map(Some)
+            };
+            return inline.write(write).await;
+        }
+        if self.execute(first.0, first.1).await? == 0 {
+            return Ok(None);
+        }
+        self.fetch_optional(then.0, then.1).await.map(Some)
+    }
+
     /// Runs statements in one transaction, in order: all or none. Returns the rows each
     /// changed.
     pub(crate) async fn execute_all(&self, statements: &[(&str, Vec<Arg<'_>>)]) -> StoreResult<Vec<u64>> {

@@ -47,7 +47,7 @@ pub async fn issue(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenRespo
                 nonce_required: req.env.settings.dpop_nonce,
                 no_rs256: req.env.settings.profile.forbids_rs256(),
             };
-            Some(crate::dpop::verify(svc, proof, check).await?)
+            Some(crate::dpop::check_proof(svc, proof, check)?)
         }
         None if req.client.metadata.dpop_bound_access_tokens || profile.requires_dpop() => {
             return Err(OAuthError::invalid_request(
@@ -58,9 +58,16 @@ pub async fn issue(svc: &Service, req: TokenRequest<'_>) -> ApiResult<TokenRespo
         }
         None => None,
     };
-    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
+    // A code's exchange records the proof's jti with the code's consumption (one
+    // write); the other grants record it first.
+    if grant != GrantType::AuthorizationCode {
+        if let Some(checked) = &proof {
+            crate::dpop::record_first_use(svc, checked).await?;
+        }
+    }
+    let jkt = proof.as_ref().map(|p| p.proof.jkt.as_str());
     match grant {
-        GrantType::AuthorizationCode => exchange_code(svc, req, jkt).await,
+        GrantType::AuthorizationCode => exchange_code(svc, req, proof.as_ref()).await,
         GrantType::RefreshToken => refresh(svc, req, jkt).await,
         GrantType::ClientCredentials => client_credentials(svc, req, jkt).await,
     }
@@ -84,15 +91,31 @@ fn invalid_grant(description: &'static str) -> ApiError {
 /// `grant_type=authorization_code`. The code is spent by the first exchange, whatever
 /// its outcome; presented again by its own client, it revokes what it gave (RFC 6749
 /// §10.5).
-async fn exchange_code(svc: &Service, req: TokenRequest<'_>, jkt: Option<&str>) -> ApiResult<TokenResponse> {
+async fn exchange_code(
+    svc: &Service,
+    req: TokenRequest<'_>,
+    proof: Option<&crate::dpop::CheckedProof>,
+) -> ApiResult<TokenResponse> {
     let (env_id, client) = (req.env.id.as_str(), req.client);
-    let code = req
-        .params
-        .non_empty("code")
-        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let jkt = proof.map(|p| p.proof.jkt.as_str());
+    let Some(code) = req.params.non_empty("code") else {
+        // The proof is spent all the same.
+        if let Some(checked) = proof {
+            crate::dpop::record_first_use(svc, checked).await?;
+        }
+        return Err(OAuthError::invalid_request("code is missing").into());
+    };
     let hash = crypto::sha256(code.as_bytes());
     let now = svc.now();
-    let Some(row) = svc.store.consume_code(env_id, &hash, &client.client_id, now).await? else {
+    let consumed = match proof {
+        Some(p) => svc
+            .store
+            .consume_code_with_jti(env_id, &hash, &client.client_id, now, (&p.jti_key, p.keep_until))
+            .await?
+            .ok_or_else(crate::dpop::replayed)?,
+        None => svc.store.consume_code(env_id, &hash, &client.client_id, now).await?,
+    };
+    let Some(row) = consumed else {
         return Err(code_not_consumed(svc, env_id, client, &hash, now).await?);
     };
     let data: CodeData = serde_json::from_str(&row.data).map_err(ApiError::internal)?;
