@@ -205,15 +205,11 @@ impl Store {
                     vec![Arg::Text(env_id), Arg::Text(client_id)],
                 ),
                 (
-                    "INSERT INTO revocations (what, env_id, expires_at) \
-                     SELECT 'grant:' || id, env_id, $1 FROM grants \
-                     WHERE env_id = $2 AND client_id = $3 ON CONFLICT (what) DO NOTHING",
-                    until,
-                ),
-                (
                     "DELETE FROM consents WHERE env_id = $1 AND client_id = $2",
                     vec![Arg::Text(env_id), Arg::Text(client_id)],
                 ),
+                // Grants, tokens, then revocations: the order every writer keeps (see
+                // `end_everything_of` in users.rs).
                 (
                     "UPDATE grants SET revoked_at = $1 WHERE env_id = $2 AND client_id = $3 AND revoked_at IS NULL",
                     args(),
@@ -221,6 +217,12 @@ impl Store {
                 (
                     "UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND client_id = $3 AND revoked_at IS NULL",
                     args(),
+                ),
+                (
+                    "INSERT INTO revocations (what, env_id, expires_at) \
+                     SELECT 'grant:' || id, env_id, $1 FROM grants \
+                     WHERE env_id = $2 AND client_id = $3 ON CONFLICT (what) DO NOTHING",
+                    until,
                 ),
             ])
             .await?;

@@ -122,12 +122,8 @@ impl Store {
                     "DELETE FROM consents WHERE env_id = $1 AND user_id = $2 AND client_id = $3",
                     key(),
                 ),
-                (
-                    "INSERT INTO revocations (what, env_id, expires_at) \
-                     SELECT 'grant:' || id, env_id, $4 FROM grants \
-                     WHERE env_id = $1 AND user_id = $2 AND client_id = $3 ON CONFLICT (what) DO NOTHING",
-                    with_until,
-                ),
+                // Grants, tokens, then revocations: the order every writer keeps (see
+                // `end_everything_of` in users.rs).
                 (
                     "UPDATE grants SET revoked_at = $4 WHERE env_id = $1 AND user_id = $2 AND client_id = $3 \
                      AND revoked_at IS NULL",
@@ -137,6 +133,12 @@ impl Store {
                     "UPDATE tokens SET revoked_at = $4 WHERE env_id = $1 AND user_id = $2 AND client_id = $3 \
                      AND revoked_at IS NULL",
                     with_now,
+                ),
+                (
+                    "INSERT INTO revocations (what, env_id, expires_at) \
+                     SELECT 'grant:' || id, env_id, $4 FROM grants \
+                     WHERE env_id = $1 AND user_id = $2 AND client_id = $3 ON CONFLICT (what) DO NOTHING",
+                    with_until,
                 ),
             ])
             .await?;

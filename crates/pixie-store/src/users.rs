@@ -207,22 +207,17 @@ impl Store {
 /// Ends a user's sessions and revokes every grant (codes, refresh tokens, and access
 /// tokens through a revocation of each grant) and token issued to them.
 ///
-/// Rows are locked in the one order every writer of them keeps (the user, then
-/// sessions, then grants, then tokens: a sign-out, a grant's revocation and a refresh
-/// token's storing take theirs in the same order), so that two of them on PostgreSQL
-/// never wait for each other.
+/// Rows are taken in the one order every writer of them keeps: the user, sessions,
+/// (clients, consents), grants, tokens, then the revocations (whose keys an `INSERT …
+/// ON CONFLICT` waits on as on a lock). A sign-out, a grant's revocation, a client's
+/// removal and a consent's withdrawal go the same way, so on PostgreSQL none of them
+/// waits for another that waits for it.
 fn end_everything_of<'a>(env_id: &'a str, user_id: &'a str, now: i64) -> Vec<(&'static str, Vec<Arg<'a>>)> {
     let args = || vec![Arg::Int(now), Arg::Text(env_id), Arg::Text(user_id)];
     vec![
         (
             "DELETE FROM sessions WHERE env_id = $1 AND user_id = $2",
             vec![Arg::Text(env_id), Arg::Text(user_id)],
-        ),
-        (
-            "INSERT INTO revocations (what, env_id, expires_at) \
-             SELECT 'grant:' || id, env_id, $1 FROM grants \
-             WHERE env_id = $2 AND user_id = $3 AND revoked_at IS NULL ON CONFLICT (what) DO NOTHING",
-            vec![Arg::Int(now + MAX_ACCESS_TOKEN), Arg::Text(env_id), Arg::Text(user_id)],
         ),
         (
             "UPDATE grants SET revoked_at = $1 WHERE env_id = $2 AND user_id = $3 AND revoked_at IS NULL",
@@ -232,6 +227,18 @@ fn end_everything_of<'a>(env_id: &'a str, user_id: &'a str, now: i64) -> Vec<(&'
             "UPDATE tokens SET revoked_at = $1 WHERE env_id = $2 AND revoked_at IS NULL AND grant_id IN \
              (SELECT id FROM grants WHERE env_id = $2 AND user_id = $3)",
             args(),
+        ),
+        // The grants this revoked (now), each with its access tokens' revocation.
+        (
+            "INSERT INTO revocations (what, env_id, expires_at) \
+             SELECT 'grant:' || id, env_id, $4 FROM grants \
+             WHERE env_id = $2 AND user_id = $3 AND revoked_at = $1 ON CONFLICT (what) DO NOTHING",
+            vec![
+                Arg::Int(now),
+                Arg::Text(env_id),
+                Arg::Text(user_id),
+                Arg::Int(now + MAX_ACCESS_TOKEN),
+            ],
         ),
     ]
 }

@@ -707,3 +707,72 @@ async fn postgres_a_sign_out_racing_a_code_leaves_no_live_grant() {
     );
     assert!(store.get_session("r", &[2; 32], 4).await.unwrap().is_none());
 }
+
+/// The attack on the writers' lock order (PostgreSQL): a grant's revocation (a replayed
+/// code, say) holds the grant's row and then records its revocation, while an
+/// administrator changes the user's password, which revokes the same grant among all
+/// of the user's. With one order for both (grants, then revocations) the change waits
+/// and both succeed; with the revocations first in the change, the two wait for each
+/// other and PostgreSQL aborts one (a failed password change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_revocation_and_a_password_change_never_deadlock() {
+    use sqlx::Connection as _;
+    let Some(url) = postgres_url().await else { return };
+    let store = Store::connect(&url).await.unwrap();
+    store.insert_environment(&env("r"), &[]).await.unwrap();
+    user_with_session(&store, "u1", &[1; 32]).await;
+    let code = CodeRow {
+        code_hash: vec![1; 32],
+        env_id: "r".into(),
+        client_id: "c".into(),
+        user_id: "u1".into(),
+        grant_id: "g1".into(),
+        data: "{}".into(),
+        created_at: 2,
+        expires_at: 100,
+        used_at: None,
+    };
+    let grant = GrantRow {
+        env_id: "r".into(),
+        id: "g1".into(),
+        client_id: "c".into(),
+        user_id: Some("u1".into()),
+        sid: Some("s1".into()),
+        created_at: 2,
+        expires_at: 1000,
+    };
+    assert!(store.insert_code(&code, &grant, &[1; 32]).await.unwrap());
+    // `revoke_grant`'s first statement, held open.
+    let mut revoker = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::Executor::execute(&mut revoker, "BEGIN").await.unwrap();
+    sqlx::Executor::execute(
+        &mut revoker,
+        "UPDATE grants SET revoked_at = 3 WHERE env_id = 'r' AND id = 'g1' AND revoked_at IS NULL",
+    )
+    .await
+    .unwrap();
+    let change = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let password = UserUpdate {
+                password_hash: Some("h2"),
+                ..Default::default()
+            };
+            store
+                .update_user("r", "u1", &password, UserChange::Credentials, 4)
+                .await
+        }
+    });
+    until_a_statement_waits_for_a_lock(&url, "the change").await;
+    // The rest of `revoke_grant`, then its commit.
+    let recorded = sqlx::Executor::execute(
+        &mut revoker,
+        "INSERT INTO revocations (what, env_id, expires_at) VALUES ('grant:g1', 'r', 1000) \
+         ON CONFLICT (what) DO NOTHING",
+    )
+    .await;
+    assert!(recorded.is_ok(), "the revocation was aborted: {recorded:?}");
+    sqlx::Executor::execute(&mut revoker, "COMMIT").await.unwrap();
+    change.await.unwrap().expect("the password change was aborted");
+    assert!(store.access_token_revoked("r", "j", Some("g1"), None).await.unwrap());
+}
