@@ -70,6 +70,22 @@ pub struct GrantRow {
 const GRANT_NOT_REVOKED: &str =
     "(SELECT g.revoked_at FROM grants g WHERE g.env_id = codes.env_id AND g.id = codes.grant_id) IS NULL";
 
+/// [`Store::consume_code`]'s statement and its arguments.
+fn consume_code_statement<'a>(
+    env_id: &'a str,
+    code_hash: &'a [u8],
+    client_id: &'a str,
+    now: i64,
+) -> (String, [Arg<'a>; 4]) {
+    let args = [
+        Arg::Int(now),
+        Arg::Blob(code_hash),
+        Arg::Text(env_id),
+        Arg::Text(client_id),
+    ];
+    (consume_code_sql(), args)
+}
+
 /// [`Store::consume_code`]'s statement.
 fn consume_code_sql() -> String {
     format!(
@@ -179,13 +195,7 @@ impl Store {
         now: i64,
     ) -> StoreResult<Option<CodeRow>> {
         let _t = self.timer("consume_code");
-        let sql = consume_code_sql();
-        let args = [
-            Arg::Int(now),
-            Arg::Blob(code_hash),
-            Arg::Text(env_id),
-            Arg::Text(client_id),
-        ];
+        let (sql, args) = consume_code_statement(env_id, code_hash, client_id, now);
         self.fetch_optional(&sql, &args).await
     }
 
@@ -203,13 +213,7 @@ impl Store {
         jti: (&[u8], i64),
     ) -> StoreResult<Option<Option<CodeRow>>> {
         let _t = self.timer("consume_code_with_jti");
-        let sql = consume_code_sql();
-        let args = [
-            Arg::Int(now),
-            Arg::Blob(code_hash),
-            Arg::Text(env_id),
-            Arg::Text(client_id),
-        ];
+        let (sql, args) = consume_code_statement(env_id, code_hash, client_id, now);
         let jti_args = [Arg::Blob(jti.0), Arg::Int(jti.1)];
         self.execute_then_fetch_optional((crate::jtis::INSERT_JTI, &jti_args), (&sql, &args))
             .await

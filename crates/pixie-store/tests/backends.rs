@@ -535,26 +535,7 @@ async fn postgres_a_code_waiting_for_a_user_change_is_refused() {
         for sql in change {
             sqlx::query(sql).bind(&user_id).execute(&mut changer).await.unwrap();
         }
-        let code = CodeRow {
-            code_hash: hash.clone(),
-            env_id: "r".into(),
-            client_id: "c".into(),
-            user_id: user_id.clone(),
-            grant_id: format!("g{n}"),
-            data: "{}".into(),
-            created_at: 2,
-            expires_at: 100,
-            used_at: None,
-        };
-        let grant = GrantRow {
-            env_id: "r".into(),
-            id: format!("g{n}"),
-            client_id: "c".into(),
-            user_id: Some(user_id.clone()),
-            sid: Some(format!("s{n}")),
-            created_at: 2,
-            expires_at: 1000,
-        };
+        let (code, grant) = code_of(&hash, &user_id, &format!("g{n}"), &format!("s{n}"));
         let asked = tokio::spawn({
             let store = store.clone();
             let hash = hash.clone();
@@ -585,6 +566,32 @@ async fn until_a_statement_waits_for_a_lock(url: &str, case: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     panic!("{case}: the request never waited for the other transaction's lock");
+}
+
+/// A code (`hash`) of client `c` in environment `r` for `user`, and the grant (`grant`,
+/// session id `sid`) it starts, for the race tests.
+fn code_of(hash: &[u8], user: &str, grant: &str, sid: &str) -> (CodeRow, GrantRow) {
+    let code = CodeRow {
+        code_hash: hash.to_vec(),
+        env_id: "r".into(),
+        client_id: "c".into(),
+        user_id: user.into(),
+        grant_id: grant.into(),
+        data: "{}".into(),
+        created_at: 2,
+        expires_at: 100,
+        used_at: None,
+    };
+    let grant = GrantRow {
+        env_id: "r".into(),
+        id: grant.into(),
+        client_id: "c".into(),
+        user_id: Some(user.into()),
+        sid: Some(sid.into()),
+        created_at: 2,
+        expires_at: 1000,
+    };
+    (code, grant)
 }
 
 /// A user `id` of environment `r` with one session (`hash`), for the race tests.
@@ -629,26 +636,6 @@ async fn postgres_a_sign_out_racing_a_code_leaves_no_live_grant() {
     let Some(url) = postgres_url().await else { return };
     let store = Store::connect(&url).await.unwrap();
     store.insert_environment(&env("r"), &[]).await.unwrap();
-    let code = |n: u8| CodeRow {
-        code_hash: vec![n; 32],
-        env_id: "r".into(),
-        client_id: "c".into(),
-        user_id: format!("u{n}"),
-        grant_id: format!("g{n}"),
-        data: "{}".into(),
-        created_at: 2,
-        expires_at: 100,
-        used_at: None,
-    };
-    let grant = |n: u8| GrantRow {
-        env_id: "r".into(),
-        id: format!("g{n}"),
-        client_id: "c".into(),
-        user_id: Some(format!("u{n}")),
-        sid: Some(format!("s{n}")),
-        created_at: 2,
-        expires_at: 1000,
-    };
 
     // 1. The sign-out first.
     user_with_session(&store, "u1", &[1; 32]).await;
@@ -661,7 +648,10 @@ async fn postgres_a_sign_out_racing_a_code_leaves_no_live_grant() {
         .unwrap();
     let asked = tokio::spawn({
         let store = store.clone();
-        async move { store.insert_code(&code(1), &grant(1), &[1; 32]).await }
+        async move {
+            let (code, grant) = code_of(&[1; 32], "u1", "g1", "s1");
+            store.insert_code(&code, &grant, &[1; 32]).await
+        }
     });
     until_a_statement_waits_for_a_lock(&url, "sign-out first").await;
     sqlx::Executor::execute(&mut sign_out, "COMMIT").await.unwrap();
@@ -721,26 +711,7 @@ async fn postgres_a_revocation_and_a_password_change_never_deadlock() {
     let store = Store::connect(&url).await.unwrap();
     store.insert_environment(&env("r"), &[]).await.unwrap();
     user_with_session(&store, "u1", &[1; 32]).await;
-    let code = CodeRow {
-        code_hash: vec![1; 32],
-        env_id: "r".into(),
-        client_id: "c".into(),
-        user_id: "u1".into(),
-        grant_id: "g1".into(),
-        data: "{}".into(),
-        created_at: 2,
-        expires_at: 100,
-        used_at: None,
-    };
-    let grant = GrantRow {
-        env_id: "r".into(),
-        id: "g1".into(),
-        client_id: "c".into(),
-        user_id: Some("u1".into()),
-        sid: Some("s1".into()),
-        created_at: 2,
-        expires_at: 1000,
-    };
+    let (code, grant) = code_of(&[1; 32], "u1", "g1", "s1");
     assert!(store.insert_code(&code, &grant, &[1; 32]).await.unwrap());
     // `revoke_grant`'s first statement, held open.
     let mut revoker = sqlx::PgConnection::connect(&url).await.unwrap();
