@@ -97,10 +97,16 @@ fn consume_code_sql() -> String {
 /// [`Store::insert_code`] on PostgreSQL, in one statement: `$1`–`$9` the code's
 /// columns, then the grant's env id, id, client id, sid, creation and expiry, and the
 /// session's hash (`$10`–`$16`).
+///
+/// The environment's row is key-share-locked first (as the foreign keys of the rows
+/// inserted would, but last): an environment's removal locks that row before it
+/// deletes the sessions, so this waits for it holding nothing, rather than holding
+/// the session while the removal waits for it.
 pub(crate) const INSERT_CODE_POSTGRES: &str = "WITH live AS (\
-     SELECT 1 FROM users u JOIN sessions s ON s.env_id = u.env_id AND s.user_id = u.id \
-     WHERE u.env_id = $10 AND u.id = $4 AND u.disabled_at IS NULL \
-     AND s.id_hash = $16 AND s.user_generation = u.generation FOR SHARE OF u, s), \
+     SELECT 1 FROM environments e JOIN users u ON u.env_id = e.id \
+     JOIN sessions s ON s.env_id = u.env_id AND s.user_id = u.id \
+     WHERE e.id = $10 AND u.id = $4 AND u.disabled_at IS NULL \
+     AND s.id_hash = $16 AND s.user_generation = u.generation FOR KEY SHARE OF e FOR SHARE OF u, s), \
      grant_row AS (INSERT INTO grants (env_id, id, client_id, user_id, sid, created_at, expires_at) \
      SELECT $10, $11, $12, $4, $13, $14, $15 FROM live RETURNING env_id, id) \
      INSERT INTO codes (code_hash, env_id, client_id, user_id, grant_id, data, created_at, expires_at, used_at) \

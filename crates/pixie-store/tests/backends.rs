@@ -747,3 +747,43 @@ async fn postgres_a_revocation_and_a_password_change_never_deadlock() {
     change.await.unwrap().expect("the password change was aborted");
     assert!(store.access_token_revoked("r", "j", Some("g1"), None).await.unwrap());
 }
+
+/// An environment removed while a code is being stored in it (PostgreSQL): the
+/// removal locks the environment's row, then deletes its sessions; the code's
+/// statement waits for the environment first, holding nothing, so the removal goes
+/// through and the code finds no session. (Locking the session first, and the
+/// environment last through the foreign keys, made the two wait for each other.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_removing_an_environment_while_a_code_is_stored_never_deadlocks() {
+    use sqlx::Connection as _;
+    let Some(url) = postgres_url().await else { return };
+    let store = Store::connect(&url).await.unwrap();
+    store.insert_environment(&env("r"), &[]).await.unwrap();
+    user_with_session(&store, "u1", &[1; 32]).await;
+    // `delete_environment`'s first statement, held open.
+    let mut remover = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::Executor::execute(&mut remover, "BEGIN").await.unwrap();
+    sqlx::Executor::execute(&mut remover, "SELECT 1 FROM environments WHERE id = 'r' FOR UPDATE")
+        .await
+        .unwrap();
+    let asked = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let (code, grant) = code_of(&[1; 32], "u1", "g1", "s1");
+            store.insert_code(&code, &grant, &[1; 32]).await
+        }
+    });
+    until_a_statement_waits_for_a_lock(&url, "the code").await;
+    // The rest of the removal, then its commit.
+    for sql in [
+        "DELETE FROM sessions WHERE env_id = 'r'",
+        "DELETE FROM users WHERE env_id = 'r'",
+        "DELETE FROM environments WHERE id = 'r'",
+    ] {
+        let done = sqlx::Executor::execute(&mut remover, sql).await;
+        assert!(done.is_ok(), "{sql}: {done:?}");
+    }
+    sqlx::Executor::execute(&mut remover, "COMMIT").await.unwrap();
+    let stored = asked.await.unwrap();
+    assert!(matches!(stored, Ok(false)), "{stored:?}");
+}
