@@ -501,10 +501,7 @@ async fn migrations_are_idempotent_and_urls_checked() {
 /// hand in a transaction held open, so that the code's request is known to wait.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_a_code_waiting_for_a_user_change_is_refused() {
-    use sqlx::Connection as _;
-    let Some(url) = postgres_url().await else { return };
-    let store = Store::connect(&url).await.unwrap();
-    store.insert_environment(&env("r"), &[]).await.unwrap();
+    let Some((store, url)) = race_store().await else { return };
     let cases: [(&str, &[&str]); 3] = [
         (
             "credentials",
@@ -530,17 +527,11 @@ async fn postgres_a_code_waiting_for_a_user_change_is_refused() {
         let user_id = format!("u{n}");
         let hash = vec![n as u8 + 1; 32];
         user_with_session(&store, &user_id, &hash).await;
-        let mut changer = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::Executor::execute(&mut changer, "BEGIN").await.unwrap();
+        let mut changer = held_transaction(&url).await;
         for sql in change {
             sqlx::query(sql).bind(&user_id).execute(&mut changer).await.unwrap();
         }
-        let (code, grant) = code_of(&hash, &user_id, &format!("g{n}"), &format!("s{n}"));
-        let asked = tokio::spawn({
-            let store = store.clone();
-            let hash = hash.clone();
-            async move { store.insert_code(&code, &grant, &hash).await }
-        });
+        let asked = ask_for_code(&store, &hash, &user_id, &format!("g{n}"), &format!("s{n}"));
         until_a_statement_waits_for_a_lock(&url, case).await;
         sqlx::Executor::execute(&mut changer, "COMMIT").await.unwrap();
         let stored = asked.await.unwrap().unwrap();
@@ -566,6 +557,37 @@ async fn until_a_statement_waits_for_a_lock(url: &str, case: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     panic!("{case}: the request never waited for the other transaction's lock");
+}
+
+/// For a race test: a store on a fresh PostgreSQL database with environment `r`, and
+/// the database's URL; `None` when there is no PostgreSQL.
+async fn race_store() -> Option<(Store, String)> {
+    let url = postgres_url().await?;
+    let store = Store::connect(&url).await.unwrap();
+    store.insert_environment(&env("r"), &[]).await.unwrap();
+    Some((store, url))
+}
+
+/// A connection of its own with a transaction begun, to hold locks by hand.
+async fn held_transaction(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::Executor::execute(&mut conn, "BEGIN").await.unwrap();
+    conn
+}
+
+/// `insert_code` of [`code_of`]'s code and grant, asked for on a task of its own (so
+/// that the test can go on while it waits for a lock).
+fn ask_for_code(
+    store: &Store,
+    hash: &[u8],
+    user: &str,
+    grant: &str,
+    sid: &str,
+) -> tokio::task::JoinHandle<StoreResult<bool>> {
+    let (store, hash) = (store.clone(), hash.to_vec());
+    let (code, grant) = code_of(&hash, user, grant, sid);
+    tokio::spawn(async move { store.insert_code(&code, &grant, &hash).await })
 }
 
 /// A code (`hash`) of client `c` in environment `r` for `user`, and the grant (`grant`,
@@ -632,27 +654,17 @@ async fn user_with_session(store: &Store, id: &str, hash: &[u8]) {
 ///    sign-out waits, then revokes the new grant, so the code is not exchanged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_a_sign_out_racing_a_code_leaves_no_live_grant() {
-    use sqlx::Connection as _;
-    let Some(url) = postgres_url().await else { return };
-    let store = Store::connect(&url).await.unwrap();
-    store.insert_environment(&env("r"), &[]).await.unwrap();
+    let Some((store, url)) = race_store().await else { return };
 
     // 1. The sign-out first.
     user_with_session(&store, "u1", &[1; 32]).await;
-    let mut sign_out = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::Executor::execute(&mut sign_out, "BEGIN").await.unwrap();
+    let mut sign_out = held_transaction(&url).await;
     sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
         .bind(vec![1u8; 32])
         .execute(&mut sign_out)
         .await
         .unwrap();
-    let asked = tokio::spawn({
-        let store = store.clone();
-        async move {
-            let (code, grant) = code_of(&[1; 32], "u1", "g1", "s1");
-            store.insert_code(&code, &grant, &[1; 32]).await
-        }
-    });
+    let asked = ask_for_code(&store, &[1; 32], "u1", "g1", "s1");
     until_a_statement_waits_for_a_lock(&url, "sign-out first").await;
     sqlx::Executor::execute(&mut sign_out, "COMMIT").await.unwrap();
     assert!(
@@ -662,8 +674,7 @@ async fn postgres_a_sign_out_racing_a_code_leaves_no_live_grant() {
 
     // 2. The code first.
     user_with_session(&store, "u2", &[2; 32]).await;
-    let mut coder = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::Executor::execute(&mut coder, "BEGIN").await.unwrap();
+    let mut coder = held_transaction(&url).await;
     sqlx::query("SELECT 1 FROM sessions WHERE id_hash = $1 FOR SHARE")
         .bind(vec![2u8; 32])
         .execute(&mut coder)
@@ -706,16 +717,12 @@ async fn postgres_a_sign_out_racing_a_code_leaves_no_live_grant() {
 /// other and PostgreSQL aborts one (a failed password change).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_a_revocation_and_a_password_change_never_deadlock() {
-    use sqlx::Connection as _;
-    let Some(url) = postgres_url().await else { return };
-    let store = Store::connect(&url).await.unwrap();
-    store.insert_environment(&env("r"), &[]).await.unwrap();
+    let Some((store, url)) = race_store().await else { return };
     user_with_session(&store, "u1", &[1; 32]).await;
     let (code, grant) = code_of(&[1; 32], "u1", "g1", "s1");
     assert!(store.insert_code(&code, &grant, &[1; 32]).await.unwrap());
     // `revoke_grant`'s first statement, held open.
-    let mut revoker = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::Executor::execute(&mut revoker, "BEGIN").await.unwrap();
+    let mut revoker = held_transaction(&url).await;
     sqlx::Executor::execute(
         &mut revoker,
         "UPDATE grants SET revoked_at = 3 WHERE env_id = 'r' AND id = 'g1' AND revoked_at IS NULL",
@@ -755,24 +762,14 @@ async fn postgres_a_revocation_and_a_password_change_never_deadlock() {
 /// environment last through the foreign keys, made the two wait for each other.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_removing_an_environment_while_a_code_is_stored_never_deadlocks() {
-    use sqlx::Connection as _;
-    let Some(url) = postgres_url().await else { return };
-    let store = Store::connect(&url).await.unwrap();
-    store.insert_environment(&env("r"), &[]).await.unwrap();
+    let Some((store, url)) = race_store().await else { return };
     user_with_session(&store, "u1", &[1; 32]).await;
     // `delete_environment`'s first statement, held open.
-    let mut remover = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::Executor::execute(&mut remover, "BEGIN").await.unwrap();
+    let mut remover = held_transaction(&url).await;
     sqlx::Executor::execute(&mut remover, "SELECT 1 FROM environments WHERE id = 'r' FOR UPDATE")
         .await
         .unwrap();
-    let asked = tokio::spawn({
-        let store = store.clone();
-        async move {
-            let (code, grant) = code_of(&[1; 32], "u1", "g1", "s1");
-            store.insert_code(&code, &grant, &[1; 32]).await
-        }
-    });
+    let asked = ask_for_code(&store, &[1; 32], "u1", "g1", "s1");
     until_a_statement_waits_for_a_lock(&url, "the code").await;
     // The rest of the removal, then its commit.
     for sql in [
