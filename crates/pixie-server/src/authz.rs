@@ -361,14 +361,20 @@ impl Service {
             expires_at: now + lt.code,
             used_at: None,
         };
-        if !self.store.insert_code(&row, &grant, &session.id_hash).await? {
+        // A client removed meanwhile gets no code (the store checks it again, with
+        // the consent the code rests on, as it stores the code).
+        let Some(client) = self.lookup_client(env_id, &pending.client_id).await? else {
+            return Ok(None);
+        };
+        let consent = crate::grants::consent::applies(&client)
+            .then(|| pixie_core::claims::consent_key(&pending.scopes, &pending.resources));
+        let consent = consent.as_ref().map(|(s, r)| (s.as_str(), r.as_str()));
+        if !self.store.insert_code(&row, &grant, &session.id_hash, consent).await? {
             return Ok(None);
         }
         // A client that registered itself is kept once it completes a flow.
-        if let Some(client) = self.lookup_client(env_id, &pending.client_id).await? {
-            if client.metadata.self_registered {
-                self.store.mark_client_used(env_id, &client.client_id).await?;
-            }
+        if client.metadata.self_registered {
+            self.store.mark_client_used(env_id, &client.client_id).await?;
         }
         Ok(Some(code))
     }

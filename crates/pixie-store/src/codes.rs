@@ -96,21 +96,47 @@ fn consume_code_sql() -> String {
 
 /// [`Store::insert_code`] on PostgreSQL, in one statement: `$1`–`$9` the code's
 /// columns, then the grant's env id, id, client id, sid, creation and expiry, and the
-/// session's hash (`$10`–`$16`).
+/// session's hash (`$10`–`$16`); with a consent, its scopes and resources (`$17`, `$18`).
 ///
-/// The environment's row is key-share-locked first (as the foreign keys of the rows
-/// inserted would, but last): an environment's removal locks that row before it
-/// deletes the sessions, so this waits for it holding nothing, rather than holding
-/// the session while the removal waits for it.
-pub(crate) const INSERT_CODE_POSTGRES: &str = "WITH live AS (\
-     SELECT 1 FROM environments e JOIN users u ON u.env_id = e.id \
-     JOIN sessions s ON s.env_id = u.env_id AND s.user_id = u.id \
-     WHERE e.id = $10 AND u.id = $4 AND u.disabled_at IS NULL \
-     AND s.id_hash = $16 AND s.user_generation = u.generation FOR KEY SHARE OF e FOR SHARE OF u, s), \
-     grant_row AS (INSERT INTO grants (env_id, id, client_id, user_id, sid, created_at, expires_at) \
-     SELECT $10, $11, $12, $4, $13, $14, $15 FROM live RETURNING env_id, id) \
-     INSERT INTO codes (code_hash, env_id, client_id, user_id, grant_id, data, created_at, expires_at, used_at) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM grant_row WHERE grant_row.env_id = $2 AND grant_row.id = $5";
+/// The rows it depends on are locked in the order every revoking writer takes them
+/// (environment, user, session, client, consent; see `end_everything_of` in users.rs),
+/// so a removal or a change waits for this statement or this statement waits for it,
+/// and never both. The environment's row is key-share-locked first (as the foreign
+/// keys of the rows inserted would, but last): an environment's removal locks that row
+/// before it deletes the sessions, so this waits for it holding nothing, rather than
+/// holding the session while the removal waits for it. The client's row and the
+/// consent's are key-share-locked: a removal (of the client, or a withdrawal of the
+/// consent) deletes them before it revokes their grants, so it either sees this grant
+/// or this statement sees them gone; an edit of a client's metadata does not wait.
+macro_rules! insert_code_postgres {
+    ($consent_join:literal, $consent_lock:literal) => {
+        concat!(
+            "WITH live AS (\
+             SELECT 1 FROM environments e JOIN users u ON u.env_id = e.id \
+             JOIN sessions s ON s.env_id = u.env_id AND s.user_id = u.id \
+             JOIN clients c ON c.env_id = e.id AND c.client_id = $12 ",
+            $consent_join,
+            " WHERE e.id = $10 AND u.id = $4 AND u.disabled_at IS NULL \
+             AND s.id_hash = $16 AND s.user_generation = u.generation \
+             FOR KEY SHARE OF e FOR SHARE OF u, s FOR KEY SHARE OF c",
+            $consent_lock,
+            "), grant_row AS (INSERT INTO grants (env_id, id, client_id, user_id, sid, created_at, expires_at) \
+             SELECT $10, $11, $12, $4, $13, $14, $15 FROM live RETURNING env_id, id) \
+             INSERT INTO codes (code_hash, env_id, client_id, user_id, grant_id, data, created_at, expires_at, used_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM grant_row WHERE grant_row.env_id = $2 AND grant_row.id = $5"
+        )
+    };
+}
+
+/// [`insert_code_postgres!`] for a client that needs no consent.
+pub(crate) const INSERT_CODE_POSTGRES: &str = insert_code_postgres!("", "");
+
+/// [`insert_code_postgres!`] for a code that rests on the user's consent.
+pub(crate) const INSERT_CODE_WITH_CONSENT_POSTGRES: &str = insert_code_postgres!(
+    "JOIN consents k ON k.env_id = e.id AND k.user_id = u.id AND k.client_id = c.client_id \
+     AND k.scopes = $17 AND k.resources = $18",
+    ", k"
+);
 
 /// How long a used code is kept after it expires, so that a late replay is still
 /// recognised (and revokes its tokens) rather than looking like a bad code.
@@ -118,8 +144,11 @@ pub const USED_CODE_GRACE: i64 = 3600;
 
 impl Store {
     /// Stores a new code and the grant it starts, in one transaction, if the session it
-    /// comes from (`session_hash`) is still live and its user still exists and is not
-    /// disabled: a session ended by a change to its user (which waits for this
+    /// comes from (`session_hash`) is still live, its user still exists and is not
+    /// disabled, its client still exists and, for a code that rests on the user's
+    /// consent (`consent`: its scopes and resources, as [`crate::ConsentRow`] keeps
+    /// them), that consent is still there: a session ended by a change to its user, a
+    /// client removed or a consent withdrawn (each of which waits for this
     /// transaction, or is seen by it) never yields a code. Returns whether it was stored.
     ///
     /// On PostgreSQL this is one statement (one round trip, no `BEGIN`/`COMMIT`): it
@@ -134,7 +163,13 @@ impl Store {
     /// user's row is locked before the session's, the order a change to the user takes
     /// them in, so the two never wait for each other. On SQLite the writer runs one
     /// transaction at a time, so the two statements cannot interleave with a change.
-    pub async fn insert_code(&self, c: &CodeRow, g: &GrantRow, session_hash: &[u8]) -> StoreResult<bool> {
+    pub async fn insert_code(
+        &self,
+        c: &CodeRow,
+        g: &GrantRow,
+        session_hash: &[u8],
+        consent: Option<(&str, &str)>,
+    ) -> StoreResult<bool> {
         let _t = self.timer("insert_code");
         let code_args = [
             Arg::Blob(&c.code_hash),
@@ -156,9 +191,17 @@ impl Store {
             Arg::Int(g.expires_at),
             Arg::Blob(session_hash),
         ];
+        let (scopes, resources) = consent.unzip();
         if self.backend() == Backend::Postgres {
-            let args: Vec<_> = code_args.into_iter().chain(grant_args).collect();
-            return Ok(self.execute(INSERT_CODE_POSTGRES, &args).await? == 1);
+            let mut args: Vec<_> = code_args.into_iter().chain(grant_args).collect();
+            let sql = match consent {
+                None => INSERT_CODE_POSTGRES,
+                Some((scopes, resources)) => {
+                    args.extend([Arg::Text(scopes), Arg::Text(resources)]);
+                    INSERT_CODE_WITH_CONSENT_POSTGRES
+                }
+            };
+            return Ok(self.execute(sql, &args).await? == 1);
         }
         let code_sql = format!(
             "INSERT INTO codes ({CODE_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
@@ -174,6 +217,8 @@ impl Store {
             created_at,
             expires_at,
             session,
+            Arg::OptText(scopes),
+            Arg::OptText(resources),
         ];
         let changed = self
             .execute_all(&[
@@ -181,7 +226,10 @@ impl Store {
                     "INSERT INTO grants (env_id, id, client_id, user_id, sid, created_at, expires_at) \
                      SELECT $1, $2, $3, $4, $5, $6, $7 \
                      WHERE EXISTS (SELECT 1 FROM users u WHERE u.env_id = $1 AND u.id = $4 AND u.disabled_at IS NULL) \
-                     AND EXISTS (SELECT 1 FROM sessions s WHERE s.id_hash = $8 AND s.env_id = $1 AND s.user_id = $4)",
+                     AND EXISTS (SELECT 1 FROM sessions s WHERE s.id_hash = $8 AND s.env_id = $1 AND s.user_id = $4) \
+                     AND EXISTS (SELECT 1 FROM clients c WHERE c.env_id = $1 AND c.client_id = $3) \
+                     AND ($9 IS NULL OR EXISTS (SELECT 1 FROM consents k WHERE k.env_id = $1 AND k.user_id = $4 \
+                     AND k.client_id = $3 AND k.scopes = $9 AND k.resources = $10))",
                     grant_args,
                 ),
                 (code_sql.as_str(), code_args.to_vec()),

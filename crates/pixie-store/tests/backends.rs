@@ -40,6 +40,19 @@ async fn postgres_url() -> Option<String> {
     Some(format!("{}/{name}", admin.rsplit_once('/').unwrap().0))
 }
 
+/// A client `id` of environment `env` with one redirect URI.
+fn client_of(env: &str, id: &str) -> ClientRow {
+    ClientRow {
+        env_id: env.into(),
+        client_id: id.into(),
+        secret_hash: None,
+        metadata: serde_json::from_str(r#"{"redirect_uris":["https://a.example/cb"]}"#).unwrap(),
+        created_at: 1,
+        updated_at: 1,
+        document_expires_at: None,
+    }
+}
+
 fn env(id: &str) -> EnvironmentRow {
     EnvironmentRow {
         id: id.into(),
@@ -79,6 +92,8 @@ async fn battery(store: Store) {
         store.delete_client("e", "c", 1).await,
         Err(StoreError::NotFound)
     ));
+    // Back, for the codes below (a code needs its client).
+    store.insert_client(&client).await.unwrap();
     let user = UserRow {
         env_id: "e".into(),
         id: "u1".into(),
@@ -136,10 +151,16 @@ async fn battery(store: Store) {
     };
     assert!(store.insert_session(&session(3)).await.unwrap());
     assert!(
-        !store.insert_code(&code, &grant("g", "s0"), &[4; 32]).await.unwrap(),
+        !store
+            .insert_code(&code, &grant("g", "s0"), &[4; 32], None)
+            .await
+            .unwrap(),
         "no code from a session that is not there"
     );
-    assert!(store.insert_code(&code, &grant("g", "s0"), &[3; 32]).await.unwrap());
+    assert!(store
+        .insert_code(&code, &grant("g", "s0"), &[3; 32], None)
+        .await
+        .unwrap());
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let store = store.clone();
@@ -159,7 +180,10 @@ async fn battery(store: Store) {
         grant_id: "g2".into(),
         ..code.clone()
     };
-    assert!(store.insert_code(&code2, &grant("g2", "s1"), &[3; 32]).await.unwrap());
+    assert!(store
+        .insert_code(&code2, &grant("g2", "s1"), &[3; 32], None)
+        .await
+        .unwrap());
 
     // Tokens: refresh rotation once, grant revocation.
     let token = |id: &str, kind: &str, hash: Option<Vec<u8>>| TokenRow {
@@ -336,6 +360,7 @@ async fn management(store: Store) {
     for (id, name) in [("u1", "carol"), ("u2", "alice"), ("u3", "bob")] {
         store.insert_user(&user(id, name)).await.unwrap();
     }
+    store.insert_client(&client_of("m1", "c")).await.unwrap();
     let names = |v: Vec<UserRow>| v.into_iter().map(|u| u.username).collect::<Vec<_>>();
     assert_eq!(names(store.list_users("m1", None, 2).await.unwrap()), ["alice", "bob"]);
     assert_eq!(names(store.list_users("m1", Some("bob"), 2).await.unwrap()), ["carol"]);
@@ -370,7 +395,7 @@ async fn management(store: Store) {
         created_at: 10,
         expires_at: 1000,
     };
-    assert!(store.insert_code(&code, &grant, &[1; 32]).await.unwrap());
+    assert!(store.insert_code(&code, &grant, &[1; 32], None).await.unwrap());
     // A profile change ends nothing.
     let email = UserUpdate {
         email: Some(Some("c@example.com")),
@@ -430,7 +455,7 @@ async fn management(store: Store) {
         id: "g2".into(),
         ..grant.clone()
     };
-    assert!(!store.insert_code(&code2, &grant2, &[2; 32]).await.unwrap());
+    assert!(!store.insert_code(&code2, &grant2, &[2; 32], None).await.unwrap());
     assert!(store.get_code("m1", &[2; 32]).await.unwrap().is_none());
     // Removal.
     store.delete_user("m1", "u1", 50).await.unwrap();
@@ -531,7 +556,7 @@ async fn postgres_a_code_waiting_for_a_user_change_is_refused() {
         for sql in change {
             sqlx::query(sql).bind(&user_id).execute(&mut changer).await.unwrap();
         }
-        let asked = ask_for_code(&store, &hash, &user_id, &format!("g{n}"), &format!("s{n}"));
+        let asked = ask_for_code(&store, &hash, &user_id, &format!("g{n}"), &format!("s{n}"), None);
         until_a_statement_waits_for_a_lock(&url, case).await;
         sqlx::Executor::execute(&mut changer, "COMMIT").await.unwrap();
         let stored = asked.await.unwrap().unwrap();
@@ -565,6 +590,7 @@ async fn race_store() -> Option<(Store, String)> {
     let url = postgres_url().await?;
     let store = Store::connect(&url).await.unwrap();
     store.insert_environment(&env("r"), &[]).await.unwrap();
+    store.insert_client(&client_of("r", "c")).await.unwrap();
     Some((store, url))
 }
 
@@ -584,10 +610,48 @@ fn ask_for_code(
     user: &str,
     grant: &str,
     sid: &str,
+    consent: Option<(&'static str, &'static str)>,
 ) -> tokio::task::JoinHandle<StoreResult<bool>> {
     let (store, hash) = (store.clone(), hash.to_vec());
     let (code, grant) = code_of(&hash, user, grant, sid);
-    tokio::spawn(async move { store.insert_code(&code, &grant, &hash).await })
+    tokio::spawn(async move { store.insert_code(&code, &grant, &hash, consent).await })
+}
+
+/// What `insert_code` of [`code_of`]'s code and grant inserts, by hand on `conn` (to
+/// hold it open with the locks the test took before).
+async fn insert_code_by_hand(conn: &mut sqlx::PgConnection, hash: &[u8], user: &str, grant: &str, sid: &str) {
+    sqlx::query(
+        "INSERT INTO grants (env_id, id, client_id, user_id, sid, created_at, expires_at) \
+         VALUES ('r', $1, 'c', $2, $3, 2, 1000)",
+    )
+    .bind(grant)
+    .bind(user)
+    .bind(sid)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO codes (code_hash, env_id, client_id, user_id, grant_id, data, created_at, expires_at) \
+         VALUES ($1, 'r', 'c', $2, $3, '{}', 2, 100)",
+    )
+    .bind(hash)
+    .bind(user)
+    .bind(grant)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+}
+
+/// `user`'s consent to client `c` of environment `r` for scope `openid`, for the tests.
+fn consent_of(user: &str) -> ConsentRow {
+    ConsentRow {
+        env_id: "r".into(),
+        user_id: user.into(),
+        client_id: "c".into(),
+        scopes: "openid".into(),
+        resources: String::new(),
+        created_at: 1,
+    }
 }
 
 /// A code (`hash`) of client `c` in environment `r` for `user`, and the grant (`grant`,
@@ -664,7 +728,7 @@ async fn postgres_a_sign_out_racing_a_code_leaves_no_live_grant() {
         .execute(&mut sign_out)
         .await
         .unwrap();
-    let asked = ask_for_code(&store, &[1; 32], "u1", "g1", "s1");
+    let asked = ask_for_code(&store, &[1; 32], "u1", "g1", "s1", None);
     until_a_statement_waits_for_a_lock(&url, "sign-out first").await;
     sqlx::Executor::execute(&mut sign_out, "COMMIT").await.unwrap();
     assert!(
@@ -680,21 +744,7 @@ async fn postgres_a_sign_out_racing_a_code_leaves_no_live_grant() {
         .execute(&mut coder)
         .await
         .unwrap();
-    sqlx::query(
-        "INSERT INTO grants (env_id, id, client_id, user_id, sid, created_at, expires_at) \
-         VALUES ('r', 'g2', 'c', 'u2', 's2', 2, 1000)",
-    )
-    .execute(&mut coder)
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO codes (code_hash, env_id, client_id, user_id, grant_id, data, created_at, expires_at) \
-         VALUES ($1, 'r', 'c', 'u2', 'g2', '{}', 2, 100)",
-    )
-    .bind(vec![2u8; 32])
-    .execute(&mut coder)
-    .await
-    .unwrap();
+    insert_code_by_hand(&mut coder, &[2; 32], "u2", "g2", "s2").await;
     let signed_out = tokio::spawn({
         let store = store.clone();
         async move { store.end_session("r", &[2; 32], "s2", 3).await }
@@ -720,7 +770,7 @@ async fn postgres_a_revocation_and_a_password_change_never_deadlock() {
     let Some((store, url)) = race_store().await else { return };
     user_with_session(&store, "u1", &[1; 32]).await;
     let (code, grant) = code_of(&[1; 32], "u1", "g1", "s1");
-    assert!(store.insert_code(&code, &grant, &[1; 32]).await.unwrap());
+    assert!(store.insert_code(&code, &grant, &[1; 32], None).await.unwrap());
     // `revoke_grant`'s first statement, held open.
     let mut revoker = held_transaction(&url).await;
     sqlx::Executor::execute(
@@ -769,7 +819,7 @@ async fn postgres_removing_an_environment_while_a_code_is_stored_never_deadlocks
     sqlx::Executor::execute(&mut remover, "SELECT 1 FROM environments WHERE id = 'r' FOR UPDATE")
         .await
         .unwrap();
-    let asked = ask_for_code(&store, &[1; 32], "u1", "g1", "s1");
+    let asked = ask_for_code(&store, &[1; 32], "u1", "g1", "s1", None);
     until_a_statement_waits_for_a_lock(&url, "the code").await;
     // The rest of the removal, then its commit.
     for sql in [
@@ -783,4 +833,137 @@ async fn postgres_removing_an_environment_while_a_code_is_stored_never_deadlocks
     sqlx::Executor::execute(&mut remover, "COMMIT").await.unwrap();
     let stored = asked.await.unwrap();
     assert!(matches!(stored, Ok(false)), "{stored:?}");
+}
+
+/// A code needs its client, and a code that rests on the user's consent needs that
+/// consent, exactly (both backends; the races with a removal are below).
+async fn codes_rest_on_their_client_and_consent(store: Store) {
+    store.insert_environment(&env("r"), &[]).await.unwrap();
+    user_with_session(&store, "u1", &[1; 32]).await;
+    let (code, grant) = code_of(&[1; 32], "u1", "g1", "s1");
+    let consent = Some(("openid", ""));
+    assert!(
+        !store.insert_code(&code, &grant, &[1; 32], None).await.unwrap(),
+        "a code for a client that is not there"
+    );
+    store.insert_client(&client_of("r", "c")).await.unwrap();
+    assert!(
+        !store.insert_code(&code, &grant, &[1; 32], consent).await.unwrap(),
+        "a code resting on a consent never given"
+    );
+    store.insert_consent(&consent_of("u1")).await.unwrap();
+    assert!(
+        !store
+            .insert_code(&code, &grant, &[1; 32], Some(("openid profile", "")))
+            .await
+            .unwrap(),
+        "a consent to other scopes is not this one"
+    );
+    assert!(store.get_code("r", &[1; 32]).await.unwrap().is_none());
+    assert!(store.insert_code(&code, &grant, &[1; 32], consent).await.unwrap());
+    assert!(store.get_code("r", &[1; 32]).await.unwrap().is_some());
+    store.delete_consents("r", "u1", "c", 3).await.unwrap();
+    let (code2, grant2) = code_of(&[2; 32], "u1", "g2", "s1");
+    assert!(
+        !store.insert_code(&code2, &grant2, &[1; 32], consent).await.unwrap(),
+        "a code resting on a withdrawn consent"
+    );
+    assert!(
+        store.insert_code(&code2, &grant2, &[1; 32], None).await.unwrap(),
+        "a client that needs no consent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_codes_rest_on_their_client_and_consent() {
+    let (store, _dir) = sqlite().await;
+    codes_rest_on_their_client_and_consent(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_codes_rest_on_their_client_and_consent() {
+    let Some(store) = postgres().await else { return };
+    codes_rest_on_their_client_and_consent(store).await;
+}
+
+/// The attack on a removal racing a code that rests on what it removes (PostgreSQL):
+/// whichever goes first, no code stored meanwhile can be exchanged afterwards, and
+/// neither is aborted.
+/// 1. The removal's statements (`held_removal`, by hand) are held open after the first
+///    while a code (user `u1`, resting on its consent) is asked for: the code's
+///    statement waits, the removal's other statements go on (the code's statement holds
+///    nothing they need while it waits), and after the commit no code is stored.
+/// 2. A code's statement is held open (by hand: `held_lock` for user `u2`, as the
+///    statement locks it, and the grant and code inserted) while the removal (`remove`)
+///    runs: the removal waits, then revokes the new grant, so the code is not exchanged.
+async fn no_live_grant_when_a_removal_races_a_code(
+    case: &str,
+    held_removal: &[&str],
+    held_lock: &str,
+    remove: impl FnOnce(Store) -> tokio::task::JoinHandle<StoreResult<()>>,
+) {
+    let Some((store, url)) = race_store().await else { return };
+    for (user, n) in [("u1", 1), ("u2", 2)] {
+        user_with_session(&store, user, &[n; 32]).await;
+        store.insert_consent(&consent_of(user)).await.unwrap();
+    }
+
+    // 1. The removal first.
+    let mut removal = held_transaction(&url).await;
+    let (first, rest) = held_removal.split_first().unwrap();
+    sqlx::Executor::execute(&mut removal, *first).await.unwrap();
+    let asked = ask_for_code(&store, &[1; 32], "u1", "g1", "s1", Some(("openid", "")));
+    until_a_statement_waits_for_a_lock(&url, case).await;
+    for sql in rest {
+        let done = sqlx::Executor::execute(&mut removal, *sql).await;
+        assert!(done.is_ok(), "{case}: the removal was aborted: {done:?}");
+    }
+    sqlx::Executor::execute(&mut removal, "COMMIT").await.unwrap();
+    let stored = asked.await.unwrap().expect("the code's statement was aborted");
+    assert!(!stored, "{case}: a code was stored for what was removed meanwhile");
+
+    // 2. The code first (what the first removal took is put back).
+    let _ = store.insert_client(&client_of("r", "c")).await;
+    store.insert_consent(&consent_of("u2")).await.unwrap();
+    let mut coder = held_transaction(&url).await;
+    sqlx::Executor::execute(&mut coder, held_lock).await.unwrap();
+    insert_code_by_hand(&mut coder, &[2; 32], "u2", "g2", "s2").await;
+    let removed = remove(store.clone());
+    until_a_statement_waits_for_a_lock(&url, case).await;
+    sqlx::Executor::execute(&mut coder, "COMMIT").await.unwrap();
+    removed.await.unwrap().unwrap();
+    assert!(
+        store.consume_code("r", &[2; 32], "c", 4).await.unwrap().is_none(),
+        "{case}: the code of a grant made while it was removed is still exchanged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_client_removed_while_a_code_is_stored_leaves_no_live_grant() {
+    no_live_grant_when_a_removal_races_a_code(
+        "client removed",
+        &[
+            "DELETE FROM clients WHERE env_id = 'r' AND client_id = 'c'",
+            "DELETE FROM consents WHERE env_id = 'r' AND client_id = 'c'",
+            "UPDATE grants SET revoked_at = 3 WHERE env_id = 'r' AND client_id = 'c' AND revoked_at IS NULL",
+        ],
+        "SELECT 1 FROM clients WHERE env_id = 'r' AND client_id = 'c' FOR KEY SHARE",
+        |store| tokio::spawn(async move { store.delete_client("r", "c", 3).await }),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_consent_withdrawn_while_a_code_is_stored_leaves_no_live_grant() {
+    no_live_grant_when_a_removal_races_a_code(
+        "consent withdrawn",
+        &[
+            "DELETE FROM consents WHERE env_id = 'r' AND user_id = 'u1' AND client_id = 'c'",
+            "UPDATE grants SET revoked_at = 3 WHERE env_id = 'r' AND user_id = 'u1' AND client_id = 'c' \
+             AND revoked_at IS NULL",
+        ],
+        "SELECT 1 FROM consents WHERE env_id = 'r' AND user_id = 'u2' AND client_id = 'c' FOR KEY SHARE",
+        |store| tokio::spawn(async move { store.delete_consents("r", "u2", "c", 3).await }),
+    )
+    .await;
 }

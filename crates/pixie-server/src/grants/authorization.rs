@@ -298,11 +298,12 @@ pub async fn resume(
     // The client may have been removed while the user signed on.
     let client = svc.client(env_id, &pending.client_id).await?;
     let lt = lifetimes(&env, &client.metadata);
-    // The user may have been disabled, removed or given a new password meanwhile.
+    // The user may have been disabled, removed or given a new password meanwhile (or,
+    // for the code, the client removed or the consent withdrawn).
     let user_changed = || {
         ApiError::invalid(
             "this sign-on is no longer valid: the account was disabled, removed or given a new password \
-             since; sign on again",
+             since, or the application was removed or its consent withdrawn; sign on again",
         )
     };
     let (session_cookie, session) = svc

@@ -18,7 +18,7 @@ pub async fn needed(
     client: &ClientRow,
     pending: &Pending,
 ) -> ApiResult<bool> {
-    if !(client.metadata.require_consent || client.metadata.self_registered) {
+    if !applies(client) {
         return Ok(false);
     }
     let (scopes, resources) = consent_key(&pending.scopes, &pending.resources);
@@ -26,6 +26,12 @@ pub async fn needed(
         .store
         .has_consent(env_id, user_id, &client.client_id, &scopes, &resources)
         .await?)
+}
+
+/// Whether a client's codes rest on the user's consent: it asks for consent, or it
+/// registered itself.
+pub fn applies(client: &ClientRow) -> bool {
+    client.metadata.require_consent || client.metadata.self_registered
 }
 
 /// What the user is asked about a flow waiting for consent.
