@@ -31,6 +31,7 @@ pub mod decision;
 pub mod document;
 pub mod dpop;
 pub mod error;
+pub mod ids;
 pub mod lifetimes;
 pub mod names;
 pub mod paging;

@@ -332,7 +332,8 @@ impl Service {
         let (user_id, auth_time) = (session.user_id.as_str(), session.auth_time);
         let sid = session_id(&session.id_hash);
         let sid = sid.as_str();
-        let code = crypto::random_token::<32>();
+        // Codes and grants sort by when they were made (see `pixie_core::ids`).
+        let code = crypto::sortable_token::<{ pixie_core::ids::CODE_RANDOM_BYTES }>();
         let now = self.now();
         let data = CodeData {
             pending: pending.clone(),
@@ -341,7 +342,7 @@ impl Service {
         };
         let grant = GrantRow {
             env_id: env_id.to_owned(),
-            id: crypto::random_token::<16>(),
+            id: crypto::sortable_token::<16>(),
             client_id: pending.client_id.clone(),
             user_id: Some(user_id.to_owned()),
             sid: Some(sid.to_owned()),
@@ -351,7 +352,7 @@ impl Service {
             expires_at: now + lt.code + lt.access_token,
         };
         let row = CodeRow {
-            code_hash: crypto::sha256(code.as_bytes()).to_vec(),
+            code_hash: pixie_core::ids::code_key(&code),
             env_id: env_id.to_owned(),
             client_id: pending.client_id.clone(),
             user_id: user_id.to_owned(),

@@ -23,6 +23,16 @@ pub fn random_token<const N: usize>() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<N>())
 }
 
+/// A random identifier or secret that sorts by when it was made (see
+/// [`pixie_core::ids`]): the wall clock's milliseconds, then `N` bytes of OS randomness.
+/// For keys stored in an index that grows with every flow (codes, grants).
+pub fn sortable_token<const N: usize>() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    pixie_core::ids::sortable(millis, &random_bytes::<N>())
+}
+
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let d = digest::digest(&digest::SHA256, data);

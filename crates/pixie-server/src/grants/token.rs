@@ -105,7 +105,7 @@ async fn exchange_code(
         }
         return Err(OAuthError::invalid_request("code is missing").into());
     };
-    let hash = crypto::sha256(code.as_bytes());
+    let hash = pixie_core::ids::code_key(code);
     let now = svc.now();
     let consumed = match proof {
         Some(p) => svc
