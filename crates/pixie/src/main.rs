@@ -219,6 +219,11 @@ fn serve_until_stopped(args: ServeArgs) -> Result<(), String> {
     })
 }
 
+/// mimalloc instead of the system's malloc: glibc's malloc and free took about a tenth
+/// of the request threads' CPU under load (measured with `perf`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
