@@ -212,6 +212,18 @@ async fn start_with_shutdown(
             "created the default environment (strict PKCE policy)"
         );
     }
+    for env_id in service
+        .reserved_environments()
+        .await
+        .map_err(|e| StartupError::Other(e.to_string()))?
+    {
+        tracing::warn!(
+            env = %env_id,
+            "the environment '{env_id}' has a reserved id (made before the id was reserved): \
+             pixie's own pages under /{env_id}/ answer first, so its issuer cannot be reached; \
+             make a new environment under another id and move its applications and users there"
+        );
+    }
     if let Some(env_id) = &cfg.console_env {
         service
             .ensure_console_client(env_id, &public_url)

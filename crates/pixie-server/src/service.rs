@@ -270,6 +270,17 @@ impl Service {
         Ok(self.env_view(&env))
     }
 
+    /// The environments whose ids are reserved now but were not when they were made
+    /// (`console` was reserved in session 8): the pages under those names answer
+    /// before the environment's, so its issuer cannot be reached.
+    pub async fn reserved_environments(&self) -> ApiResult<Vec<String>> {
+        let ids = self.store.list_environment_ids().await?;
+        Ok(ids
+            .into_iter()
+            .filter(|id| RESERVED_ENV_IDS.contains(&id.as_str()))
+            .collect())
+    }
+
     /// Creates the `default` environment with the strict policy if the store has none.
     pub async fn ensure_default_environment(&self) -> ApiResult<bool> {
         if !self.store.list_environment_ids().await?.is_empty() {

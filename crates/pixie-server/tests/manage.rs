@@ -630,3 +630,22 @@ async fn concurrent_changes_to_one_user_both_hold() {
         assert_eq!(resp.status(), 200, "round {round}: the password reset was lost");
     }
 }
+
+/// An environment made before its id was reserved (`console`, reserved in session 8)
+/// is named at start (`pixie serve` warns): the console's pages answer under
+/// `/console/` first, so that environment's issuer cannot be reached.
+#[tokio::test]
+async fn an_environment_under_a_reserved_id_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("pixie.db").display());
+    let svc = pixie_server::open_service(dir.path(), &url, None, "http://127.0.0.1", Default::default())
+        .await
+        .unwrap();
+    svc.ensure_default_environment().await.unwrap();
+    assert!(svc.reserved_environments().await.unwrap().is_empty());
+    // As an earlier version could make it (the API refuses the id now).
+    let mut row = svc.store.get_environment("default").await.unwrap().unwrap();
+    row.id = "console".into();
+    svc.store.insert_environment(&row, &[]).await.unwrap();
+    assert_eq!(svc.reserved_environments().await.unwrap(), ["console"]);
+}
