@@ -6,7 +6,8 @@ use crate::{Backend, Store, StoreResult};
 /// An authorization code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeRow {
-    /// SHA-256 of the code.
+    /// The key the code is stored under: its time prefix and its SHA-256
+    /// (`pixie_core::ids::code_key`), never the code.
     pub code_hash: Vec<u8>,
     /// Its environment.
     pub env_id: String,

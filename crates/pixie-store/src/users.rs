@@ -173,11 +173,17 @@ impl Store {
             "UPDATE users SET generation = generation + 1 WHERE env_id = $1 AND id = $2",
             vec![Arg::Text(env_id), Arg::Text(id)],
         )];
-        statements.extend(end_everything_of(env_id, id, now));
-        statements.push((
-            "DELETE FROM consents WHERE env_id = $1 AND user_id = $2",
-            vec![Arg::Text(env_id), Arg::Text(id)],
-        ));
+        // The consents go after the sessions and before the grants: the order a consent's
+        // withdrawal and a client's removal take them in (see `end_everything_of`).
+        let mut ended = end_everything_of(env_id, id, now);
+        ended.insert(
+            1,
+            (
+                "DELETE FROM consents WHERE env_id = $1 AND user_id = $2",
+                vec![Arg::Text(env_id), Arg::Text(id)],
+            ),
+        );
+        statements.extend(ended);
         statements.push((
             "DELETE FROM users WHERE env_id = $1 AND id = $2",
             vec![Arg::Text(env_id), Arg::Text(id)],

@@ -893,9 +893,11 @@ async fn postgres_codes_rest_on_their_client_and_consent() {
 ///    while a code (user `u1`, resting on its consent) is asked for: the code's
 ///    statement waits, the removal's other statements go on (the code's statement holds
 ///    nothing they need while it waits), and after the commit no code is stored.
-/// 2. A code's statement is held open (by hand: `held_lock` for user `u2`, as the
-///    statement locks it, and the grant and code inserted) while the removal (`remove`)
-///    runs: the removal waits, then revokes the new grant, so the code is not exchanged.
+/// 2. A code's statement is held open (by hand: `held_lock` for user `u2`, the lock the
+///    statement takes on what is removed, and the grant and code inserted) while the
+///    removal (`remove`) runs: the removal waits, then revokes the new grant, so the
+///    code is not exchanged. This half checks the removal's side (that it deletes the
+///    locked row before it revokes); the first half checks the statement's.
 async fn no_live_grant_when_a_removal_races_a_code(
     case: &str,
     held_removal: &[&str],
@@ -966,4 +968,45 @@ async fn postgres_a_consent_withdrawn_while_a_code_is_stored_leaves_no_live_gran
         |store| tokio::spawn(async move { store.delete_consents("r", "u2", "c", 3).await }),
     )
     .await;
+}
+
+/// The attack on the removal writers' lock order (PostgreSQL): a user's consent to a
+/// client is withdrawn (its first statement held open by hand: the consent's row
+/// deleted) while an administrator removes the user, who holds a live grant with that
+/// client. The removal takes the user, the sessions, then the consents (and waits),
+/// so the withdrawal's revocation of the grant goes on and both succeed; with the
+/// consents after the grants in the removal, each waits for the other and PostgreSQL
+/// aborts one (found by a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_user_removal_and_a_consent_withdrawal_never_deadlock() {
+    let Some((store, url)) = race_store().await else { return };
+    user_with_session(&store, "u1", &[1; 32]).await;
+    store.insert_consent(&consent_of("u1")).await.unwrap();
+    let (code, grant) = code_of(&[1; 32], "u1", "g1", "s1");
+    let consent = Some(("openid", ""));
+    assert!(store.insert_code(&code, &grant, &[1; 32], consent).await.unwrap());
+    let mut withdrawal = held_transaction(&url).await;
+    sqlx::Executor::execute(
+        &mut withdrawal,
+        "DELETE FROM consents WHERE env_id = 'r' AND user_id = 'u1' AND client_id = 'c'",
+    )
+    .await
+    .unwrap();
+    let removal = tokio::spawn({
+        let store = store.clone();
+        async move { store.delete_user("r", "u1", 4).await }
+    });
+    until_a_statement_waits_for_a_lock(&url, "the removal").await;
+    // The rest of `delete_consents`, then its commit.
+    let revoked = sqlx::Executor::execute(
+        &mut withdrawal,
+        "UPDATE grants SET revoked_at = 3 WHERE env_id = 'r' AND user_id = 'u1' AND client_id = 'c' \
+         AND revoked_at IS NULL",
+    )
+    .await;
+    assert!(revoked.is_ok(), "the withdrawal was aborted: {revoked:?}");
+    sqlx::Executor::execute(&mut withdrawal, "COMMIT").await.unwrap();
+    removal.await.unwrap().expect("the user's removal was aborted");
+    assert!(store.get_user("r", "u1").await.unwrap().is_none());
+    assert!(store.consume_code("r", &[1; 32], "c", 5).await.unwrap().is_none());
 }

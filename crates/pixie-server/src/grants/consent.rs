@@ -84,18 +84,17 @@ pub async fn decide(svc: &Service, env_id: &str, flow: &FlowRow, approve: bool) 
     }
     let user_id = flow.user_id.clone().ok_or(ApiError::Internal)?;
     let now = svc.now();
-    if !svc.store.decide_consent(env_id, &flow.id, approve, now).await? {
-        return Ok(false);
-    }
     let pending = pending_of(flow)?;
-    let event = if approve { "consent.approved" } else { "consent.denied" };
-    let fields = serde_json::json!({"env": env_id, "client": flow.client_id, "user": user_id});
-    svc.obs.audit(now, event, fields);
+    // An approval is remembered before the flow is completed: a resume of the completed
+    // flow stores its code only while the consent it rests on is there (see
+    // `Store::insert_code`), so the other order could leave it without one. (Two tabs
+    // deciding one flow: the approval is remembered even if the other tab's denial
+    // completed the flow first, as the user did approve.)
     if approve {
         let (scopes, resources) = consent_key(&pending.scopes, &pending.resources);
         let row = ConsentRow {
             env_id: env_id.to_owned(),
-            user_id,
+            user_id: user_id.clone(),
             client_id: flow.client_id.clone(),
             scopes,
             resources,
@@ -103,6 +102,12 @@ pub async fn decide(svc: &Service, env_id: &str, flow: &FlowRow, approve: bool) 
         };
         svc.store.insert_consent(&row).await?;
     }
+    if !svc.store.decide_consent(env_id, &flow.id, approve, now).await? {
+        return Ok(false);
+    }
+    let event = if approve { "consent.approved" } else { "consent.denied" };
+    let fields = serde_json::json!({"env": env_id, "client": flow.client_id, "user": user_id});
+    svc.obs.audit(now, event, fields);
     Ok(true)
 }
 
