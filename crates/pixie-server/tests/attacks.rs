@@ -1187,3 +1187,40 @@ async fn users_from_before_the_name_rules_still_sign_on() {
     let (flow, _) = start_flow(&s, &client, &[]).await;
     assert_eq!(s.flow_sign_on("default", &flow, name, PASSWORD).await.status(), 200);
 }
+
+/// Codes start with the time they were made (so that the store keeps them together);
+/// the time is no part of the secret. Against the live server: a code forged on a real
+/// code's time prefix, the real prefix with another tail, one character of the tail
+/// changed, a string of a code's length in multibyte characters, and a code of the
+/// earlier 43-character form are each `invalid_grant` (never a 5xx), and none of them
+/// spends or revokes the real code, which is then exchanged once.
+#[tokio::test]
+async fn a_codes_time_prefix_gives_a_forger_nothing() {
+    let s = TestServer::start().await;
+    let client = s.env_with_public_client("default", json!({}), json!({})).await;
+    let (q, _) = s.code_via_flows("default", &TestServer::pairs(&client)).await;
+    let code = q["code"].clone();
+    assert_eq!(code.len(), 51, "{code}");
+    let (prefix, tail) = code.split_at(8);
+    let mut changed = tail.to_owned().into_bytes();
+    changed[20] = if changed[20] == b'A' { b'B' } else { b'A' };
+    let forged = [
+        format!("{prefix}{}", "A".repeat(43)),
+        format!("{prefix}{}", URL_SAFE_NO_PAD.encode([7u8; 32])),
+        format!("{prefix}{}", String::from_utf8(changed).unwrap()),
+        "é".repeat(25) + "x",
+        URL_SAFE_NO_PAD.encode([9u8; 32]),
+    ];
+    for f in &forged {
+        let (st, body, _) = s.token("default", &TestServer::code_exchange(&client, f)).await;
+        assert_eq!(
+            (st, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{f}: {body}"
+        );
+    }
+    let (st, body, _) = s.token("default", &TestServer::code_exchange(&client, &code)).await;
+    assert_eq!(st, 200, "the real code, after the forgeries: {body}");
+    let (st, _, _) = s.token("default", &TestServer::code_exchange(&client, &code)).await;
+    assert_eq!(st, 400, "a code is good once");
+}
