@@ -771,38 +771,49 @@ async fn postgres_a_revocation_and_a_password_change_never_deadlock() {
     user_with_session(&store, "u1", &[1; 32]).await;
     let (code, grant) = code_of(&[1; 32], "u1", "g1", "s1");
     assert!(store.insert_code(&code, &grant, &[1; 32], None).await.unwrap());
-    // `revoke_grant`'s first statement, held open.
-    let mut revoker = held_transaction(&url).await;
-    sqlx::Executor::execute(
-        &mut revoker,
+    // `revoke_grant`'s statements, held open around the change.
+    neither_is_aborted(
+        &url,
+        "the revocation",
         "UPDATE grants SET revoked_at = 3 WHERE env_id = 'r' AND id = 'g1' AND revoked_at IS NULL",
-    )
-    .await
-    .unwrap();
-    let change = tokio::spawn({
-        let store = store.clone();
-        async move {
-            let password = UserUpdate {
-                password_hash: Some("h2"),
-                ..Default::default()
-            };
-            store
-                .update_user("r", "u1", &password, UserChange::Credentials, 4)
-                .await
-        }
-    });
-    until_a_statement_waits_for_a_lock(&url, "the change").await;
-    // The rest of `revoke_grant`, then its commit.
-    let recorded = sqlx::Executor::execute(
-        &mut revoker,
         "INSERT INTO revocations (what, env_id, expires_at) VALUES ('grant:g1', 'r', 1000) \
          ON CONFLICT (what) DO NOTHING",
+        || {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let password = UserUpdate {
+                    password_hash: Some("h2"),
+                    ..Default::default()
+                };
+                store
+                    .update_user("r", "u1", &password, UserChange::Credentials, 4)
+                    .await
+            })
+        },
     )
     .await;
-    assert!(recorded.is_ok(), "the revocation was aborted: {recorded:?}");
-    sqlx::Executor::execute(&mut revoker, "COMMIT").await.unwrap();
-    change.await.unwrap().expect("the password change was aborted");
     assert!(store.access_token_revoked("r", "j", Some("g1"), None).await.unwrap());
+}
+
+/// For the lock-order tests: a writer's first statement (`first`) is held open on a
+/// transaction of its own while another writer (`other`, started then) runs into
+/// its locks; then the held writer's next statement (`then`) and its commit. Neither
+/// may be aborted: with two lock orders PostgreSQL finds a deadlock and aborts one.
+async fn neither_is_aborted(
+    url: &str,
+    held: &str,
+    first: &str,
+    then: &str,
+    other: impl FnOnce() -> tokio::task::JoinHandle<StoreResult<()>>,
+) {
+    let mut conn = held_transaction(url).await;
+    sqlx::Executor::execute(&mut conn, first).await.unwrap();
+    let other = other();
+    until_a_statement_waits_for_a_lock(url, held).await;
+    let done = sqlx::Executor::execute(&mut conn, then).await;
+    assert!(done.is_ok(), "{held} was aborted: {done:?}");
+    sqlx::Executor::execute(&mut conn, "COMMIT").await.unwrap();
+    other.await.unwrap().expect("the other writer was aborted");
 }
 
 /// An environment removed while a code is being stored in it (PostgreSQL): the
@@ -985,28 +996,19 @@ async fn postgres_a_user_removal_and_a_consent_withdrawal_never_deadlock() {
     let (code, grant) = code_of(&[1; 32], "u1", "g1", "s1");
     let consent = Some(("openid", ""));
     assert!(store.insert_code(&code, &grant, &[1; 32], consent).await.unwrap());
-    let mut withdrawal = held_transaction(&url).await;
-    sqlx::Executor::execute(
-        &mut withdrawal,
+    // `delete_consents`'s statements, held open around the removal.
+    neither_is_aborted(
+        &url,
+        "the withdrawal",
         "DELETE FROM consents WHERE env_id = 'r' AND user_id = 'u1' AND client_id = 'c'",
-    )
-    .await
-    .unwrap();
-    let removal = tokio::spawn({
-        let store = store.clone();
-        async move { store.delete_user("r", "u1", 4).await }
-    });
-    until_a_statement_waits_for_a_lock(&url, "the removal").await;
-    // The rest of `delete_consents`, then its commit.
-    let revoked = sqlx::Executor::execute(
-        &mut withdrawal,
         "UPDATE grants SET revoked_at = 3 WHERE env_id = 'r' AND user_id = 'u1' AND client_id = 'c' \
          AND revoked_at IS NULL",
+        || {
+            let store = store.clone();
+            tokio::spawn(async move { store.delete_user("r", "u1", 4).await })
+        },
     )
     .await;
-    assert!(revoked.is_ok(), "the withdrawal was aborted: {revoked:?}");
-    sqlx::Executor::execute(&mut withdrawal, "COMMIT").await.unwrap();
-    removal.await.unwrap().expect("the user's removal was aborted");
     assert!(store.get_user("r", "u1").await.unwrap().is_none());
     assert!(store.consume_code("r", &[1; 32], "c", 5).await.unwrap().is_none());
 }
