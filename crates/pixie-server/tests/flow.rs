@@ -1052,3 +1052,50 @@ async fn the_root_is_a_page_for_people() {
     );
     assert!(!html.contains("<script"));
 }
+
+/// The attack on two decisions racing for one consent flow (two tabs, or two calls of
+/// the flows API at once; found by an attack on the live server): exactly one wins,
+/// and what is remembered is what won. A denial that wins leaves no consent behind
+/// (the losing approval used to be remembered all the same, and the next sign-on then
+/// skipped the consent the user had just denied).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_consent_decisions_remember_only_the_winner() {
+    let s = TestServer::start().await;
+    let client = s
+        .env_with_public_client("default", strict(), json!({"require_consent": true}))
+        .await;
+    let pairs = TestServer::pairs(&client);
+    let (st, users) = s
+        .admin(reqwest::Method::GET, "/admin/environments/default/users", None)
+        .await;
+    assert_eq!(st, 200, "{users}");
+    let tom = users["items"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["username"] == "tom"))
+        .unwrap_or_else(|| panic!("no tom in {users}"));
+    let consent = format!(
+        "/admin/environments/default/users/{}/consents/{client}",
+        tom["id"].as_str().unwrap()
+    );
+    let mut denied = 0;
+    for round in 0..12 {
+        let (flow, _, body) = sign_on_via_flows(&s, &pairs).await;
+        assert_eq!(body["status"], "CONSENT_REQUIRED", "round {round}: {body}");
+        let (approve, deny) = tokio::join!(flow_consent(&s, &flow, true), flow_consent(&s, &flow, false));
+        assert_eq!(
+            [approve.0, deny.0].iter().filter(|&&st| st == 200).count(),
+            1,
+            "round {round}: one decision wins: {approve:?} {deny:?}"
+        );
+        // Withdrawing says whether a consent was remembered (204) or not (404).
+        let (st, _) = s.admin(reqwest::Method::DELETE, &consent, None).await;
+        let remembered = match st {
+            204 => true,
+            404 => false,
+            other => panic!("round {round}: withdrawal answered {other}"),
+        };
+        assert_eq!(remembered, approve.0 == 200, "round {round}: {approve:?} {deny:?}");
+        denied += usize::from(deny.0 == 200);
+    }
+    eprintln!("the denial won {denied} of 12 rounds");
+}

@@ -35,7 +35,7 @@ impl FromRow for ConsentRow {
     }
 }
 
-const CONSENT_COLUMNS: &str = "env_id, user_id, client_id, scopes, resources, created_at";
+pub(crate) const CONSENT_COLUMNS: &str = "env_id, user_id, client_id, scopes, resources, created_at";
 
 impl Store {
     /// Remembers a consent (recording it twice keeps the first).

@@ -3,8 +3,9 @@
 //! Every "use once" step is one conditional UPDATE … RETURNING, so two concurrent
 //! requests (or two instances on one PostgreSQL) can never both win.
 
+use crate::consents::CONSENT_COLUMNS;
 use crate::exec::{col, Arg, Columns, FromRow};
-use crate::{Store, StoreResult};
+use crate::{ConsentRow, Store, StoreResult};
 
 /// Where a sign-on flow stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,19 +199,50 @@ impl Store {
         Ok(changed == 1)
     }
 
-    /// Records the user's decision on a flow waiting for consent and completes it. False
-    /// if it was not waiting (decided already, or expired): one decision wins.
-    pub async fn decide_consent(&self, env_id: &str, id: &str, approved: bool, now: i64) -> StoreResult<bool> {
+    /// Records the user's decision on a flow waiting for consent and completes it, and
+    /// with an approval remembers the consent (`remember`), in one transaction. False if
+    /// it was not waiting (decided already, or expired): one decision wins, and only
+    /// the winner's approval is remembered (a losing approval raced by a winning denial
+    /// leaves nothing). A resume of the completed flow, which stores a code only while
+    /// its consent is there, sees the flow completed and the consent together.
+    pub async fn decide_consent(
+        &self,
+        env_id: &str,
+        id: &str,
+        now: i64,
+        remember: Option<&ConsentRow>,
+    ) -> StoreResult<bool> {
         let _t = self.timer("decide_consent");
-        let decision = if approved { "approved" } else { "denied" };
-        let changed = self
-            .execute(
-                "UPDATE flows SET status = 'COMPLETED', consent = $1 \
-                 WHERE env_id = $2 AND id = $3 AND status = 'CONSENT_REQUIRED' AND expires_at > $4",
-                &[Arg::Text(decision), Arg::Text(env_id), Arg::Text(id), Arg::Int(now)],
-            )
-            .await?;
-        Ok(changed == 1)
+        let decision = if remember.is_some() { "approved" } else { "denied" };
+        let mut statements = vec![(
+            "UPDATE flows SET status = 'COMPLETED', consent = $1 \
+             WHERE env_id = $2 AND id = $3 AND status = 'CONSENT_REQUIRED' AND expires_at > $4",
+            vec![Arg::Text(decision), Arg::Text(env_id), Arg::Text(id), Arg::Int(now)],
+        )];
+        // Only if this transaction's decision completed the flow: the flow is then
+        // completed with an approval by this user (a decision that lost changed nothing).
+        let remember_sql = format!(
+            "INSERT INTO consents ({CONSENT_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6 \
+             WHERE EXISTS (SELECT 1 FROM flows WHERE env_id = $1 AND id = $7 \
+             AND status = 'COMPLETED' AND consent = 'approved' AND user_id = $2) \
+             ON CONFLICT (env_id, user_id, client_id, scopes, resources) DO NOTHING"
+        );
+        if let Some(c) = remember {
+            statements.push((
+                remember_sql.as_str(),
+                vec![
+                    Arg::Text(&c.env_id),
+                    Arg::Text(&c.user_id),
+                    Arg::Text(&c.client_id),
+                    Arg::Text(&c.scopes),
+                    Arg::Text(&c.resources),
+                    Arg::Int(c.created_at),
+                    Arg::Text(id),
+                ],
+            ));
+        }
+        let changed = self.execute_all(&statements).await?;
+        Ok(changed[0] == 1)
     }
 
     /// Reserves one sign-on attempt on a waiting flow, before the password is checked:

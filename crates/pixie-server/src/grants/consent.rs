@@ -85,24 +85,21 @@ pub async fn decide(svc: &Service, env_id: &str, flow: &FlowRow, approve: bool) 
     let user_id = flow.user_id.clone().ok_or(ApiError::Internal)?;
     let now = svc.now();
     let pending = pending_of(flow)?;
-    // An approval is remembered before the flow is completed: a resume of the completed
-    // flow stores its code only while the consent it rests on is there (see
-    // `Store::insert_code`), so the other order could leave it without one. (Two tabs
-    // deciding one flow: the approval is remembered even if the other tab's denial
-    // completed the flow first, as the user did approve.)
-    if approve {
-        let (scopes, resources) = consent_key(&pending.scopes, &pending.resources);
-        let row = ConsentRow {
-            env_id: env_id.to_owned(),
-            user_id: user_id.clone(),
-            client_id: flow.client_id.clone(),
-            scopes,
-            resources,
-            created_at: now,
-        };
-        svc.store.insert_consent(&row).await?;
-    }
-    if !svc.store.decide_consent(env_id, &flow.id, approve, now).await? {
+    // An approval is remembered in the transaction that completes the flow, and only if
+    // this decision is the one that completes it: a resume of the completed flow (whose
+    // code rests on the consent: see `Store::insert_code`) finds it, and an approval
+    // that loses to a denial (a second tab) leaves nothing.
+    let (scopes, resources) = consent_key(&pending.scopes, &pending.resources);
+    let row = ConsentRow {
+        env_id: env_id.to_owned(),
+        user_id: user_id.clone(),
+        client_id: flow.client_id.clone(),
+        scopes,
+        resources,
+        created_at: now,
+    };
+    let remember = approve.then_some(&row);
+    if !svc.store.decide_consent(env_id, &flow.id, now, remember).await? {
         return Ok(false);
     }
     let event = if approve { "consent.approved" } else { "consent.denied" };
